@@ -1,0 +1,1 @@
+//! The wslp command line, in the manner of wsl.exe.

@@ -1,0 +1,1 @@
+//! Distributions on disk: the registry of imported distributions and the safe import of rootfs tarballs.
