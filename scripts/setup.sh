@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs what building and testing wslp needs on Debian 12 / Ubuntu 22.04+:
+# a C compiler (plugins are C), OpenSSL and liblzma headers (signing, xz
+# tarballs), busybox-static (the test distribution), bubblewrap and crun
+# (benchmark peers), mingw-w64 (the Windows build of the Rust SDK sample),
+# and a Rust toolchain when there is none. Safe to run again.
+set -euo pipefail
+
+need_root() {
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "setup.sh: run as root (it installs packages): sudo $0" >&2
+        exit 1
+    fi
+}
+
+pkgs=(gcc g++ make pkg-config libssl-dev liblzma-dev busybox-static bubblewrap crun hyperfine mingw-w64 curl ca-certificates xz-utils zstd gzip tar util-linux)
+missing=()
+for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    need_root
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+    if [ -x "$HOME/.cargo/bin/cargo" ]; then
+        export PATH="$HOME/.cargo/bin:$PATH"
+    else
+        curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
+        export PATH="$HOME/.cargo/bin:$PATH"
+    fi
+fi
+
+if command -v rustup >/dev/null 2>&1; then
+    rustup target list --installed 2>/dev/null | grep -q x86_64-pc-windows-gnu ||
+        rustup target add x86_64-pc-windows-gnu >/dev/null 2>&1 ||
+        echo "setup.sh: could not add the x86_64-pc-windows-gnu target; the Windows build check will be skipped" >&2
+    rustup component list --installed 2>/dev/null | grep -q rustfmt || rustup component add rustfmt >/dev/null 2>&1 || true
+fi

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Runs every test of wslp: unit tests, real namespaces/mounts/dlopen as root,
+# and end-to-end tests that drive the wslp and wslpd binaries.
+# Run as root on Debian 12 / Ubuntu: ./scripts/test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup.sh
+[ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH"
+if [ "$(id -u)" -ne 0 ]; then
+    echo "test.sh: the tests create namespaces and mounts; run as root (sudo ./scripts/test.sh)" >&2
+    exit 1
+fi
+cargo build --workspace --bins
+if cargo nextest --version >/dev/null 2>&1; then
+    cargo nextest run --workspace --no-fail-fast
+else
+    cargo test --workspace --no-fail-fast
+fi
