@@ -1,0 +1,210 @@
+//! The trust store: `$WSLP_ROOT/trust/`, one PEM certificate per file named
+//! `<sha256 fingerprint>.pem`, the counterpart of Windows' Trusted Publishers
+//! and Root stores. Writable only by root (SPEC §2).
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use openssl::x509::X509;
+
+use crate::cert::{describe, fingerprint, normalize_fingerprint, read_certs};
+use crate::error::TrustError;
+use crate::Signer;
+
+/// A PEM file larger than this in the store is skipped: certificates are a
+/// few KiB, and the store is read at every plugin load.
+const MAX_STORE_FILE: u64 = 1 << 20;
+
+/// The trusted certificates under one directory (`$WSLP_ROOT/trust`).
+#[derive(Debug, Clone)]
+pub struct TrustStore {
+    dir: PathBuf,
+}
+
+impl TrustStore {
+    /// Opens the store at `trust_dir`; nothing is read or created until used.
+    pub fn open(trust_dir: &Path) -> Self {
+        TrustStore {
+            dir: trust_dir.to_path_buf(),
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Trusts the (first) certificate in `cert_pem`: a self-signed signer, or
+    /// a CA whose leaves are then trusted. Adding a certificate already there
+    /// succeeds and changes nothing. Root only.
+    pub fn add(&self, cert_pem: &Path) -> Result<Signer, TrustError> {
+        require_root("adding to the trust store")?;
+        let cert = read_certs(cert_pem)?.swap_remove(0);
+        let signer = describe(&cert)?;
+        self.ensure_dir()?;
+        let pem = cert
+            .to_pem()
+            .map_err(TrustError::ssl("cannot encode the certificate"))?;
+        let path = self.dir.join(format!("{}.pem", signer.fingerprint_sha256));
+        write_atomically(&self.dir, &path, &pem)?;
+        tracing::info!(subject = %signer.subject, fingerprint = %signer.fingerprint_sha256, "certificate trusted");
+        Ok(signer)
+    }
+
+    /// Every certificate in the store, sorted by subject then fingerprint.
+    /// A missing store is an empty one.
+    pub fn list(&self) -> Result<Vec<Signer>, TrustError> {
+        let mut out = Vec::new();
+        for (_, certs) in read_dir_certs(&self.dir)? {
+            for c in certs {
+                out.push(describe(&c)?);
+            }
+        }
+        out.sort_by(|a, b| {
+            (a.subject.as_str(), a.fingerprint_sha256.as_str())
+                .cmp(&(b.subject.as_str(), b.fingerprint_sha256.as_str()))
+        });
+        out.dedup_by(|a, b| a.fingerprint_sha256 == b.fingerprint_sha256);
+        Ok(out)
+    }
+
+    /// Stops trusting the certificate with this SHA-256 fingerprint (hex,
+    /// colons allowed), wherever in the store it is. Root only.
+    pub fn remove(&self, fingerprint_hex: &str) -> Result<(), TrustError> {
+        require_root("removing from the trust store")?;
+        let wanted = normalize_fingerprint(fingerprint_hex)?;
+        let mut found = false;
+        for (path, certs) in read_dir_certs(&self.dir)? {
+            let mut keep = Vec::new();
+            let mut hit = false;
+            for c in certs {
+                if fingerprint(&c)? == wanted {
+                    hit = true;
+                } else {
+                    keep.push(c);
+                }
+            }
+            if !hit {
+                continue;
+            }
+            found = true;
+            if keep.is_empty() {
+                fs::remove_file(&path).map_err(|e| TrustError::io("cannot remove", &path, e))?;
+            } else {
+                // A hand-placed bundle: keep its other certificates.
+                let mut pem = Vec::new();
+                for c in &keep {
+                    pem.extend(c.to_pem().map_err(TrustError::ssl("cannot encode"))?);
+                }
+                write_atomically(&self.dir, &path, &pem)?;
+            }
+        }
+        if !found {
+            return Err(TrustError::NotFound {
+                fingerprint: wanted,
+                dir: self.dir.clone(),
+            });
+        }
+        tracing::info!(fingerprint = %wanted, "certificate no longer trusted");
+        Ok(())
+    }
+
+    /// 0755, root-owned, created when missing.
+    fn ensure_dir(&self) -> Result<(), TrustError> {
+        fs::create_dir_all(&self.dir)
+            .map_err(|e| TrustError::io("cannot create the trust store", &self.dir, e))?;
+        fs::set_permissions(&self.dir, fs::Permissions::from_mode(0o755))
+            .map_err(|e| TrustError::io("cannot set the mode of", &self.dir, e))?;
+        std::os::unix::fs::chown(&self.dir, Some(0), Some(0))
+            .map_err(|e| TrustError::io("cannot give root the trust store", &self.dir, e))
+    }
+}
+
+/// Refuses store changes unless the effective uid is root.
+pub(crate) fn require_root(action: &str) -> Result<(), TrustError> {
+    require_root_as(nix::unistd::geteuid().as_raw(), action)
+}
+
+pub(crate) fn require_root_as(euid: u32, action: &str) -> Result<(), TrustError> {
+    if euid != 0 {
+        return Err(TrustError::NotRoot {
+            action: action.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// `(path, certificates)` of every readable `*.pem` in `dir`, by file name.
+/// A file that does not parse is skipped with a warning rather than making
+/// every plugin untrusted.
+pub(crate) fn read_dir_certs(dir: &Path) -> Result<Vec<(PathBuf, Vec<X509>)>, TrustError> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(TrustError::io("cannot read the trust store", dir, e)),
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "pem"))
+        .collect();
+    paths.sort();
+    let mut out = Vec::new();
+    for path in paths {
+        match fs::metadata(&path) {
+            Ok(m) if m.is_file() && m.len() <= MAX_STORE_FILE => {}
+            _ => {
+                tracing::warn!(path = %path.display(), "trust store entry is not a regular file of at most 1 MiB; ignored");
+                continue;
+            }
+        }
+        let parsed = fs::read(&path)
+            .ok()
+            .and_then(|pem| X509::stack_from_pem(&pem).ok());
+        match parsed {
+            Some(certs) if !certs.is_empty() => out.push((path, certs)),
+            _ => {
+                tracing::warn!(path = %path.display(), "trust store file holds no PEM certificate; ignored")
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// 0644 file via temp + fsync + rename in `dir`.
+fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> Result<(), TrustError> {
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".wslp-trust-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(|e| TrustError::io("cannot create a temporary file in", dir, e))?;
+    tmp.write_all(bytes)
+        .map_err(|e| TrustError::io("cannot write", tmp.path(), e))?;
+    tmp.as_file()
+        .set_permissions(fs::Permissions::from_mode(0o644))
+        .map_err(|e| TrustError::io("cannot set the mode of", tmp.path(), e))?;
+    tmp.as_file()
+        .sync_all()
+        .map_err(|e| TrustError::io("cannot sync", tmp.path(), e))?;
+    tmp.persist(path)
+        .map_err(|e| TrustError::io("cannot write", path, e.error))?;
+    if let Ok(d) = fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_root_is_refused_with_a_clear_message() {
+        let err = require_root_as(1000, "adding to the trust store").unwrap_err();
+        assert!(matches!(err, TrustError::NotRoot { .. }));
+        assert!(err.to_string().contains("needs root"), "{err}");
+        assert_eq!(err.exit_code(), crate::exit::NOT_ROOT);
+        assert!(require_root_as(0, "x").is_ok());
+    }
+}
