@@ -1,1 +1,29 @@
-//! The plugin manager: reads the registry, loads and verifies plugins, dispatches hooks and serves the plugin API.
+//! The plugin manager: reads the registry, loads and verifies plugins, dispatches hooks
+//! with WSL's fatal/logged policy, and serves the plugin API.
+//!
+//! Layout:
+//! - [`settings`] and [`registry`]: `wslp.toml` and `plugins.toml`, pure parsing plus atomic edits.
+//! - [`instance`]: the [`PluginInstance`] trait every way of running a plugin implements
+//!   (in-process now, a plugin-host process later), and the hook calls it carries.
+//! - `loader`: opening, signature checking and choosing what to `dlopen`.
+//! - `ffi`: the one module with `dlopen`, the API table and raw plugin pointers.
+//! - `api`: the process-global state behind the API table (sessions, PluginError context).
+//! - [`manager`]: [`PluginManager`], the dispatch policy written once against [`PluginInstance`].
+
+pub mod api;
+mod error;
+mod ffi;
+pub mod instance;
+mod loader;
+pub mod manager;
+pub mod registry;
+pub mod settings;
+mod toml_util;
+
+pub use api::PluginServices;
+pub use error::HostError;
+pub use instance::{DistroInfo, HookCall, HookOutcome, OfflineDistroInfo, PluginInstance, Session};
+pub use manager::{HostConfig, PluginFailure, PluginManager};
+pub use registry::{add_registry_entry, read_registry, remove_registry_entry, RegistryEntry};
+pub use settings::Settings;
+pub use wslp_abi::GUID;

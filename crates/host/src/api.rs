@@ -1,0 +1,236 @@
+//! The state behind the plugin API table, and the API calls' semantics (SPEC §5).
+//!
+//! The C callbacks get no context pointer, so what they act on is process-global:
+//! a map from session id to the [`PluginServices`] serving it, and a thread-local
+//! "hook in progress" record for PluginError (WSL keeps the message thread-local
+//! too: only the thread running the hook may set it). Session ids come from one
+//! process-wide counter, so several managers can coexist in one process.
+//!
+//! `ffi` decodes raw pointers and calls the safe functions here.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::os::fd::OwnedFd;
+use std::path::Path;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, LazyLock, RwLock};
+
+use wslp_abi::hresult::{
+    E_ILLEGAL_METHOD_CALL, E_ILLEGAL_STATE_CHANGE, E_INVALIDARG, RPC_E_DISCONNECTED, S_OK,
+};
+use wslp_abi::GUID;
+
+/// What plugins' VM calls are served by. The service implements it with the real VM.
+pub trait PluginServices: Send + Sync {
+    /// Starts `path` in the VM's root namespace; the returned socket is its stdin/stdout.
+    fn execute_binary(&self, path: &str, argv: &[String]) -> Result<OwnedFd, i32>;
+    /// Same, inside a running distribution, as root.
+    fn execute_binary_in_distribution(
+        &self,
+        distro: GUID,
+        path: &str,
+        argv: &[String],
+    ) -> Result<OwnedFd, i32>;
+    /// Mounts `host_path` at `vm_path` in the VM's root namespace.
+    fn mount_folder(
+        &self,
+        host_path: &Path,
+        vm_path: &str,
+        read_only: bool,
+        name: &str,
+    ) -> Result<(), i32>;
+}
+
+type SessionMap = HashMap<u32, Arc<dyn PluginServices>>;
+
+static SESSIONS: LazyLock<RwLock<SessionMap>> = LazyLock::new(|| RwLock::new(HashMap::new()));
+static NEXT_SESSION_ID: AtomicU32 = AtomicU32::new(1);
+
+pub(crate) fn allocate_session_id() -> u32 {
+    NEXT_SESSION_ID.fetch_add(1, Ordering::Relaxed)
+}
+
+pub(crate) fn bind_session(id: u32, services: Arc<dyn PluginServices>) {
+    SESSIONS
+        .write()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(id, services);
+}
+
+pub(crate) fn unbind_session(id: u32) {
+    SESSIONS
+        .write()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(&id);
+}
+
+/// The services of a live session. Cloned out so no lock is held while the VM works
+/// (a plugin may call back from another thread meanwhile).
+fn services(id: u32) -> Option<Arc<dyn PluginServices>> {
+    SESSIONS
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&id)
+        .cloned()
+}
+
+struct HookContext {
+    accepts_error: bool,
+    message: Option<String>,
+}
+
+thread_local! {
+    static CURRENT_HOOK: RefCell<Option<HookContext>> = const { RefCell::new(None) };
+}
+
+/// Marks this thread as running a hook for the scope's life.
+pub(crate) struct HookScope {
+    previous: Option<Option<HookContext>>,
+}
+
+impl HookScope {
+    pub(crate) fn enter(accepts_error: bool) -> HookScope {
+        let previous = CURRENT_HOOK.with(|c| {
+            c.replace(Some(HookContext {
+                accepts_error,
+                message: None,
+            }))
+        });
+        HookScope {
+            previous: Some(previous),
+        }
+    }
+
+    /// Ends the hook; returns what it passed to PluginError.
+    pub(crate) fn finish(mut self) -> Option<String> {
+        self.restore().and_then(|c| c.message)
+    }
+
+    fn restore(&mut self) -> Option<HookContext> {
+        let previous = self.previous.take()?;
+        CURRENT_HOOK.with(|c| c.replace(previous))
+    }
+}
+
+impl Drop for HookScope {
+    fn drop(&mut self) {
+        self.restore();
+    }
+}
+
+/// PluginError(message): `None` is a NULL pointer.
+pub(crate) fn plugin_error(message: Option<String>) -> i32 {
+    let Some(message) = message else {
+        return E_INVALIDARG;
+    };
+    CURRENT_HOOK.with(|c| match c.borrow_mut().as_mut() {
+        Some(ctx) if ctx.accepts_error => {
+            if ctx.message.is_some() {
+                E_ILLEGAL_STATE_CHANGE
+            } else {
+                ctx.message = Some(message);
+                S_OK
+            }
+        }
+        // Another hook, another thread, or no hook at all.
+        _ => E_ILLEGAL_METHOD_CALL,
+    })
+}
+
+pub(crate) fn mount_folder(
+    session: u32,
+    host_path: Option<String>,
+    vm_path: Option<String>,
+    read_only: bool,
+    name: Option<String>,
+) -> i32 {
+    let Some(services) = services(session) else {
+        return RPC_E_DISCONNECTED;
+    };
+    let (Some(host_path), Some(vm_path)) = (host_path, vm_path) else {
+        return E_INVALIDARG;
+    };
+    let name = name.unwrap_or_default();
+    let result = services.mount_folder(Path::new(&host_path), &vm_path, read_only, &name);
+    tracing::debug!(session, %host_path, %vm_path, read_only, %name, ?result, "plugin MountFolder");
+    result.err().unwrap_or(S_OK)
+}
+
+pub(crate) fn execute_binary(
+    session: u32,
+    path: Option<String>,
+    argv: Vec<String>,
+) -> Result<OwnedFd, i32> {
+    let services = services(session).ok_or(RPC_E_DISCONNECTED)?;
+    let path = path.ok_or(E_INVALIDARG)?;
+    let result = services.execute_binary(&path, &argv);
+    tracing::debug!(session, %path, ok = result.is_ok(), "plugin ExecuteBinary");
+    result
+}
+
+pub(crate) fn execute_binary_in_distribution(
+    session: u32,
+    distro: Option<GUID>,
+    path: Option<String>,
+    argv: Vec<String>,
+) -> Result<OwnedFd, i32> {
+    // WSL checks the GUID before the session.
+    let distro = distro.ok_or(E_INVALIDARG)?;
+    let services = services(session).ok_or(RPC_E_DISCONNECTED)?;
+    let path = path.ok_or(E_INVALIDARG)?;
+    let result = services.execute_binary_in_distribution(distro, &path, &argv);
+    tracing::debug!(session, %distro, %path, ok = result.is_ok(), "plugin ExecuteBinaryInDistribution");
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plugin_error_rules() {
+        assert_eq!(plugin_error(Some("x".into())), E_ILLEGAL_METHOD_CALL);
+        assert_eq!(plugin_error(None), E_INVALIDARG);
+        let scope = HookScope::enter(true);
+        assert_eq!(plugin_error(None), E_INVALIDARG);
+        assert_eq!(plugin_error(Some("first".into())), S_OK);
+        assert_eq!(plugin_error(Some("second".into())), E_ILLEGAL_STATE_CHANGE);
+        let other_thread = std::thread::spawn(|| plugin_error(Some("t".into())))
+            .join()
+            .unwrap();
+        assert_eq!(other_thread, E_ILLEGAL_METHOD_CALL);
+        assert_eq!(scope.finish().as_deref(), Some("first"));
+        assert_eq!(plugin_error(Some("after".into())), E_ILLEGAL_METHOD_CALL);
+
+        let scope = HookScope::enter(false);
+        assert_eq!(plugin_error(Some("stop".into())), E_ILLEGAL_METHOD_CALL);
+        assert_eq!(scope.finish(), None);
+    }
+
+    #[test]
+    fn unknown_session_is_disconnected() {
+        let id = allocate_session_id();
+        assert_eq!(
+            execute_binary(id, Some("/bin/true".into()), vec![]).unwrap_err(),
+            RPC_E_DISCONNECTED
+        );
+        assert_eq!(
+            mount_folder(id, Some("/".into()), Some("/x".into()), false, None),
+            RPC_E_DISCONNECTED
+        );
+        assert_eq!(
+            execute_binary_in_distribution(id, None, Some("/bin/true".into()), vec![]).unwrap_err(),
+            E_INVALIDARG
+        );
+        assert_eq!(
+            execute_binary_in_distribution(
+                id,
+                Some(GUID::default()),
+                Some("/bin/true".into()),
+                vec![]
+            )
+            .unwrap_err(),
+            RPC_E_DISCONNECTED
+        );
+    }
+}

@@ -1,0 +1,41 @@
+use std::path::PathBuf;
+
+/// Errors of the registry and settings files. Each names the file and says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    #[error("{path}:{line}: {message} (fix or remove that line)")]
+    Malformed {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    #[error("cannot {action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("plugin path '{0}' is not absolute; give the full path to the .so file")]
+    RelativePath(PathBuf),
+    #[error("a plugin named '{name}' is already registered in {registry}; remove it first")]
+    DuplicateName { name: String, registry: PathBuf },
+    #[error("no plugin named '{name}' is registered in {registry}")]
+    NoSuchPlugin { name: String, registry: PathBuf },
+    #[error("invalid plugin name {0:?}: it must be non-empty and without control characters")]
+    InvalidName(String),
+}
+
+impl HostError {
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+        source: std::io::Error,
+    ) -> Self {
+        HostError::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+}

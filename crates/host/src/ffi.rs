@@ -1,0 +1,364 @@
+//! The one module that touches plugin code: `dlopen`, the entry point, the API table
+//! handed to plugins, and hook calls through raw function pointers.
+//!
+//! Everything a callback decides is in [`crate::api`]; the callbacks here only turn
+//! C arguments into Rust values and back. A panic never unwinds into plugin code:
+//! each callback catches it and answers `E_UNEXPECTED`.
+
+use std::collections::HashMap;
+use std::ffi::{c_char, c_int, c_void, CStr};
+use std::os::fd::IntoRawFd;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
+use std::ptr;
+use std::sync::{LazyLock, Mutex};
+use std::time::Duration;
+
+use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
+use wslp_abi::hresult::{hresult_from_win32, win32, E_INVALIDARG, E_NOTIMPL, E_UNEXPECTED, S_OK};
+use wslp_abi::{
+    from_wide, to_wide, WSLDistributionInformation, WSLPluginAPIV1, WSLPluginAPI_EntryPointV1,
+    WSLPluginHooksV1, WSLSessionInformation, WSLVmCreationSettings,
+    WslOfflineDistributionInformation, BOOL, GUID, HANDLE, HRESULT, LPCSTR, LPCWSTR, LPSTR, SOCKET,
+    WSL_API_VERSION,
+};
+
+use crate::api::{self, HookScope};
+use crate::instance::{DistroInfo, HookCall, HookOutcome, OfflineDistroInfo, PluginInstance};
+
+/// The API table. Static so its address stays valid for as long as a plugin keeps
+/// the pointer (plugins store it in a global and use it from any thread).
+pub(crate) static API_TABLE: WSLPluginAPIV1 = WSLPluginAPIV1 {
+    Version: WSL_API_VERSION,
+    MountFolder: Some(mount_folder),
+    ExecuteBinary: Some(execute_binary),
+    PluginError: Some(plugin_error),
+    ExecuteBinaryInDistribution: Some(execute_binary_in_distribution),
+    WSLCMountFolder: Some(wslc_mount_folder),
+    WSLCUnmountFolder: Some(wslc_unmount_folder),
+    WSLCCreateProcess: Some(wslc_create_process),
+    WSLCProcessGetFd: Some(wslc_process_get_fd),
+    WSLCProcessGetExitEvent: Some(wslc_process_get_exit_event),
+    WSLCProcessGetExitCode: Some(wslc_process_get_exit_code),
+    WSLCReleaseProcess: Some(wslc_release_process),
+};
+
+fn guarded(f: impl FnOnce() -> HRESULT) -> HRESULT {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| {
+        tracing::error!("panic while serving a plugin API call");
+        E_UNEXPECTED
+    })
+}
+
+/// # Safety
+/// `p` is NULL or a NUL-terminated C string.
+unsafe fn c_string(p: *const c_char) -> Option<String> {
+    // SAFETY: the caller's contract.
+    (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned())
+}
+
+/// # Safety
+/// `argv` is NULL or a NULL-terminated array of C strings.
+unsafe fn c_argv(argv: *mut LPCSTR) -> Vec<String> {
+    let mut out = Vec::new();
+    if argv.is_null() {
+        return out;
+    }
+    let mut i = 0;
+    loop {
+        // SAFETY: the array is NULL-terminated and we stop at the NULL.
+        let p = unsafe { *argv.add(i) };
+        if p.is_null() {
+            return out;
+        }
+        // SAFETY: each element is a NUL-terminated C string.
+        out.push(unsafe { c_string(p) }.unwrap_or_default());
+        i += 1;
+    }
+}
+
+/// # Safety
+/// `p` is NULL or a NUL-terminated 32-bit wide string.
+unsafe fn wide(p: LPCWSTR) -> Option<String> {
+    // SAFETY: the caller's contract.
+    unsafe { from_wide(p) }
+}
+
+unsafe extern "C" fn mount_folder(
+    session: u32,
+    windows_path: LPCWSTR,
+    linux_path: LPCWSTR,
+    read_only: BOOL,
+    name: LPCWSTR,
+) -> HRESULT {
+    guarded(|| {
+        // SAFETY: the header documents these as NUL-terminated wide strings (or NULL).
+        let (host, vm, name) = unsafe { (wide(windows_path), wide(linux_path), wide(name)) };
+        api::mount_folder(session, host, vm, read_only != 0, name)
+    })
+}
+
+/// Writes the socket the plugin now owns, or closes it when there is nowhere to write.
+///
+/// # Safety
+/// `out` is NULL or points to writable storage for a SOCKET.
+unsafe fn hand_over(result: Result<std::os::fd::OwnedFd, i32>, out: *mut SOCKET) -> HRESULT {
+    match result {
+        Ok(fd) => {
+            // SAFETY: checked non-NULL by the callers before any work; the caller's contract.
+            unsafe { *out = fd.into_raw_fd() };
+            S_OK
+        }
+        Err(hr) => hr,
+    }
+}
+
+unsafe extern "C" fn execute_binary(
+    session: u32,
+    path: LPCSTR,
+    arguments: *mut LPCSTR,
+    socket: *mut SOCKET,
+) -> HRESULT {
+    guarded(|| {
+        if socket.is_null() {
+            return E_INVALIDARG;
+        }
+        // SAFETY: a C string and a NULL-terminated argv, per the header.
+        let (path, argv) = unsafe { (c_string(path), c_argv(arguments)) };
+        let result = api::execute_binary(session, path, argv);
+        // SAFETY: `socket` is non-NULL and the plugin's out-parameter.
+        unsafe { hand_over(result, socket) }
+    })
+}
+
+unsafe extern "C" fn execute_binary_in_distribution(
+    session: u32,
+    distribution: *const GUID,
+    path: LPCSTR,
+    arguments: *mut LPCSTR,
+    socket: *mut SOCKET,
+) -> HRESULT {
+    guarded(|| {
+        // SAFETY: `distribution` is NULL or points to a GUID, per the header.
+        let distro = unsafe { distribution.as_ref() }.copied();
+        if distro.is_some() && socket.is_null() {
+            return E_INVALIDARG;
+        }
+        // SAFETY: a C string and a NULL-terminated argv, per the header.
+        let (path, argv) = unsafe { (c_string(path), c_argv(arguments)) };
+        let result = api::execute_binary_in_distribution(session, distro, path, argv);
+        // SAFETY: on success `socket` was checked non-NULL above.
+        unsafe { hand_over(result, socket) }
+    })
+}
+
+unsafe extern "C" fn plugin_error(message: LPCWSTR) -> HRESULT {
+    // SAFETY: a NUL-terminated wide string or NULL, per the header.
+    guarded(|| api::plugin_error(unsafe { wide(message) }))
+}
+
+// WSLC calls: wslp runs no WSLC sessions; every call answers E_NOTIMPL so that a
+// plugin built against the 2.9 header gets a defined answer instead of a NULL call.
+unsafe extern "C" fn wslc_mount_folder(
+    _: u32,
+    _: LPCWSTR,
+    _: BOOL,
+    _: LPCWSTR,
+    _: LPSTR,
+) -> HRESULT {
+    E_NOTIMPL
+}
+unsafe extern "C" fn wslc_unmount_folder(_: u32, _: LPCSTR) -> HRESULT {
+    E_NOTIMPL
+}
+unsafe extern "C" fn wslc_create_process(
+    _: u32,
+    _: LPCSTR,
+    _: *mut LPCSTR,
+    _: *mut LPCSTR,
+    _: *mut *mut c_void,
+    _: *mut c_int,
+) -> HRESULT {
+    E_NOTIMPL
+}
+unsafe extern "C" fn wslc_process_get_fd(_: *mut c_void, _: u32, _: *mut HANDLE) -> HRESULT {
+    E_NOTIMPL
+}
+unsafe extern "C" fn wslc_process_get_exit_event(_: *mut c_void, _: *mut HANDLE) -> HRESULT {
+    E_NOTIMPL
+}
+unsafe extern "C" fn wslc_process_get_exit_code(_: *mut c_void, _: *mut c_int) -> HRESULT {
+    E_NOTIMPL
+}
+unsafe extern "C" fn wslc_release_process(_: *mut c_void) {}
+
+/// `UserToken`/`UserSid`: non-NULL opaque handles of a uid. One leaked `u32` per
+/// distinct uid, so a handle stays valid for as long as a plugin keeps it.
+fn user_handle(uid: u32) -> *mut c_void {
+    static HANDLES: LazyLock<Mutex<HashMap<u32, &'static u32>>> =
+        LazyLock::new(|| Mutex::new(HashMap::new()));
+    let mut map = HANDLES.lock().unwrap_or_else(|p| p.into_inner());
+    let r: &'static u32 = map.entry(uid).or_insert_with(|| Box::leak(Box::new(uid)));
+    (r as *const u32).cast_mut().cast()
+}
+
+/// Why loading failed: the HRESULT the user sees and a detail for the log.
+#[derive(Debug)]
+pub(crate) struct LoadFailure {
+    pub hr: i32,
+    pub detail: String,
+}
+
+/// A plugin loaded into this process.
+pub(crate) struct InProcessPlugin {
+    hooks: WSLPluginHooksV1,
+}
+
+impl InProcessPlugin {
+    /// `dlopen`s `path` (the plugin's own path, or `/proc/self/fd/N`), resolves the entry
+    /// point and calls it once. The library is never unloaded: a plugin may have started
+    /// threads or handed out pointers into itself (WSL keeps plugins until service exit).
+    pub(crate) fn load(path: &Path) -> Result<InProcessPlugin, LoadFailure> {
+        // SAFETY: loading runs the plugin's constructors; running plugin code is this
+        // module's purpose, and the caller has already verified the file when required.
+        let lib = unsafe { Library::open(Some(path), RTLD_NOW | RTLD_LOCAL) }.map_err(|e| {
+            LoadFailure {
+                hr: hresult_from_win32(win32::ERROR_MOD_NOT_FOUND),
+                detail: e.to_string(),
+            }
+        })?;
+        let lib = std::mem::ManuallyDrop::new(lib);
+        // SAFETY: the symbol's type is the header's WSLPluginAPI_EntryPointV1.
+        let entry: Result<WSLPluginAPI_EntryPointV1, _> =
+            unsafe { lib.get::<WSLPluginAPI_EntryPointV1>(b"WSLPluginAPIV1_EntryPoint\0") }
+                .map(|s| *s);
+        let entry = entry.map_err(|e| LoadFailure {
+            hr: hresult_from_win32(win32::ERROR_PROC_NOT_FOUND),
+            detail: e.to_string(),
+        })?;
+        let mut hooks = WSLPluginHooksV1::default();
+        // SAFETY: the API table is static and full-size; `hooks` is a zeroed full-size
+        // table the plugin fills during the call.
+        let hr = unsafe { entry(&API_TABLE, &mut hooks) };
+        if hr < 0 {
+            return Err(LoadFailure {
+                hr,
+                detail: format!(
+                    "WSLPluginAPIV1_EntryPoint returned {}",
+                    wslp_abi::hresult_name(hr)
+                ),
+            });
+        }
+        Ok(InProcessPlugin { hooks })
+    }
+}
+
+fn opt_wide(s: &Option<String>) -> Option<Vec<i32>> {
+    s.as_deref().map(to_wide)
+}
+
+fn ptr_of(v: &Option<Vec<i32>>) -> LPCWSTR {
+    v.as_ref().map_or(ptr::null(), |v| v.as_ptr())
+}
+
+/// Wide strings of a distribution, owned for the duration of a hook call.
+struct WideStrings {
+    name: Vec<i32>,
+    package_family_name: Vec<i32>,
+    flavor: Option<Vec<i32>>,
+    version: Option<Vec<i32>>,
+}
+
+impl WideStrings {
+    fn new(name: &str, flavor: &Option<String>, version: &Option<String>) -> Self {
+        WideStrings {
+            name: to_wide(name),
+            // WSL passes an empty string, never NULL, and plugins rely on it.
+            package_family_name: to_wide(""),
+            flavor: opt_wide(flavor),
+            version: opt_wide(version),
+        }
+    }
+
+    fn online(&self, d: &DistroInfo) -> WSLDistributionInformation {
+        WSLDistributionInformation {
+            Id: d.id,
+            Name: self.name.as_ptr(),
+            PidNamespace: d.pid_namespace,
+            PackageFamilyName: self.package_family_name.as_ptr(),
+            InitPid: d.init_pid,
+            Flavor: ptr_of(&self.flavor),
+            Version: ptr_of(&self.version),
+        }
+    }
+
+    fn offline(&self, d: &OfflineDistroInfo) -> WslOfflineDistributionInformation {
+        WslOfflineDistributionInformation {
+            Id: d.id,
+            Name: self.name.as_ptr(),
+            PackageFamilyName: self.package_family_name.as_ptr(),
+            Flavor: ptr_of(&self.flavor),
+            Version: ptr_of(&self.version),
+        }
+    }
+}
+
+impl PluginInstance for InProcessPlugin {
+    fn call(&self, hook: &HookCall<'_>, _timeout: Option<Duration>) -> HookOutcome {
+        let s = hook.session();
+        let handle = user_handle(s.uid);
+        let session = WSLSessionInformation {
+            SessionId: s.id,
+            UserToken: handle,
+            UserSid: handle,
+        };
+        let h = &self.hooks;
+        let scope = HookScope::enter(hook.accepts_plugin_error());
+        // SAFETY (all calls below): the pointers are the plugin's own hook functions,
+        // called with structures that live until the call returns, as the header says.
+        let hr = match *hook {
+            HookCall::VmStarted {
+                custom_configuration_flags,
+                ..
+            } => h.OnVMStarted.map_or(S_OK, |f| {
+                let settings = WSLVmCreationSettings {
+                    CustomConfigurationFlags: custom_configuration_flags,
+                };
+                // SAFETY: see above.
+                unsafe { f(&session, &settings) }
+            }),
+            // SAFETY: see above.
+            HookCall::VmStopping { .. } => h.OnVMStopping.map_or(S_OK, |f| unsafe { f(&session) }),
+            HookCall::DistributionStarted { distro, .. }
+            | HookCall::DistributionStopping { distro, .. } => {
+                let f = match hook {
+                    HookCall::DistributionStarted { .. } => h.OnDistributionStarted,
+                    _ => h.OnDistributionStopping,
+                };
+                f.map_or(S_OK, |f| {
+                    let w = WideStrings::new(&distro.name, &distro.flavor, &distro.version);
+                    let info = w.online(distro);
+                    // SAFETY: see above; `w` outlives the call.
+                    unsafe { f(&session, &info) }
+                })
+            }
+            HookCall::DistributionRegistered { distro, .. }
+            | HookCall::DistributionUnregistered { distro, .. } => {
+                let f = match hook {
+                    HookCall::DistributionRegistered { .. } => h.OnDistributionRegistered,
+                    _ => h.OnDistributionUnregistered,
+                };
+                f.map_or(S_OK, |f| {
+                    let w = WideStrings::new(&distro.name, &distro.flavor, &distro.version);
+                    let info = w.offline(distro);
+                    // SAFETY: see above; `w` outlives the call.
+                    unsafe { f(&session, &info) }
+                })
+            }
+        };
+        HookOutcome {
+            hr,
+            message: scope.finish(),
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! SPEC §3 steps 1–3 for one registry entry: open the file, verify its signature on
+//! the bytes that will be loaded, and hand `ffi` something to `dlopen`.
+//!
+//! The file is opened once. With signatures required, the verified bytes are what
+//! gets loaded: through the same descriptor (`/proc/self/fd/N`) when only root could
+//! have changed the file since (owned by root, not group/world-writable), else from a
+//! sealed memfd copy, so a writer racing the check (the TOCTOU of loading by path
+//! after verifying) cannot swap the code. With signatures off, we load by path.
+
+use std::ffi::CString;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{fcntl, FcntlArg, SealFlag};
+use nix::sys::memfd::{memfd_create, MemFdCreateFlag};
+use wslp_abi::hresult::{hresult_from_win32, win32, E_FAIL, TRUST_E_NOSIGNATURE};
+
+use crate::ffi::{InProcessPlugin, LoadFailure};
+use crate::instance::PluginInstance;
+
+/// Checks a plugin's bytes against the trust store: `Err((hresult, detail))` when the
+/// plugin must not load.
+pub(crate) type Verifier = fn(&[u8], &Path) -> Result<(), (i32, String)>;
+
+/// The verifier used when signatures are required.
+pub(crate) fn default_verifier() -> Verifier {
+    trust_verify
+}
+
+fn trust_verify(_bytes: &[u8], trust_dir: &Path) -> Result<(), (i32, String)> {
+    // Fail closed until wslp-trust's verifier is wired in: with signatures required,
+    // nothing unverified loads.
+    Err((
+        TRUST_E_NOSIGNATURE,
+        format!(
+            "signature verification against {} is not available in this build; \
+             set require_signatures = false in wslp.toml to load unsigned plugins",
+            trust_dir.display()
+        ),
+    ))
+}
+
+/// How a plugin is to be loaded.
+pub(crate) struct LoadOptions<'a> {
+    pub require_signatures: bool,
+    pub trust_dir: &'a Path,
+    pub verifier: Verifier,
+}
+
+fn mod_not_found(path: &Path, what: impl std::fmt::Display) -> LoadFailure {
+    LoadFailure {
+        hr: hresult_from_win32(win32::ERROR_MOD_NOT_FOUND),
+        detail: format!("{}: {what}", path.display()),
+    }
+}
+
+/// What `dlopen` should open, with whatever must stay open for that path to resolve.
+enum Source {
+    Path(PathBuf),
+    /// `/proc/self/fd/N` of the verified file: kept open for the plugin's life so that
+    /// `dladdr` + `realpath` keep answering its real path.
+    VerifiedFile(OwnedFd),
+    /// A sealed copy of the verified bytes; only needed until `dlopen` has mapped it.
+    SealedCopy(OwnedFd),
+}
+
+fn proc_fd_path(fd: &OwnedFd) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+}
+
+/// Loads the plugin at `path` in this process (SPEC §3).
+pub(crate) fn load_in_process(
+    name: &str,
+    path: &Path,
+    opts: &LoadOptions<'_>,
+) -> Result<Box<dyn PluginInstance>, LoadFailure> {
+    if !path.is_absolute() {
+        return Err(mod_not_found(
+            path,
+            "registry paths must be absolute (re-add it with `wslp plugin add NAME /full/path`)",
+        ));
+    }
+    let source = if opts.require_signatures {
+        open_verified(path, opts)?
+    } else {
+        std::fs::metadata(path).map_err(|e| mod_not_found(path, e))?;
+        Source::Path(path.to_path_buf())
+    };
+    let dlopen_path = match &source {
+        Source::Path(p) => p.clone(),
+        Source::VerifiedFile(fd) | Source::SealedCopy(fd) => proc_fd_path(fd),
+    };
+    tracing::debug!(plugin = name, path = %path.display(), dlopen = %dlopen_path.display(), "loading plugin");
+    let plugin = InProcessPlugin::load(&dlopen_path);
+    match source {
+        // Leaked with the plugin, which is never unloaded either.
+        Source::VerifiedFile(fd) => std::mem::forget(fd),
+        // Mapped now; the descriptor is no longer needed.
+        Source::SealedCopy(fd) => drop(fd),
+        Source::Path(_) => {}
+    }
+    Ok(Box::new(plugin?))
+}
+
+fn open_verified(path: &Path, opts: &LoadOptions<'_>) -> Result<Source, LoadFailure> {
+    let mut file = File::open(path).map_err(|e| mod_not_found(path, e))?;
+    let meta = file.metadata().map_err(|e| mod_not_found(path, e))?;
+    if !meta.is_file() {
+        return Err(mod_not_found(path, "not a regular file"));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.read_to_end(&mut bytes)
+        .map_err(|e| mod_not_found(path, e))?;
+    (opts.verifier)(&bytes, opts.trust_dir).map_err(|(hr, detail)| LoadFailure {
+        hr,
+        detail: format!("{}: {detail}", path.display()),
+    })?;
+    if only_root_can_write(&meta) {
+        Ok(Source::VerifiedFile(OwnedFd::from(file)))
+    } else {
+        sealed_copy(&bytes)
+            .map(Source::SealedCopy)
+            .map_err(|e| LoadFailure {
+                hr: E_FAIL,
+                detail: format!("{}: cannot make a sealed copy to load: {e}", path.display()),
+            })
+    }
+}
+
+fn only_root_can_write(meta: &std::fs::Metadata) -> bool {
+    meta.uid() == 0 && meta.mode() & 0o022 == 0
+}
+
+/// An anonymous file holding `bytes` that nobody can change any more.
+pub(crate) fn sealed_copy(bytes: &[u8]) -> nix::Result<OwnedFd> {
+    let name = CString::new("wslp-plugin").expect("no NUL in literal");
+    let fd = memfd_create(
+        &name,
+        MemFdCreateFlag::MFD_CLOEXEC | MemFdCreateFlag::MFD_ALLOW_SEALING,
+    )?;
+    let mut f = File::from(fd);
+    f.write_all(bytes)
+        .map_err(|e| nix::Error::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
+    let fd = OwnedFd::from(f);
+    fcntl(
+        fd.as_raw_fd(),
+        FcntlArg::F_ADD_SEALS(
+            SealFlag::F_SEAL_WRITE
+                | SealFlag::F_SEAL_SHRINK
+                | SealFlag::F_SEAL_GROW
+                | SealFlag::F_SEAL_SEAL,
+        ),
+    )?;
+    Ok(fd)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_copy_cannot_be_changed() {
+        let fd = sealed_copy(b"hello").unwrap();
+        let mut f = File::from(fd);
+        assert!(f.write_all(b"x").is_err());
+        assert!(f.set_len(1).is_err());
+        let mut back = String::new();
+        let mut r = File::open(format!("/proc/self/fd/{}", f.as_raw_fd())).unwrap();
+        r.read_to_string(&mut back).unwrap();
+        assert_eq!(back, "hello");
+    }
+
+    #[test]
+    fn fails_closed_without_a_verifier() {
+        let (hr, detail) = trust_verify(b"", Path::new("/r/trust")).unwrap_err();
+        assert_eq!(hr, TRUST_E_NOSIGNATURE);
+        assert!(detail.contains("/r/trust"));
+    }
+}

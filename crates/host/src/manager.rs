@@ -1,0 +1,307 @@
+//! [`PluginManager`]: loads the registry's plugins and dispatches hooks with WSL's
+//! policy (SPEC §3, §4). The policy is written once here against
+//! [`PluginInstance`], whatever runs the plugin.
+//!
+//! WSL's behaviour followed (`PluginManager.cpp`): plugins are called in registry
+//! order, synchronously; the first OnVMStarted/OnDistributionStarted failure stops
+//! the loop and fails the start; stop and registration hooks only log; a hook that
+//! called PluginError and returned success fails with E_ILLEGAL_STATE_CHANGE; a load
+//! failure is remembered (the last one, as WSL's `m_pluginError.emplace` keeps) and
+//! fails every VM start before any hook runs.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use wslp_abi::hresult::{hresult_from_win32, hresult_name, win32, E_ILLEGAL_STATE_CHANGE};
+use wslp_abi::messages::{self, Stage};
+
+use crate::api::{self, PluginServices};
+use crate::instance::{DistroInfo, HookCall, OfflineDistroInfo, PluginInstance, Session};
+use crate::loader::{self, LoadOptions};
+use crate::registry::read_registry;
+use crate::Settings;
+
+/// Where the manager finds its files and how it behaves.
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    pub wslp_root: PathBuf,
+    pub settings: Settings,
+}
+
+/// A failure the user sees. `Display` is exactly SPEC's two-line text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginFailure {
+    pub plugin: String,
+    pub code: i32,
+    /// What the plugin passed to PluginError (or the crash/timeout message).
+    pub message: Option<String>,
+    pub text: String,
+}
+
+impl std::fmt::Display for PluginFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl std::error::Error for PluginFailure {}
+
+struct Slot {
+    name: String,
+    path: PathBuf,
+    instance: Result<Box<dyn PluginInstance>, i32>,
+}
+
+pub struct PluginManager {
+    config: HostConfig,
+    slots: Vec<Slot>,
+    /// Fails every VM start: a plugin that did not load, or an unreadable registry.
+    load_failure: Option<PluginFailure>,
+    warnings: Vec<String>,
+    /// uid → session id, so a user's SessionId is stable for the manager's life.
+    sessions: Mutex<HashMap<u32, u32>>,
+}
+
+impl PluginManager {
+    /// Reads the registry and loads every plugin (SPEC §3). Never fails as a whole:
+    /// per-plugin load failures are remembered and reported at each VM start.
+    pub fn load(config: HostConfig) -> PluginManager {
+        let trust_dir = config.wslp_root.join("trust");
+        let opts = LoadOptions {
+            require_signatures: config.settings.require_signatures,
+            trust_dir: &trust_dir,
+            verifier: loader::default_verifier(),
+        };
+        Self::load_with(config.clone(), &opts)
+    }
+
+    pub(crate) fn load_with(config: HostConfig, opts: &LoadOptions<'_>) -> PluginManager {
+        let mut manager = PluginManager {
+            config,
+            slots: Vec::new(),
+            load_failure: None,
+            warnings: Vec::new(),
+            sessions: Mutex::new(HashMap::new()),
+        };
+        let entries = match read_registry(&manager.config.wslp_root) {
+            Ok((entries, warnings)) => {
+                for w in &warnings {
+                    tracing::warn!("{w}");
+                }
+                manager.warnings = warnings;
+                entries
+            }
+            Err(e) => {
+                // Fail closed: silently running without the registry's plugins could
+                // skip one the user relies on (a security or mount plugin).
+                tracing::error!(error = %e, "cannot read the plugin registry; every VM start will fail");
+                let code = hresult_from_win32(win32::ERROR_INVALID_DATA);
+                manager.load_failure = Some(PluginFailure {
+                    plugin: String::new(),
+                    code,
+                    message: Some(e.to_string()),
+                    text: format!("{e}\n{}", messages::error_code_line(Stage::CreateVm, code)),
+                });
+                return manager;
+            }
+        };
+        for entry in entries {
+            // SPEC §8's plugin-host process will branch here on `in_process_plugins`.
+            let instance = loader::load_in_process(&entry.name, &entry.path, opts);
+            let instance = match instance {
+                Ok(i) => {
+                    tracing::info!(plugin = %entry.name, path = %entry.path.display(), "plugin loaded");
+                    Ok(i)
+                }
+                Err(f) => {
+                    tracing::error!(
+                        plugin = %entry.name,
+                        code = %hresult_name(f.hr),
+                        detail = %f.detail,
+                        "plugin failed to load; every VM start will fail until it is fixed or removed"
+                    );
+                    manager.load_failure = Some(PluginFailure {
+                        plugin: entry.name.clone(),
+                        code: f.hr,
+                        message: None,
+                        text: messages::load_failure(&entry.name, f.hr),
+                    });
+                    Err(f.hr)
+                }
+            };
+            manager.slots.push(Slot {
+                name: entry.name,
+                path: entry.path,
+                instance,
+            });
+        }
+        manager
+    }
+
+    /// Registry warnings (skipped values, duplicate files) from [`PluginManager::load`].
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// The failure every VM start reports, if a plugin did not load. The service may
+    /// check it before starting the VM, as WSL does.
+    pub fn load_failure(&self) -> Option<&PluginFailure> {
+        self.load_failure.as_ref()
+    }
+
+    /// The session of `uid`, without binding services: for hooks that run while the
+    /// VM is stopped (registration), whose API calls then get RPC_E_DISCONNECTED.
+    pub fn session(&self, uid: u32) -> Session {
+        let mut map = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        let id = *map.entry(uid).or_insert_with(api::allocate_session_id);
+        Session { id, uid }
+    }
+
+    /// Creates (or re-opens) `uid`'s session and binds the services the plugins' API
+    /// calls go to. Call when the VM is up.
+    pub fn open_session(&self, uid: u32, services: Arc<dyn PluginServices>) -> Session {
+        let session = self.session(uid);
+        api::bind_session(session.id, services);
+        session
+    }
+
+    /// Later API calls with this session id get RPC_E_DISCONNECTED.
+    pub fn close_session(&self, session: &Session) {
+        api::unbind_session(session.id);
+    }
+
+    fn loaded(&self) -> impl Iterator<Item = (&str, &dyn PluginInstance)> {
+        self.slots
+            .iter()
+            .filter_map(|s| s.instance.as_ref().ok().map(|i| (s.name.as_str(), &**i)))
+    }
+
+    /// A start hook: the first failure stops the loop and is returned.
+    fn dispatch_fatal(&self, hook: &HookCall<'_>, stage: Stage) -> Result<(), PluginFailure> {
+        let timeout = self.config.settings.hook_timeout();
+        for (name, instance) in self.loaded() {
+            let out = instance.call(hook, timeout);
+            if out.hr < 0 {
+                tracing::error!(plugin = name, hook = hook.name(), code = %hresult_name(out.hr), message = ?out.message, "plugin hook failed");
+                return Err(PluginFailure {
+                    plugin: name.to_string(),
+                    code: out.hr,
+                    text: messages::fatal_plugin_error(name, out.message.as_deref(), stage, out.hr),
+                    message: out.message,
+                });
+            }
+            if out.message.is_some() {
+                tracing::error!(plugin = name, hook = hook.name(), message = ?out.message, "plugin emitted an error message but returned success");
+                return Err(PluginFailure {
+                    plugin: name.to_string(),
+                    code: E_ILLEGAL_STATE_CHANGE,
+                    message: out.message,
+                    text: messages::error_then_success(name, stage),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// A stop or registration hook: every plugin is called; failures are only logged.
+    fn dispatch_logged(&self, hook: &HookCall<'_>) {
+        let timeout = self.config.settings.hook_timeout();
+        for (name, instance) in self.loaded() {
+            let out = instance.call(hook, timeout);
+            if out.hr < 0 {
+                tracing::warn!(plugin = name, hook = hook.name(), code = %hresult_name(out.hr), message = ?out.message, "plugin hook failed; going on");
+            }
+        }
+    }
+
+    /// OnVMStarted for every plugin in order. Reports the remembered load failure
+    /// first, without calling any hook. When a hook fails, every loaded plugin gets
+    /// OnVMStopping (the VM is torn down), as WSL does — the failing one and those
+    /// after it included.
+    pub fn on_vm_started(
+        &self,
+        s: &Session,
+        custom_configuration_flags: u32,
+    ) -> Result<(), PluginFailure> {
+        if let Some(f) = &self.load_failure {
+            return Err(f.clone());
+        }
+        let hook = HookCall::VmStarted {
+            session: s,
+            custom_configuration_flags,
+        };
+        self.dispatch_fatal(&hook, Stage::CreateVm)
+            .inspect_err(|_| {
+                self.on_vm_stopping(s);
+            })
+    }
+
+    pub fn on_vm_stopping(&self, s: &Session) {
+        self.dispatch_logged(&HookCall::VmStopping { session: s });
+    }
+
+    /// OnDistributionStarted for every plugin in order; the first failure fails the
+    /// start. The caller must then not raise OnDistributionStopping for it (SPEC §4).
+    pub fn on_distribution_started(
+        &self,
+        s: &Session,
+        d: &DistroInfo,
+    ) -> Result<(), PluginFailure> {
+        self.dispatch_fatal(
+            &HookCall::DistributionStarted {
+                session: s,
+                distro: d,
+            },
+            Stage::CreateInstance,
+        )
+    }
+
+    pub fn on_distribution_stopping(&self, s: &Session, d: &DistroInfo) {
+        self.dispatch_logged(&HookCall::DistributionStopping {
+            session: s,
+            distro: d,
+        });
+    }
+
+    pub fn on_distribution_registered(&self, s: &Session, d: &OfflineDistroInfo) {
+        self.dispatch_logged(&HookCall::DistributionRegistered {
+            session: s,
+            distro: d,
+        });
+    }
+
+    pub fn on_distribution_unregistered(&self, s: &Session, d: &OfflineDistroInfo) {
+        self.dispatch_logged(&HookCall::DistributionUnregistered {
+            session: s,
+            distro: d,
+        });
+    }
+
+    /// Every registry entry that was tried, in order, with its load result.
+    pub fn plugins(&self) -> Vec<(String, PathBuf, Result<(), i32>)> {
+        self.slots
+            .iter()
+            .map(|s| {
+                (
+                    s.name.clone(),
+                    s.path.clone(),
+                    s.instance.as_ref().map(|_| ()).map_err(|hr| *hr),
+                )
+            })
+            .collect()
+    }
+
+    pub fn wslp_root(&self) -> &Path {
+        &self.config.wslp_root
+    }
+}
+
+impl Drop for PluginManager {
+    fn drop(&mut self) {
+        let map = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        for id in map.values() {
+            api::unbind_session(*id);
+        }
+    }
+}

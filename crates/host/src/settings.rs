@@ -1,0 +1,234 @@
+//! `$WSLP_ROOT/wslp.toml`: the service's settings (SPEC §2, §8).
+//!
+//! A missing file means defaults. An unknown key is a warning, not an error, so a
+//! newer file still works with an older wslp. A value of the wrong type or range is
+//! an error naming the file and line: guessing what the user meant for a security
+//! switch like `require_signatures` would be worse than refusing.
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::toml_util::{item_line, key_line, parse_spanned, read_optional};
+use crate::HostError;
+
+pub const SETTINGS_FILE: &str = "wslp.toml";
+
+const LOG_LEVELS: &[&str] = &["error", "warn", "info", "debug", "trace"];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// Plugins must carry a trusted signature (false is the test-signing switch).
+    pub require_signatures: bool,
+    /// WSL's vmIdleTimeout; -1 = never.
+    pub vm_idle_timeout_ms: i64,
+    /// -1 = never.
+    pub distro_idle_timeout_ms: i64,
+    /// The service exits after this long with the VM stopped and no client; -1 = never.
+    pub service_idle_timeout_ms: i64,
+    /// How long a plugin's entry point or hook may run (SPEC §8); -1 = never.
+    pub hook_timeout_ms: i64,
+    /// Plugins loaded in the service itself rather than in a plugin-host process.
+    pub in_process_plugins: Vec<String>,
+    /// One of error, warn, info, debug, trace.
+    pub log_level: String,
+    /// Unknown keys, one message each; the caller logs them.
+    pub warnings: Vec<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            require_signatures: true,
+            vm_idle_timeout_ms: 60_000,
+            distro_idle_timeout_ms: 15_000,
+            service_idle_timeout_ms: 60_000,
+            hook_timeout_ms: 30_000,
+            in_process_plugins: Vec::new(),
+            log_level: "info".to_string(),
+            warnings: Vec::new(),
+        }
+    }
+}
+
+/// `-1` (never) becomes `None`.
+pub fn timeout(ms: i64) -> Option<Duration> {
+    (ms >= 0).then(|| Duration::from_millis(ms as u64))
+}
+
+impl Settings {
+    /// Reads `$WSLP_ROOT/wslp.toml`; a missing file gives the defaults.
+    pub fn load(wslp_root: &Path) -> Result<Settings, HostError> {
+        let path = wslp_root.join(SETTINGS_FILE);
+        match read_optional(&path)? {
+            None => Ok(Settings::default()),
+            Some(text) => Settings::parse(&text, &path),
+        }
+    }
+
+    /// Parses settings text; `path` is only used in messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Settings, HostError> {
+        let doc = parse_spanned(text, path)?;
+        let mut s = Settings::default();
+        for (key, item) in doc.as_table().iter() {
+            let line = item_line(text, item).unwrap_or(1);
+            let bad = |message: String| HostError::Malformed {
+                path: path.to_path_buf(),
+                line,
+                message,
+            };
+            match key {
+                "require_signatures" => {
+                    s.require_signatures = item
+                        .as_bool()
+                        .ok_or_else(|| bad("require_signatures must be true or false".into()))?
+                }
+                "vm_idle_timeout_ms" => {
+                    s.vm_idle_timeout_ms = timeout_value(key, item).map_err(bad)?
+                }
+                "distro_idle_timeout_ms" => {
+                    s.distro_idle_timeout_ms = timeout_value(key, item).map_err(bad)?
+                }
+                "service_idle_timeout_ms" => {
+                    s.service_idle_timeout_ms = timeout_value(key, item).map_err(bad)?
+                }
+                "hook_timeout_ms" => s.hook_timeout_ms = timeout_value(key, item).map_err(bad)?,
+                "in_process_plugins" => {
+                    let arr = item.as_array().ok_or_else(|| {
+                        bad("in_process_plugins must be a list of plugin names".into())
+                    })?;
+                    s.in_process_plugins = arr
+                        .iter()
+                        .map(|v| v.as_str().map(str::to_string))
+                        .collect::<Option<Vec<_>>>()
+                        .ok_or_else(|| bad("in_process_plugins must hold strings only".into()))?;
+                }
+                "log_level" => {
+                    let level = item.as_str().filter(|l| LOG_LEVELS.contains(l));
+                    s.log_level = level
+                        .ok_or_else(|| {
+                            bad(format!(
+                                "log_level must be one of {}",
+                                LOG_LEVELS.join(", ")
+                            ))
+                        })?
+                        .to_string();
+                }
+                other => {
+                    let line = doc
+                        .as_table()
+                        .key(other)
+                        .and_then(|k| key_line(text, k))
+                        .unwrap_or(line);
+                    s.warnings.push(format!(
+                        "{}:{line}: unknown setting '{other}', ignored",
+                        path.display()
+                    ));
+                }
+            }
+        }
+        Ok(s)
+    }
+
+    /// `hook_timeout_ms` as a duration, `None` for never.
+    pub fn hook_timeout(&self) -> Option<Duration> {
+        timeout(self.hook_timeout_ms)
+    }
+
+    /// Whether `name` runs in the service itself (SPEC §8 `in_process_plugins`).
+    pub fn is_in_process(&self, name: &str) -> bool {
+        self.in_process_plugins.iter().any(|n| n == name)
+    }
+}
+
+fn timeout_value(key: &str, item: &toml_edit::Item) -> Result<i64, String> {
+    match item.as_integer() {
+        Some(v) if v >= -1 => Ok(v),
+        _ => Err(format!(
+            "{key} must be a whole number of milliseconds, or -1 for never"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(t: &str) -> Result<Settings, HostError> {
+        Settings::parse(t, Path::new("/root/wslp.toml"))
+    }
+
+    #[test]
+    fn defaults_when_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Settings::load(dir.path()).unwrap();
+        assert_eq!(s, Settings::default());
+        assert!(s.require_signatures);
+        assert_eq!(s.vm_idle_timeout_ms, 60000);
+        assert_eq!(s.distro_idle_timeout_ms, 15000);
+        assert_eq!(s.service_idle_timeout_ms, 60000);
+        assert_eq!(s.hook_timeout_ms, 30000);
+        assert_eq!(s.log_level, "info");
+        assert_eq!(s.hook_timeout(), Some(Duration::from_secs(30)));
+    }
+
+    #[test]
+    fn all_keys() {
+        let s = parse(
+            "require_signatures = false\nvm_idle_timeout_ms = -1\ndistro_idle_timeout_ms = 5\n\
+             service_idle_timeout_ms = 7\nhook_timeout_ms = -1\nin_process_plugins = [\"A\", \"B\"]\n\
+             log_level = \"debug\"\n",
+        )
+        .unwrap();
+        assert!(!s.require_signatures);
+        assert_eq!(s.vm_idle_timeout_ms, -1);
+        assert_eq!(s.distro_idle_timeout_ms, 5);
+        assert_eq!(s.service_idle_timeout_ms, 7);
+        assert_eq!(s.hook_timeout(), None);
+        assert!(s.is_in_process("B"));
+        assert!(!s.is_in_process("C"));
+        assert_eq!(s.log_level, "debug");
+        assert!(s.warnings.is_empty());
+    }
+
+    #[test]
+    fn unknown_key_warns_with_line() {
+        let s = parse("log_level = \"warn\"\nfrobnicate = 1\n").unwrap();
+        assert_eq!(s.log_level, "warn");
+        assert_eq!(
+            s.warnings,
+            vec!["/root/wslp.toml:2: unknown setting 'frobnicate', ignored".to_string()]
+        );
+    }
+
+    #[test]
+    fn wrong_types_name_file_and_line() {
+        let e = parse("log_level = \"info\"\nrequire_signatures = \"no\"\n").unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("/root/wslp.toml:2: require_signatures must be"),
+            "{e}"
+        );
+        let e = parse("\n\nhook_timeout_ms = -2\n").unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("/root/wslp.toml:3: hook_timeout_ms"),
+            "{e}"
+        );
+        let e = parse("log_level = \"loud\"\n").unwrap_err();
+        assert!(e.to_string().contains("log_level must be one of"), "{e}");
+        let e = parse("in_process_plugins = [1]\n").unwrap_err();
+        assert!(e.to_string().contains("strings only"), "{e}");
+    }
+
+    #[test]
+    fn malformed_names_file_and_line() {
+        let e = parse("log_level = \"info\"\nvm_idle_timeout_ms = = 3\n").unwrap_err();
+        match e {
+            HostError::Malformed { line, ref path, .. } => {
+                assert_eq!(line, 2);
+                assert_eq!(path, Path::new("/root/wslp.toml"));
+            }
+            other => panic!("{other}"),
+        }
+    }
+}
