@@ -1,1 +1,0 @@
-//! The wslp command line, in the manner of wsl.exe.
