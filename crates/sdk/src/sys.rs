@@ -1,0 +1,194 @@
+//! The raw C types of `WslPluginApi.h`, per platform.
+//!
+//! On Linux (wslp) they are `wslp_abi::types`: 32-bit `wchar_t`, `SOCKET` is a
+//! file descriptor. On Windows they are Microsoft's: UTF-16 `WCHAR`, `SOCKET`
+//! is a `UINT_PTR`. Field order is that of `include/WslPluginApi.h` either
+//! way. Plugin code should not need this module; it is public for the export
+//! macro and for authors who must reach past the safe wrapper.
+#![allow(non_snake_case, non_camel_case_types)]
+
+#[cfg(unix)]
+pub use wslp_abi::types::{
+    WSLDistributionInformation, WSLPluginAPIV1, WSLPluginAPI_ExecuteBinary,
+    WSLPluginAPI_ExecuteBinaryInDistribution, WSLPluginAPI_MountFolder,
+    WSLPluginAPI_OnDistributionRegistered, WSLPluginAPI_OnDistributionStarted,
+    WSLPluginAPI_OnVMStarted, WSLPluginAPI_OnVMStopping, WSLPluginAPI_PluginError,
+    WSLPluginHooksV1, WSLSessionId, WSLSessionInformation, WSLVersion, WSLVmCreationSettings,
+    WslOfflineDistributionInformation, BOOL, GUID, HANDLE, HRESULT, LPCSTR, LPCWSTR, PSID, SOCKET,
+};
+
+/// One unit of a wide string: `wchar_t`, 32 bits on Linux.
+#[cfg(unix)]
+pub type WCHAR = wslp_abi::types::libc_wchar;
+
+#[cfg(windows)]
+pub use self::windows::*;
+
+/// Microsoft's definitions, as `WslPluginApi.h` declares them on Windows
+/// (x86_64: every calling convention is the Microsoft x64 one).
+///
+/// Only the V1 part is declared: the SDK reads and writes the tables field by
+/// field and never touches the WSLC tail, so a host that allocated shorter
+/// tables (an older WSL) is safe.
+#[cfg(windows)]
+mod windows {
+    use std::ffi::{c_char, c_void};
+
+    pub type HRESULT = i32;
+    pub type BOOL = i32;
+    pub type DWORD = u32;
+    pub type WSLSessionId = u32;
+    /// UTF-16 code unit.
+    pub type WCHAR = u16;
+    pub type LPCWSTR = *const WCHAR;
+    pub type LPCSTR = *const c_char;
+    /// `UINT_PTR`: a Winsock socket handle the plugin owns and must close.
+    pub type SOCKET = usize;
+    pub type HANDLE = *mut c_void;
+    pub type PSID = *mut c_void;
+
+    #[repr(C)]
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+    pub struct GUID {
+        pub Data1: u32,
+        pub Data2: u16,
+        pub Data3: u16,
+        pub Data4: [u8; 8],
+    }
+
+    #[repr(C)]
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+    pub struct WSLVersion {
+        pub Major: u32,
+        pub Minor: u32,
+        pub Revision: u32,
+    }
+
+    #[repr(C)]
+    #[derive(Debug, Clone, Copy, Default)]
+    pub struct WSLVmCreationSettings {
+        pub CustomConfigurationFlags: u32,
+    }
+
+    #[repr(C)]
+    #[derive(Debug, Clone, Copy)]
+    pub struct WSLSessionInformation {
+        pub SessionId: WSLSessionId,
+        pub UserToken: HANDLE,
+        pub UserSid: PSID,
+    }
+
+    #[repr(C)]
+    #[derive(Debug, Clone, Copy)]
+    pub struct WSLDistributionInformation {
+        pub Id: GUID,
+        pub Name: LPCWSTR,
+        pub PidNamespace: u64,
+        pub PackageFamilyName: LPCWSTR,
+        pub InitPid: u32,
+        pub Flavor: LPCWSTR,
+        pub Version: LPCWSTR,
+    }
+
+    #[repr(C)]
+    #[derive(Debug, Clone, Copy)]
+    pub struct WslOfflineDistributionInformation {
+        pub Id: GUID,
+        pub Name: LPCWSTR,
+        pub PackageFamilyName: LPCWSTR,
+        pub Flavor: LPCWSTR,
+        pub Version: LPCWSTR,
+    }
+
+    pub type WSLPluginAPI_MountFolder =
+        Option<unsafe extern "C" fn(WSLSessionId, LPCWSTR, LPCWSTR, BOOL, LPCWSTR) -> HRESULT>;
+    pub type WSLPluginAPI_ExecuteBinary =
+        Option<unsafe extern "C" fn(WSLSessionId, LPCSTR, *mut LPCSTR, *mut SOCKET) -> HRESULT>;
+    pub type WSLPluginAPI_ExecuteBinaryInDistribution = Option<
+        unsafe extern "C" fn(
+            WSLSessionId,
+            *const GUID,
+            LPCSTR,
+            *mut LPCSTR,
+            *mut SOCKET,
+        ) -> HRESULT,
+    >;
+    pub type WSLPluginAPI_PluginError = Option<unsafe extern "C" fn(LPCWSTR) -> HRESULT>;
+    pub type WSLPluginAPI_OnVMStarted = Option<
+        unsafe extern "C" fn(*const WSLSessionInformation, *const WSLVmCreationSettings) -> HRESULT,
+    >;
+    pub type WSLPluginAPI_OnVMStopping =
+        Option<unsafe extern "C" fn(*const WSLSessionInformation) -> HRESULT>;
+    pub type WSLPluginAPI_OnDistributionStarted = Option<
+        unsafe extern "C" fn(
+            *const WSLSessionInformation,
+            *const WSLDistributionInformation,
+        ) -> HRESULT,
+    >;
+    pub type WSLPluginAPI_OnDistributionRegistered = Option<
+        unsafe extern "C" fn(
+            *const WSLSessionInformation,
+            *const WslOfflineDistributionInformation,
+        ) -> HRESULT,
+    >;
+
+    /// The V1 hooks. WSL ≥ 2.9 appends WSLC hooks; the SDK leaves them as the host zeroed them.
+    #[repr(C)]
+    #[derive(Debug, Clone, Copy, Default)]
+    pub struct WSLPluginHooksV1 {
+        pub OnVMStarted: WSLPluginAPI_OnVMStarted,
+        pub OnVMStopping: WSLPluginAPI_OnVMStopping,
+        pub OnDistributionStarted: WSLPluginAPI_OnDistributionStarted,
+        pub OnDistributionStopping: WSLPluginAPI_OnDistributionStarted,
+        pub OnDistributionRegistered: WSLPluginAPI_OnDistributionRegistered,
+        pub OnDistributionUnregistered: WSLPluginAPI_OnDistributionRegistered,
+    }
+
+    /// The V1 API table. WSL ≥ 2.9 appends WSLC calls, which the SDK does not read.
+    #[repr(C)]
+    #[derive(Debug, Clone, Copy, Default)]
+    pub struct WSLPluginAPIV1 {
+        pub Version: WSLVersion,
+        pub MountFolder: WSLPluginAPI_MountFolder,
+        pub ExecuteBinary: WSLPluginAPI_ExecuteBinary,
+        pub PluginError: WSLPluginAPI_PluginError,
+        pub ExecuteBinaryInDistribution: WSLPluginAPI_ExecuteBinaryInDistribution,
+    }
+}
+
+/// The stream `ExecuteBinary` hands back: the program's stdin and stdout.
+///
+/// A Unix socket on Linux. On Windows it is a Winsock socket wrapped in
+/// [`std::net::TcpStream`] so that `Read`, `Write` and `shutdown` work; it is
+/// not a TCP connection (WSL uses an hvsocket), so do not use the TCP-only
+/// methods (`peer_addr`, `set_nodelay`, ...).
+#[cfg(unix)]
+pub type ProcessStream = std::os::unix::net::UnixStream;
+/// The stream `ExecuteBinary` hands back: the program's stdin and stdout.
+#[cfg(windows)]
+pub type ProcessStream = std::net::TcpStream;
+
+/// Takes ownership of a socket returned by the host.
+///
+/// # Safety
+/// `socket` must be an open socket that nothing else owns or closes.
+pub(crate) unsafe fn stream_from_socket(socket: SOCKET) -> ProcessStream {
+    #[cfg(unix)]
+    {
+        use std::os::fd::FromRawFd;
+        // SAFETY: the caller hands over sole ownership of an open descriptor.
+        unsafe { ProcessStream::from_raw_fd(socket) }
+    }
+    #[cfg(windows)]
+    {
+        use std::os::windows::io::{FromRawSocket, RawSocket};
+        // SAFETY: the caller hands over sole ownership of an open socket handle.
+        unsafe { ProcessStream::from_raw_socket(socket as RawSocket) }
+    }
+}
+
+/// A socket value no host ever returns, to tell "not written" apart.
+#[cfg(unix)]
+pub(crate) const INVALID_SOCKET: SOCKET = -1;
+#[cfg(windows)]
+pub(crate) const INVALID_SOCKET: SOCKET = usize::MAX;
