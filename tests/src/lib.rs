@@ -1,0 +1,175 @@
+//! Harness for the end-to-end tests: a temporary `WSLP_ROOT`, the real `wslp`
+//! and `wslpd` binaries (built by `cargo build --workspace --bins`), C plugins
+//! compiled from `tests/plugins/`, and a busybox distribution tarball.
+//!
+//! Each [`Env`] is an isolated instance; dropping it shuts its service down.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target"))
+}
+
+/// A built binary of the workspace (debug profile).
+pub fn bin(name: &str) -> PathBuf {
+    let p = target_dir().join("debug").join(name);
+    assert!(p.is_file(), "{} is missing: run `cargo build --workspace --bins` first", p.display());
+    p
+}
+
+/// The busybox distribution tarball, built once per test process.
+pub fn rootfs_tarball() -> PathBuf {
+    static T: OnceLock<PathBuf> = OnceLock::new();
+    T.get_or_init(|| {
+        let dir = tempfile::Builder::new().prefix("wslp-e2e-rootfs").tempdir().unwrap().keep();
+        let out = dir.join("rootfs.tar.gz");
+        let st = Command::new(workspace().join("scripts/make-rootfs.sh")).arg(&out).status().unwrap();
+        assert!(st.success(), "make-rootfs.sh failed");
+        out
+    })
+    .clone()
+}
+
+/// Compiles `tests/plugins/<name>.c` with extra `-D` defines into `out_dir`.
+pub fn build_plugin(name: &str, defines: &[&str], out_dir: &Path) -> PathBuf {
+    let src = workspace().join("tests/plugins").join(format!("{name}.c"));
+    let tag = defines.join("_").replace(['=', '"', ' ', '/'], "");
+    let out = out_dir.join(format!("lib{name}{tag}.so"));
+    let mut cmd = Command::new("gcc");
+    cmd.args(["-Wall", "-Wextra", "-Werror", "-shared", "-fPIC", "-o"])
+        .arg(&out)
+        .arg(format!("-I{}", workspace().join("include").display()))
+        .arg(&src);
+    for d in defines {
+        cmd.arg(format!("-D{d}"));
+    }
+    let o = cmd.output().unwrap();
+    assert!(o.status.success(), "gcc failed: {}", String::from_utf8_lossy(&o.stderr));
+    out
+}
+
+pub struct Env {
+    pub root: PathBuf,
+    _tmp: tempfile::TempDir,
+}
+
+impl Default for Env {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Env {
+    /// A fresh root with test signing on (plugins need no signature) and short idle timeouts off.
+    pub fn new() -> Env {
+        Self::with_settings("require_signatures = false\n")
+    }
+
+    pub fn with_settings(settings: &str) -> Env {
+        let tmp = tempfile::Builder::new().prefix("wslp-e2e").tempdir().unwrap();
+        let root = tmp.path().join("root");
+        std::fs::create_dir(&root).unwrap();
+        std::fs::write(root.join("wslp.toml"), settings).unwrap();
+        Env { root, _tmp: tmp }
+    }
+
+    /// A scratch directory that goes away with the Env.
+    pub fn scratch(&self) -> PathBuf {
+        let d = self._tmp.path().join("scratch");
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(bin("wslp"));
+        c.env("WSLP_ROOT", &self.root).env("WSLPD", bin("wslpd")).stdin(Stdio::null());
+        c
+    }
+
+    pub fn wslp(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).output().unwrap()
+    }
+
+    pub fn wslp_input(&self, args: &[&str], input: &[u8]) -> Output {
+        let mut child = self
+            .cmd()
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let data = input.to_vec();
+        let writer = std::thread::spawn(move || {
+            let _ = stdin.write_all(&data);
+        });
+        let out = child.wait_with_output().unwrap();
+        writer.join().unwrap();
+        out
+    }
+
+    /// `wslp ARGS` must succeed; returns its stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let o = self.wslp(args);
+        assert!(
+            o.status.success(),
+            "wslp {args:?} failed ({:?})\nstdout: {}\nstderr: {}",
+            o.status,
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    /// Imports the busybox distribution as `name`.
+    pub fn import(&self, name: &str) -> PathBuf {
+        let dir = self._tmp.path().join("distros").join(name);
+        self.ok(&["--import", name, dir.to_str().unwrap(), rootfs_tarball().to_str().unwrap()]);
+        dir
+    }
+
+    pub fn add_plugin(&self, name: &str, path: &Path) {
+        self.ok(&["plugin", "add", name, path.to_str().unwrap()]);
+    }
+
+    pub fn service_log(&self) -> String {
+        std::fs::read_to_string(self.root.join("logs/wslpd.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let _ = self.cmd().arg("--shutdown").output();
+    }
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Reads a log a plugin wrote, waiting a moment for it to appear.
+pub fn read_log(path: &Path) -> String {
+    for _ in 0..200 {
+        if let Ok(s) = std::fs::read_to_string(path) {
+            if !s.is_empty() {
+                return s;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    String::new()
+}

@@ -1,0 +1,118 @@
+//! The CLI as a user drives it: distributions, commands, stdio, exit codes.
+
+use std::io::Read;
+use wslp_e2e::*;
+
+#[test]
+fn run_passes_stdio_exit_code_user_cwd_and_env() {
+    let env = Env::new();
+    env.import("D");
+    // Exit codes pass through, 128+signal when killed.
+    assert_eq!(env.wslp(&["-d", "D", "--", "sh", "-c", "exit 7"]).status.code(), Some(7));
+    assert_eq!(env.wslp(&["-d", "D", "--", "sh", "-c", "kill -TERM $$"]).status.code(), Some(128 + 15));
+    // stdout and stderr are the client's own.
+    let o = env.wslp(&["-d", "D", "--", "sh", "-c", "echo out; echo err >&2"]);
+    assert_eq!(stdout(&o), "out\n");
+    assert_eq!(stderr(&o), "err\n");
+    // -u, --cd and a sane environment.
+    let o = env.ok(&["-d", "D", "-u", "user", "--cd", "/tmp", "--", "sh", "-c", "id -u; id -g; id -G; pwd; echo $HOME $USER $SHELL; echo $PATH"]);
+    let lines: Vec<&str> = o.lines().collect();
+    assert_eq!(lines[0], "1000");
+    assert_eq!(lines[1], "1000");
+    assert!(lines[2].split_whitespace().any(|g| g == "10"), "supplementary groups: {o}");
+    assert_eq!(lines[3], "/tmp");
+    assert_eq!(lines[4], "/home/user user /bin/sh");
+    assert!(lines[5].contains("/usr/bin") && lines[5].contains("/bin"), "{o}");
+    // Root by default, home as the working directory; -e runs without a shell.
+    assert_eq!(env.ok(&["-d", "D", "-e", "id", "-u"]).trim(), "0");
+    assert_eq!(env.ok(&["-d", "D", "--", "pwd"]).trim(), "/root");
+    // An unknown user is a clear error.
+    let o = env.wslp(&["-d", "D", "-u", "nosuchuser", "--", "true"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("nosuchuser"), "{}", stderr(&o));
+}
+
+#[test]
+fn binary_data_round_trips_through_stdin_and_stdout() {
+    let env = Env::new();
+    env.import("D");
+    let mut data = vec![0u8; 8 << 20];
+    std::fs::File::open("/dev/urandom").unwrap().read_exact(&mut data).unwrap();
+    let o = env.wslp_input(&["-d", "D", "--", "cat"], &data);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(o.stdout == data, "8 MiB through cat came back different ({} bytes)", o.stdout.len());
+}
+
+#[test]
+fn list_default_terminate_unregister() {
+    let env = Env::new();
+    let o = env.wslp(&["-l"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("no installed distributions"), "{}", stderr(&o));
+    env.import("Alpha");
+    env.import("Beta");
+    assert_eq!(env.ok(&["-l"]), "wslp distributions:\nAlpha (Default)\nBeta\n");
+    env.ok(&["-d", "Beta", "--", "true"]);
+    assert_eq!(
+        env.ok(&["-l", "-v"]),
+        "  NAME     STATE           VERSION\n* Alpha    Stopped         2\n  Beta     Running         2\n"
+    );
+    assert_eq!(env.ok(&["-l", "--running", "-q"]), "Beta\n");
+    env.ok(&["-s", "Beta"]);
+    assert_eq!(env.ok(&["--", "cat", "/etc/hostname"]).trim(), "debian");
+    assert!(env.ok(&["-l"]).contains("Beta (Default)"));
+    env.ok(&["-t", "Beta"]);
+    assert!(env.ok(&["-l", "-v"]).contains("  Beta     Stopped"));
+    let dir = env.root.parent().unwrap().join("distros/Alpha");
+    assert!(dir.join("rootfs").is_dir());
+    env.ok(&["--unregister", "Alpha"]);
+    assert!(!dir.join("rootfs").exists(), "unregister removes the files");
+    assert_eq!(env.ok(&["-l", "-q"]), "Beta\n");
+    let o = env.wslp(&["-d", "Alpha", "--", "true"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("Alpha"), "{}", stderr(&o));
+}
+
+#[test]
+fn import_rejects_bad_input_and_changes_nothing() {
+    let env = Env::new();
+    env.import("Good");
+    let junk = env.scratch().join("junk.tar");
+    std::fs::write(&junk, b"this is not a tarball at all").unwrap();
+    let dir = env.scratch().join("bad");
+    let o = env.wslp(&["--import", "Bad", dir.to_str().unwrap(), junk.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(!stderr(&o).is_empty());
+    // Same name again.
+    let o = env.wslp(&["--import", "Good", env.scratch().join("g2").to_str().unwrap(), rootfs_tarball().to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("Good"), "{}", stderr(&o));
+    assert_eq!(env.ok(&["-l", "-q"]), "Good\n");
+    // WSL 1 does not exist here.
+    let o = env.wslp(&["--import", "V1", env.scratch().join("v1").to_str().unwrap(), rootfs_tarball().to_str().unwrap(), "--version", "1"]);
+    assert!(!o.status.success());
+    assert_eq!(env.ok(&["-l", "-q"]), "Good\n");
+}
+
+#[test]
+fn import_from_stdin() {
+    let env = Env::new();
+    let data = std::fs::read(rootfs_tarball()).unwrap();
+    let dir = env.scratch().join("piped");
+    let o = env.wslp_input(&["--import", "Piped", dir.to_str().unwrap(), "-"], &data);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(env.ok(&["-d", "Piped", "--", "cat", "/etc/hostname"]).trim(), "debian");
+}
+
+#[test]
+fn version_and_status_and_help() {
+    let env = Env::new();
+    let v = env.ok(&["--version"]);
+    assert!(v.contains("wslp version:") && v.contains("2.9.5"), "{v}");
+    let s = env.ok(&["--status"]);
+    assert!(s.contains("Default distribution: (none)"), "{s}");
+    let h = env.ok(&["--help"]);
+    for flag in ["--distribution", "--user", "--exec", "--cd", "--list", "--import", "--unregister", "--terminate", "--shutdown", "--set-default", "--status", "--debug-shell", "plugin"] {
+        assert!(h.contains(flag), "--help lacks {flag}");
+    }
+}
