@@ -74,10 +74,7 @@ impl Error {
     /// assert!(e.message().unwrap().starts_with("reading /etc/wslp.conf: "));
     /// ```
     pub fn io(context: impl std::fmt::Display, err: &std::io::Error) -> Self {
-        let code = match err.kind() {
-            std::io::ErrorKind::PermissionDenied => hresult::E_ACCESSDENIED,
-            _ => E_FAIL,
-        };
+        let code = Error::from(std::io::Error::from(err.kind())).code;
         Error::with_message(code, format!("{context}: {err}"))
     }
 
@@ -95,6 +92,18 @@ impl Error {
     /// The message, if any.
     pub fn message(&self) -> Option<&str> {
         self.message.as_deref()
+    }
+}
+
+/// `?` on an I/O result in a hook: the I/O error's text becomes the message.
+/// Prefer [`Error::io`] to say what was being done.
+impl From<std::io::Error> for Error {
+    fn from(err: std::io::Error) -> Self {
+        let code = match err.kind() {
+            std::io::ErrorKind::PermissionDenied => hresult::E_ACCESSDENIED,
+            _ => E_FAIL,
+        };
+        Error::with_message(code, err.to_string())
     }
 }
 
