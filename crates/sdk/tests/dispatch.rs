@@ -310,10 +310,8 @@ fn stop_hooks_never_call_plugin_error() {
     let strings = DistroStrings::new("Ubuntu");
     let info = strings.info(ID);
     // SAFETY: as above.
-    assert_eq!(
-        unsafe { hooks().OnDistributionStopping.unwrap()(&s, &info) },
-        E_FAIL
-    );
+    let hr = unsafe { hooks().OnDistributionStopping.unwrap()(&s, &info) };
+    assert_eq!(hr, E_FAIL);
     assert!(take_plugin_errors().is_empty());
 }
 
@@ -323,16 +321,11 @@ fn registration_hooks() {
     let strings = DistroStrings::new("Alpine");
     let info = strings.offline(ID);
     // SAFETY: valid structs that outlive the call.
-    assert_eq!(
-        unsafe { hooks().OnDistributionRegistered.unwrap()(&s, &info) },
-        S_OK
-    );
-    // The default no-op.
-    // SAFETY: as above.
-    assert_eq!(
-        unsafe { hooks().OnDistributionUnregistered.unwrap()(&s, &info) },
-        S_OK
-    );
+    let hr = unsafe { hooks().OnDistributionRegistered.unwrap()(&s, &info) };
+    assert_eq!(hr, S_OK);
+    // SAFETY: as above. (The default no-op.)
+    let hr = unsafe { hooks().OnDistributionUnregistered.unwrap()(&s, &info) };
+    assert_eq!(hr, S_OK);
     assert_eq!(
         take_seen(),
         vec!["registered Alpine Some(\"debian\")".to_string()]

@@ -12,15 +12,19 @@ use std::process::{Command, Stdio};
 use wslp_abi::hresult::*;
 use wslp_abi::types::*;
 
+/// session, host path, VM path, read-only, name
+pub type Mount = (u32, String, String, bool, String);
+
 thread_local! {
     pub static PLUGIN_ERRORS: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
-    pub static MOUNTS: RefCell<Vec<(u32, String, String, bool, String)>> = const { RefCell::new(Vec::new()) };
+    pub static MOUNTS: RefCell<Vec<Mount>> = const { RefCell::new(Vec::new()) };
     pub static IN_DISTRO: RefCell<Vec<(GUID, Vec<String>)>> = const { RefCell::new(Vec::new()) };
 }
 
 pub const SESSION: u32 = 7;
 
 unsafe fn wide(p: LPCWSTR) -> String {
+    // SAFETY: the plugin passes NUL-terminated wide strings (the API's contract).
     unsafe { from_wide(p) }.expect("non-NULL string")
 }
 
@@ -28,10 +32,12 @@ unsafe fn argv(args: *mut LPCSTR) -> Vec<String> {
     let mut out = Vec::new();
     let mut i = 0;
     loop {
+        // SAFETY: argv is NULL-terminated (the API's contract); we stop at NULL.
         let p = unsafe { *args.add(i) };
         if p.is_null() {
             return out;
         }
+        // SAFETY: each argument is a NUL-terminated C string.
         out.push(unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned());
         i += 1;
     }
@@ -64,12 +70,15 @@ unsafe extern "C" fn execute_binary(
     if session != SESSION {
         return RPC_E_DISCONNECTED;
     }
+    // SAFETY: the path is a NUL-terminated C string (the API's contract).
     let path = unsafe { CStr::from_ptr(path) }
         .to_string_lossy()
         .into_owned();
+    // SAFETY: argv is NULL-terminated (the API's contract).
     let argv = unsafe { argv(args) };
     match spawn(&path, &argv) {
         Ok(s) => {
+            // SAFETY: `socket` points to the caller's SOCKET (the API's contract).
             unsafe { *socket = s };
             S_OK
         }
@@ -87,8 +96,12 @@ unsafe extern "C" fn execute_binary_in_distribution(
     if distro.is_null() {
         return E_INVALIDARG;
     }
+    // SAFETY: argv is NULL-terminated (the API's contract).
     let argv_v = unsafe { argv(args) };
-    IN_DISTRO.with(|v| v.borrow_mut().push((unsafe { *distro }, argv_v)));
+    // SAFETY: checked non-NULL above; the GUID is valid during the call.
+    let guid = unsafe { *distro };
+    IN_DISTRO.with(|v| v.borrow_mut().push((guid, argv_v)));
+    // SAFETY: the same arguments, under the same contract.
     unsafe { execute_binary(session, path, args, socket) }
 }
 
@@ -99,13 +112,12 @@ unsafe extern "C" fn mount_folder(
     read_only: BOOL,
     name: LPCWSTR,
 ) -> HRESULT {
-    let host = unsafe { wide(host) };
+    // SAFETY: the strings are NUL-terminated wide strings (the API's contract).
+    let (host, vm, name) = unsafe { (wide(host), wide(vm), wide(name)) };
     if !std::path::Path::new(&host).exists() {
         return hresult_from_win32(win32::ERROR_FILE_NOT_FOUND);
     }
-    let rec = (session, host, unsafe { wide(vm) }, read_only != 0, unsafe {
-        wide(name)
-    });
+    let rec = (session, host, vm, read_only != 0, name);
     MOUNTS.with(|m| m.borrow_mut().push(rec));
     S_OK
 }
@@ -114,6 +126,7 @@ unsafe extern "C" fn plugin_error(message: LPCWSTR) -> HRESULT {
     if message.is_null() {
         return E_INVALIDARG;
     }
+    // SAFETY: checked non-NULL; a NUL-terminated wide string (the API's contract).
     let m = unsafe { wide(message) };
     PLUGIN_ERRORS.with(|v| {
         let mut v = v.borrow_mut();
