@@ -16,38 +16,27 @@ use std::path::{Path, PathBuf};
 
 use nix::fcntl::{fcntl, FcntlArg, SealFlag};
 use nix::sys::memfd::{memfd_create, MemFdCreateFlag};
-use wslp_abi::hresult::{hresult_from_win32, win32, E_FAIL, TRUST_E_NOSIGNATURE};
+use wslp_abi::hresult::{hresult_from_win32, win32, E_FAIL};
 
 use crate::ffi::{InProcessPlugin, LoadFailure};
 use crate::instance::PluginInstance;
 
-/// Checks a plugin's bytes against the trust store: `Err((hresult, detail))` when the
-/// plugin must not load.
-pub(crate) type Verifier = fn(&[u8], &Path) -> Result<(), (i32, String)>;
-
-/// The verifier used when signatures are required.
-pub(crate) fn default_verifier() -> Verifier {
-    trust_verify
-}
-
-fn trust_verify(_bytes: &[u8], trust_dir: &Path) -> Result<(), (i32, String)> {
-    // Fail closed until wslp-trust's verifier is wired in: with signatures required,
-    // nothing unverified loads.
-    Err((
-        TRUST_E_NOSIGNATURE,
-        format!(
-            "signature verification against {} is not available in this build; \
-             set require_signatures = false in wslp.toml to load unsigned plugins",
-            trust_dir.display()
-        ),
-    ))
+/// Checks the bytes that will be loaded against the trust store: `Err((hresult, detail))`
+/// when the plugin must not load.
+fn trust_verify(bytes: &[u8], trust_dir: &Path) -> Result<(), (i32, String)> {
+    match wslp_trust::verify(bytes, trust_dir) {
+        Ok(signer) => {
+            tracing::info!(subject = %signer.subject, fingerprint = %signer.fingerprint_sha256, "plugin signature verified");
+            Ok(())
+        }
+        Err(e) => Err((e.hresult(), e.to_string())),
+    }
 }
 
 /// How a plugin is to be loaded.
 pub(crate) struct LoadOptions<'a> {
     pub require_signatures: bool,
     pub trust_dir: &'a Path,
-    pub verifier: Verifier,
 }
 
 fn mod_not_found(path: &Path, what: impl std::fmt::Display) -> LoadFailure {
@@ -114,7 +103,7 @@ fn open_verified(path: &Path, opts: &LoadOptions<'_>) -> Result<Source, LoadFail
     let mut bytes = Vec::with_capacity(meta.len() as usize);
     file.read_to_end(&mut bytes)
         .map_err(|e| mod_not_found(path, e))?;
-    (opts.verifier)(&bytes, opts.trust_dir).map_err(|(hr, detail)| LoadFailure {
+    trust_verify(&bytes, opts.trust_dir).map_err(|(hr, detail)| LoadFailure {
         hr,
         detail: format!("{}: {detail}", path.display()),
     })?;
@@ -160,6 +149,7 @@ pub(crate) fn sealed_copy(bytes: &[u8]) -> nix::Result<OwnedFd> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use wslp_abi::hresult::TRUST_E_NOSIGNATURE;
 
     #[test]
     fn sealed_copy_cannot_be_changed() {
@@ -174,9 +164,9 @@ mod tests {
     }
 
     #[test]
-    fn fails_closed_without_a_verifier() {
-        let (hr, detail) = trust_verify(b"", Path::new("/r/trust")).unwrap_err();
+    fn unsigned_bytes_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (hr, _) = trust_verify(b"\x7fELF not signed", dir.path()).unwrap_err();
         assert_eq!(hr, TRUST_E_NOSIGNATURE);
-        assert!(detail.contains("/r/trust"));
     }
 }

@@ -71,12 +71,7 @@ impl PluginManager {
         let opts = LoadOptions {
             require_signatures: config.settings.require_signatures,
             trust_dir: &trust_dir,
-            verifier: loader::default_verifier(),
         };
-        Self::load_with(config.clone(), &opts)
-    }
-
-    pub(crate) fn load_with(config: HostConfig, opts: &LoadOptions<'_>) -> PluginManager {
         let mut manager = PluginManager {
             config,
             slots: Vec::new(),
@@ -108,7 +103,7 @@ impl PluginManager {
         };
         for entry in entries {
             // SPEC §8's plugin-host process will branch here on `in_process_plugins`.
-            let instance = loader::load_in_process(&entry.name, &entry.path, opts);
+            let instance = loader::load_in_process(&entry.name, &entry.path, &opts);
             let instance = match instance {
                 Ok(i) => {
                     tracing::info!(plugin = %entry.name, path = %entry.path.display(), "plugin loaded");
