@@ -502,26 +502,24 @@ fn openssl_cli_recipe_from_the_docs_verifies() {
         "{}",
         String::from_utf8_lossy(&st.stderr)
     );
-    let sig = fx.path("sig.der");
-    let st = Command::new("openssl")
-        .args([
-            "cms",
-            "-sign",
-            "-binary",
-            "-md",
-            "sha256",
-            "-nosmimecap",
-            "-outform",
-            "DER",
-        ])
-        .arg("-in")
-        .arg(&so)
-        .arg("-signer")
-        .arg(&cert)
-        .arg("-inkey")
-        .arg(&key)
-        .arg("-out")
-        .arg(&sig)
+    // The recipe is read from the docs so the two cannot drift apart.
+    let docs = fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/signing.md"
+    ))
+    .unwrap();
+    let section = &docs[docs
+        .find("### Making a signature without wslp")
+        .expect("recipe section")..];
+    let start = section.find("```sh\n").expect("sh block") + "```sh\n".len();
+    let script = &section[start..start + section[start..].find("```").unwrap()];
+    fs::copy(&so, fx.path("plugin.so")).unwrap();
+    fs::copy(&cert, fx.path("cert.pem")).unwrap();
+    fs::copy(&key, fx.path("key.pem")).unwrap();
+    let st = Command::new("sh")
+        .arg("-ec")
+        .arg(script)
+        .current_dir(fx.dir.path())
         .output()
         .unwrap();
     assert!(
@@ -529,13 +527,7 @@ fn openssl_cli_recipe_from_the_docs_verifies() {
         "{}",
         String::from_utf8_lossy(&st.stderr)
     );
-    // The trailer, as the docs spell it with printf.
-    let sig_len = fs::metadata(&sig).unwrap().len() as u32;
-    let mut signed = fs::read(&so).unwrap();
-    signed.extend(fs::read(&sig).unwrap());
-    signed.extend(sig_len.to_be_bytes());
-    signed.extend([1, 0, 0, 0]);
-    signed.extend(b"~wslp signature appended~\n");
+    let signed = fs::read(fx.path("plugin.signed.so")).unwrap();
 
     TrustStore::open(&fx.trust_dir()).add(&cert).unwrap();
     let s = verify(&signed, &fx.trust_dir()).unwrap();
