@@ -5,6 +5,7 @@
 //! an error naming the file and line: guessing what the user meant for a security
 //! switch like `require_signatures` would be worse than refusing.
 
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::Duration;
 
@@ -57,12 +58,31 @@ pub fn timeout(ms: i64) -> Option<Duration> {
 
 impl Settings {
     /// Reads `$WSLP_ROOT/wslp.toml`; a missing file gives the defaults.
+    ///
+    /// SPEC §3: only a root-only setting turns the signature check off. A file that
+    /// someone other than root (or the service's own user) owns, or that group or
+    /// others may write, keeps `require_signatures = true` whatever it says, with a
+    /// warning.
     pub fn load(wslp_root: &Path) -> Result<Settings, HostError> {
         let path = wslp_root.join(SETTINGS_FILE);
-        match read_optional(&path)? {
-            None => Ok(Settings::default()),
-            Some(text) => Settings::parse(&text, &path),
+        let Some(text) = read_optional(&path)? else {
+            return Ok(Settings::default());
+        };
+        let mut s = Settings::parse(&text, &path)?;
+        if !s.require_signatures {
+            let meta = std::fs::metadata(&path).map_err(|e| HostError::io("stat", &path, e))?;
+            if !only_admin_can_write(meta.uid(), meta.mode()) {
+                s.require_signatures = true;
+                s.warnings.push(format!(
+                    "{}: require_signatures = false ignored: the file is owned by uid {} with mode {:o}; \
+                     only a file owned by root and not group- or world-writable may turn signatures off",
+                    path.display(),
+                    meta.uid(),
+                    meta.mode() & 0o7777
+                ));
+            }
         }
+        Ok(s)
     }
 
     /// Parses settings text; `path` is only used in messages.
@@ -140,6 +160,12 @@ impl Settings {
     }
 }
 
+/// Owned by root (or by the user the service runs as, for a developer's private
+/// instance) and not writable by group or others.
+fn only_admin_can_write(uid: u32, mode: u32) -> bool {
+    (uid == 0 || uid == nix::unistd::geteuid().as_raw()) && mode & 0o022 == 0
+}
+
 fn timeout_value(key: &str, item: &toml_edit::Item) -> Result<i64, String> {
     match item.as_integer() {
         Some(v) if v >= -1 => Ok(v),
@@ -188,6 +214,27 @@ mod tests {
         assert!(!s.is_in_process("C"));
         assert_eq!(s.log_level, "debug");
         assert!(s.warnings.is_empty());
+    }
+
+    #[test]
+    fn signatures_stay_on_when_others_can_write_the_settings() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(SETTINGS_FILE);
+        std::fs::write(&path, "require_signatures = false\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(!Settings::load(dir.path()).unwrap().require_signatures);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let s = Settings::load(dir.path()).unwrap();
+        assert!(s.require_signatures);
+        assert!(
+            s.warnings[0].contains("require_signatures = false ignored"),
+            "{:?}",
+            s.warnings
+        );
+        assert!(only_admin_can_write(0, 0o100644));
+        assert!(!only_admin_can_write(0, 0o100664));
+        assert!(!only_admin_can_write(12345, 0o100644) || nix::unistd::geteuid().as_raw() == 12345);
     }
 
     #[test]

@@ -76,8 +76,12 @@ impl Root {
         self.dir.path()
     }
 
+    /// Root-only (0644) whatever the umask, or `require_signatures = false` is ignored.
     pub fn settings(&self, text: &str) {
-        std::fs::write(self.path().join("wslp.toml"), text).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        let path = self.path().join("wslp.toml");
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
     }
 
     /// Copies the built `source` to `<root>/<file>`, writes its `.conf`, registers it.
