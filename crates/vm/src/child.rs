@@ -1,0 +1,397 @@
+//! Creating processes inside existing namespaces from a multi-threaded caller.
+//!
+//! The pattern, for every process the VM runs after it started:
+//!
+//! 1. In the calling thread, `setns(init_pidfd, CLONE_NEWPID)`: this changes
+//!    only the pid namespace of that thread's *future children*, and is allowed
+//!    in a multi-threaded process (the mount namespace is not). All signals are
+//!    blocked around the fork, as posix_spawn does, so no handler of the
+//!    caller runs in the child.
+//! 2. `clone3` a child (it lands in the VM's pid namespace and is a direct
+//!    child of the caller, so its exit status is ours to read), then return the
+//!    thread to its own pid namespace.
+//! 3. The child, single-threaded, joins the other namespaces with one
+//!    `setns(init_pidfd, CLONE_NEWNS|…)` and runs a prepared [`ExecPlan`].
+//!
+//! A child reports failure on a close-on-exec pipe as a fixed-size record; a
+//! successful exec closes the pipe, so EOF without a record means success.
+
+use std::ffi::CString;
+use std::io::Read;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::OnceLock;
+
+use libc::c_char;
+
+use crate::error::VmError;
+use crate::plan::cstring;
+use crate::sys::{self, Cloned, Errno};
+
+/// Namespaces a process joins besides the pid namespace.
+pub(crate) const JOIN_FLAGS: libc::c_int = libc::CLONE_NEWNS
+    | libc::CLONE_NEWUTS
+    | libc::CLONE_NEWIPC
+    | libc::CLONE_NEWNET
+    | libc::CLONE_NEWCGROUP;
+
+/// The step a child was at when it reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub(crate) enum Stage {
+    Ready = 0,
+    JoinNamespaces = 1,
+    NewNamespaces = 2,
+    Plan = 3,
+    Fork = 4,
+    Stdio = 5,
+    Session = 6,
+    ControllingTty = 7,
+    Credentials = 8,
+    Chdir = 9,
+    Exec = 10,
+    MountPoint = 11,
+    Attach = 12,
+}
+
+impl Stage {
+    fn from_u32(v: u32) -> Option<Stage> {
+        use Stage::*;
+        [
+            Ready,
+            JoinNamespaces,
+            NewNamespaces,
+            Plan,
+            Fork,
+            Stdio,
+            Session,
+            ControllingTty,
+            Credentials,
+            Chdir,
+            Exec,
+            MountPoint,
+            Attach,
+        ]
+        .into_iter()
+        .find(|s| *s as u32 == v)
+    }
+
+    pub(crate) fn describe(self) -> &'static str {
+        match self {
+            Stage::Ready => "start",
+            Stage::JoinNamespaces => "joining the namespaces",
+            Stage::NewNamespaces => "creating the namespaces",
+            Stage::Plan => "mount set-up",
+            Stage::Fork => "forking",
+            Stage::Stdio => "setting up stdin/stdout/stderr",
+            Stage::Session => "creating a session (setsid)",
+            Stage::ControllingTty => "acquiring the controlling terminal",
+            Stage::Credentials => "switching user and groups",
+            Stage::Chdir => "changing directory",
+            Stage::Exec => "exec",
+            Stage::MountPoint => "creating the mount point",
+            Stage::Attach => "attaching the mount",
+        }
+    }
+}
+
+/// What a child reported.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Report {
+    pub stage: Stage,
+    pub index: u32,
+    pub errno: Errno,
+}
+
+const REPORT_LEN: usize = 12;
+
+/// Writes a report record; async-signal-safe.
+pub(crate) fn report(fd: RawFd, stage: Stage, index: u32, errno: Errno) {
+    let mut rec = [0u8; REPORT_LEN];
+    rec[..4].copy_from_slice(&(stage as u32).to_ne_bytes());
+    rec[4..8].copy_from_slice(&index.to_ne_bytes());
+    rec[8..].copy_from_slice(&errno.to_ne_bytes());
+    let _ = sys::write_all(fd, &rec);
+}
+
+/// Reports and ends the child.
+pub(crate) fn fail(fd: RawFd, stage: Stage, index: u32, errno: Errno) -> ! {
+    report(fd, stage, index, errno);
+    sys::exit(127)
+}
+
+/// The pipe a child reports on.
+pub(crate) struct ReportPipe {
+    read: OwnedFd,
+    write: OwnedFd,
+}
+
+fn above_stdio(fd: OwnedFd) -> Result<OwnedFd, VmError> {
+    // The child moves its stdio onto 0..=2; the report pipe must not be there.
+    if fd.as_raw_fd() > 2 {
+        return Ok(fd);
+    }
+    let new = nix::fcntl::fcntl(fd.as_raw_fd(), nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3))
+        .map_err(|e| VmError::io("duplicating the report pipe", e.into()))?;
+    // SAFETY: fcntl just returned this new descriptor; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(new) })
+}
+
+impl ReportPipe {
+    pub(crate) fn new() -> Result<ReportPipe, VmError> {
+        let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+            .map_err(|e| VmError::io("creating the report pipe", e.into()))?;
+        Ok(ReportPipe {
+            read: above_stdio(read)?,
+            write: above_stdio(write)?,
+        })
+    }
+
+    pub(crate) fn write_fd(&self) -> RawFd {
+        self.write.as_raw_fd()
+    }
+
+    /// Closes our write end and reads the child's record; `None` at EOF.
+    pub(crate) fn finish(self) -> Result<Option<Report>, VmError> {
+        drop(self.write);
+        let mut file = std::fs::File::from(self.read);
+        let mut rec = [0u8; REPORT_LEN];
+        let mut got = 0;
+        while got < REPORT_LEN {
+            match file.read(&mut rec[got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(VmError::io("reading the child's report", e)),
+            }
+        }
+        if got < REPORT_LEN {
+            return Ok(None);
+        }
+        let word = |i: usize| u32::from_ne_bytes(rec[i..i + 4].try_into().unwrap_or_default());
+        let stage = Stage::from_u32(word(0))
+            .ok_or_else(|| VmError::setup("reading the child's report", libc::EPROTO))?;
+        Ok(Some(Report {
+            stage,
+            index: word(4),
+            errno: word(8) as i32,
+        }))
+    }
+}
+
+fn own_pid_ns() -> Result<RawFd, VmError> {
+    static OWN: OnceLock<Option<OwnedFd>> = OnceLock::new();
+    OWN.get_or_init(|| {
+        std::fs::File::open("/proc/self/ns/pid")
+            .ok()
+            .map(OwnedFd::from)
+    })
+    .as_ref()
+    .map(|fd| fd.as_raw_fd())
+    .ok_or_else(|| VmError::setup("opening /proc/self/ns/pid", libc::ENOENT))
+}
+
+/// Forks a child, in the pid namespace of the process behind `pid_ns_of` when
+/// given, with extra clone `flags` (new namespaces), running `child` in it.
+/// Returns the child's pid and pidfd. `child` must follow the rules of
+/// [`sys::clone3`]; if it returns, the child exits with 127.
+pub(crate) fn clone_child(
+    pid_ns_of: Option<BorrowedFd<'_>>,
+    flags: u64,
+    child: impl FnOnce(),
+) -> Result<(i32, OwnedFd), Errno> {
+    let own = own_pid_ns().map_err(|_| libc::ENOENT)?;
+    let old_mask = sys::set_sigmask(&sys::sigset(true));
+    let entered = match pid_ns_of {
+        Some(fd) => sys::setns(fd.as_raw_fd(), libc::CLONE_NEWPID).map(|_| true),
+        None => Ok(false),
+    };
+    // SAFETY: the child only runs `child`, which callers write to the rules of
+    // clone3 (async-signal-safe, no allocation), then exits.
+    let cloned = entered.and_then(|_| unsafe { sys::clone3(flags) });
+    if let Ok(Cloned::Child) = cloned {
+        child();
+        sys::exit(127);
+    }
+    if entered == Ok(true) {
+        if let Err(errno) = sys::setns(own, libc::CLONE_NEWPID) {
+            // This thread would put every later child of its own into the VM.
+            // The kernel allows going back to one's own namespace, so this
+            // cannot happen short of a broken /proc.
+            tracing::error!(errno, "cannot return the thread to its own pid namespace");
+            std::process::abort();
+        }
+    }
+    sys::set_sigmask(&old_mask);
+    match cloned? {
+        Cloned::Parent { pid, pidfd } => Ok((pid, pidfd)),
+        Cloned::Child => unreachable!("the child never gets here"),
+    }
+}
+
+/// Puts `fds` on 0, 1, 2 (they may themselves be 0..=2, in any order).
+/// Async-signal-safe.
+pub(crate) fn setup_stdio(fds: [RawFd; 3]) -> Result<(), Errno> {
+    let mut high = [-1; 3];
+    for (i, fd) in fds.iter().enumerate() {
+        high[i] = sys::dup_above_stdio(*fd)?;
+    }
+    for (i, fd) in high.iter().enumerate() {
+        sys::dup_to(*fd, i as RawFd)?;
+    }
+    for fd in high {
+        sys::close(fd);
+    }
+    Ok(())
+}
+
+/// Blocks every signal and reaps children forever: the body of an init.
+pub(crate) fn init_loop() -> ! {
+    sys::set_sigmask(&sys::sigset(true));
+    let mut chld = sys::sigset(false);
+    // SAFETY: chld is a live sigset_t; sigaddset only sets a bit in it.
+    unsafe { libc::sigaddset(&mut chld, libc::SIGCHLD) };
+    loop {
+        sys::reap_all();
+        sys::sigwait(&chld);
+    }
+}
+
+/// The default `PATH` (Debian's for root).
+pub(crate) const DEFAULT_PATH: &str =
+    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Everything a child needs to exec a program, prepared in the caller so the
+/// child allocates nothing.
+pub(crate) struct ExecPlan {
+    /// Paths to try in order (one, or one per `PATH` entry).
+    candidates: Vec<CString>,
+    _argv: Vec<CString>,
+    argv: Vec<*const c_char>,
+    _env: Vec<CString>,
+    envp: Vec<*const c_char>,
+    cwd: CString,
+    creds: Option<(u32, u32, Vec<u32>)>,
+    stdio: [RawFd; 3],
+    controlling_tty: bool,
+}
+
+impl ExecPlan {
+    /// `program` is run with `argv`; `search` looks it up in `PATH` when it has no `/`.
+    pub(crate) fn new(
+        program: &str,
+        argv: &[String],
+        env: &[(String, String)],
+        search: bool,
+        cwd: &str,
+        stdio: [RawFd; 3],
+    ) -> Result<ExecPlan, VmError> {
+        if program.is_empty() {
+            return Err(VmError::InvalidArgument("the program path is empty".into()));
+        }
+        if argv.is_empty() {
+            return Err(VmError::InvalidArgument("argv is empty".into()));
+        }
+        let candidates = if search && !program.contains('/') {
+            let path = env
+                .iter()
+                .find(|(k, _)| k == "PATH")
+                .map_or(DEFAULT_PATH, |(_, v)| v.as_str());
+            path.split(':')
+                .filter(|dir| !dir.is_empty())
+                .map(|dir| cstring("program path", format!("{dir}/{program}")))
+                .collect::<Result<Vec<_>, _>>()?
+        } else {
+            vec![cstring("program path", program)?]
+        };
+        let c_argv = argv
+            .iter()
+            .map(|a| cstring("argument", a.as_str()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let c_env = env
+            .iter()
+            .map(|(k, v)| {
+                if k.is_empty() || k.contains('=') {
+                    return Err(VmError::InvalidArgument(format!(
+                        "environment variable name {k:?} is empty or contains '='"
+                    )));
+                }
+                cstring("environment variable", format!("{k}={v}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let argv_ptrs = c_argv
+            .iter()
+            .map(|a| a.as_ptr())
+            .chain([std::ptr::null()])
+            .collect();
+        let envp = c_env
+            .iter()
+            .map(|a| a.as_ptr())
+            .chain([std::ptr::null()])
+            .collect();
+        Ok(ExecPlan {
+            candidates,
+            _argv: c_argv,
+            argv: argv_ptrs,
+            _env: c_env,
+            envp,
+            cwd: cstring("working directory", cwd)?,
+            creds: None,
+            stdio,
+            controlling_tty: false,
+        })
+    }
+
+    pub(crate) fn with_credentials(mut self, uid: u32, gid: u32, groups: Vec<u32>) -> Self {
+        self.creds = Some((uid, gid, groups));
+        self
+    }
+
+    pub(crate) fn with_controlling_tty(mut self, on: bool) -> Self {
+        self.controlling_tty = on;
+        self
+    }
+
+    /// Sets the process up and execs; reports on `report_fd` and exits on
+    /// failure. Runs in the child: async-signal-safe.
+    pub(crate) fn run(&self, report_fd: RawFd) -> ! {
+        if let Err(e) = setup_stdio(self.stdio) {
+            fail(report_fd, Stage::Stdio, 0, e);
+        }
+        // Its own session: the caller's terminal signals (Ctrl-C) are not for it.
+        if let Err(e) = sys::setsid() {
+            fail(report_fd, Stage::Session, 0, e);
+        }
+        if self.controlling_tty {
+            if let Err(e) = sys::set_controlling_tty(0) {
+                fail(report_fd, Stage::ControllingTty, 0, e);
+            }
+        }
+        if let Some((uid, gid, groups)) = &self.creds {
+            if let Err(e) = sys::set_credentials(*uid, *gid, groups) {
+                fail(report_fd, Stage::Credentials, 0, e);
+            }
+        }
+        // After switching user, so the user's own permissions decide.
+        if let Err(e) = sys::chdir(&self.cwd) {
+            fail(report_fd, Stage::Chdir, 0, e);
+        }
+        // Nothing of the caller's descriptors may leak into the program.
+        let _ = sys::close_range(3, u32::MAX, true);
+        sys::reset_signal_dispositions();
+        sys::set_sigmask(&sys::sigset(false));
+        let mut err = libc::ENOENT;
+        for path in &self.candidates {
+            let e = sys::execve(path, &self.argv, &self.envp);
+            // As execvp: keep looking past missing entries, remember EACCES.
+            match e {
+                libc::ENOENT | libc::ENOTDIR => {}
+                libc::EACCES => err = e,
+                _ => {
+                    err = e;
+                    break;
+                }
+            }
+        }
+        fail(report_fd, Stage::Exec, 0, err)
+    }
+}

@@ -1,0 +1,772 @@
+//! The namespace backend: the utility VM as fresh mount, pid, uts, ipc, net and
+//! cgroup namespaces around a tmpfs root, and distributions as containers
+//! (own mount, pid and uts namespaces) inside it.
+//!
+//! The VM's init is a direct child of the caller, created by clone3 with the
+//! namespace flags; it runs the mount plan, reports readiness on a pipe and
+//! then only reaps. Killing it makes the kernel kill everything in its pid
+//! namespace (distributions included, their pid namespaces are children of
+//! it), and with the last process its mount namespace and every mount in it go
+//! away. The caller never mounts anything in its own namespace, so the host's
+//! mount table is untouched throughout. No namespace file descriptor is kept:
+//! pidfds name the inits, so nothing pins a namespace after a stop.
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+
+use crate::child::{self, ExecPlan, ReportPipe, Stage, JOIN_FLAGS};
+use crate::error::VmError;
+use crate::log::VmLog;
+use crate::plan::{self, cstring, HostLayout};
+use crate::process::{self, ExitSlot, Process, ProcessSpec};
+use crate::sys;
+use crate::{DistroSpec, RunningDistro, Vm, VmBackend, VmConfig};
+
+const VM_CLONE_FLAGS: u64 = (libc::CLONE_NEWPID
+    | libc::CLONE_NEWNS
+    | libc::CLONE_NEWUTS
+    | libc::CLONE_NEWIPC
+    | libc::CLONE_NEWNET
+    | libc::CLONE_NEWCGROUP) as u64;
+
+/// The environment of ExecuteBinary processes.
+fn default_env() -> Vec<(String, String)> {
+    vec![
+        ("PATH".into(), child::DEFAULT_PATH.into()),
+        ("HOME".into(), "/root".into()),
+    ]
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The default backend: Linux namespaces, no hypervisor.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NamespaceBackend;
+
+impl VmBackend for NamespaceBackend {
+    fn start(&self, cfg: &VmConfig) -> Result<Arc<dyn Vm>, VmError> {
+        Ok(Arc::new(NamespaceVm::start(cfg)?))
+    }
+}
+
+/// The init of the VM or of a distribution, watched by a reaper thread.
+struct Init {
+    pid: i32,
+    pidfd: Arc<OwnedFd>,
+    exit: Arc<ExitSlot>,
+}
+
+impl Init {
+    fn alive(&self) -> bool {
+        !self.exit.exited()
+    }
+
+    fn kill_and_wait(&self) {
+        // ESRCH: it is already gone, which is what we want.
+        let _ = sys::pidfd_send_signal(self.pidfd.as_fd(), libc::SIGKILL);
+        self.exit.wait();
+    }
+}
+
+/// Kills and reaps a child that failed during start.
+fn discard(pidfd: &OwnedFd) {
+    let _ = sys::pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL);
+    let _ = sys::wait_pidfd(pidfd.as_fd());
+}
+
+/// What both the VM and its distributions need: the VM log's write end.
+struct VmShared {
+    log_fd: Mutex<Option<Arc<OwnedFd>>>,
+}
+
+impl VmShared {
+    fn log_fd(&self, what: &str) -> Result<Arc<OwnedFd>, VmError> {
+        lock(&self.log_fd)
+            .clone()
+            .ok_or_else(|| VmError::NotRunning {
+                what: what.to_owned(),
+            })
+    }
+}
+
+/// Where processes run: the init whose namespaces they join.
+struct Target<'a> {
+    pidfd: BorrowedFd<'a>,
+    what: &'a str,
+}
+
+impl Target<'_> {
+    fn not_running(&self) -> VmError {
+        VmError::NotRunning {
+            what: self.what.to_owned(),
+        }
+    }
+
+    fn clone_error(&self, errno: sys::Errno) -> VmError {
+        if errno == libc::ESRCH {
+            self.not_running()
+        } else {
+            VmError::setup(format!("forking a process into {}", self.what), errno)
+        }
+    }
+
+    fn report_error(&self, r: child::Report, program: &str, cwd: &str) -> VmError {
+        let source = std::io::Error::from_raw_os_error(r.errno);
+        match r.stage {
+            Stage::JoinNamespaces if r.errno == libc::ESRCH => self.not_running(),
+            Stage::Exec => VmError::Exec {
+                program: program.to_owned(),
+                where_: self.what.to_owned(),
+                source,
+            },
+            Stage::Chdir => VmError::WorkingDirectory {
+                path: cwd.into(),
+                where_: self.what.to_owned(),
+                source,
+            },
+            stage => VmError::Setup {
+                step: format!("{} for {program} in {}", stage.describe(), self.what),
+                source,
+            },
+        }
+    }
+
+    /// ExecuteBinary: a socketpair end for stdin+stdout, stderr to the log; the
+    /// helper child forks the program and exits, so the program is orphaned
+    /// inside the target pid namespace and its init reaps it.
+    fn execute_binary(
+        &self,
+        log_fd: RawFd,
+        path: &str,
+        argv: &[String],
+    ) -> Result<OwnedFd, VmError> {
+        let (ours, theirs) = std::os::unix::net::UnixStream::pair()
+            .map_err(|e| VmError::io("creating the socketpair", e))?;
+        let theirs = OwnedFd::from(theirs);
+        let fd = theirs.as_raw_fd();
+        let exec = ExecPlan::new(path, argv, &default_env(), false, "/", [fd, fd, log_fd])?;
+        let report = ReportPipe::new()?;
+        let w = report.write_fd();
+        let target = self.pidfd.as_raw_fd();
+        let (_, helper) = child::clone_child(Some(self.pidfd), 0, || {
+            if let Err(e) = sys::setns(target, JOIN_FLAGS) {
+                child::fail(w, Stage::JoinNamespaces, 0, e);
+            }
+            match sys::fork_in_child() {
+                Ok(true) => exec.run(w),
+                Ok(false) => sys::exit(0),
+                Err(e) => child::fail(w, Stage::Fork, 0, e),
+            }
+        })
+        .map_err(|e| self.clone_error(e))?;
+        drop(theirs);
+        let result = report.finish();
+        let helper_status = sys::wait_pidfd(helper.as_fd());
+        match result? {
+            Some(r) => Err(self.report_error(r, path, "/")),
+            None if helper_status == Ok(0) => Ok(OwnedFd::from(ours)),
+            None => Err(self.not_running()),
+        }
+    }
+
+    fn spawn(&self, spec: ProcessSpec) -> Result<Process, VmError> {
+        let program = spec
+            .argv
+            .first()
+            .ok_or_else(|| VmError::InvalidArgument("argv is empty".into()))?
+            .clone();
+        let cwd = match &spec.cwd {
+            Some(p) => p
+                .to_str()
+                .ok_or_else(|| VmError::InvalidArgument(format!("{} is not UTF-8", p.display())))?
+                .to_owned(),
+            None => "/".to_owned(),
+        };
+        let stdio = [
+            spec.stdin.as_raw_fd(),
+            spec.stdout.as_raw_fd(),
+            spec.stderr.as_raw_fd(),
+        ];
+        let exec = ExecPlan::new(&program, &spec.argv, &spec.env, true, &cwd, stdio)?
+            .with_credentials(spec.uid, spec.gid, spec.groups.clone())
+            .with_controlling_tty(spec.controlling_tty);
+        let report = ReportPipe::new()?;
+        let w = report.write_fd();
+        let target = self.pidfd.as_raw_fd();
+        let (pid, pidfd) = child::clone_child(Some(self.pidfd), 0, || {
+            if let Err(e) = sys::setns(target, JOIN_FLAGS) {
+                child::fail(w, Stage::JoinNamespaces, 0, e);
+            }
+            exec.run(w)
+        })
+        .map_err(|e| self.clone_error(e))?;
+        drop(spec);
+        match report.finish() {
+            Ok(None) => Process::new(pid, pidfd),
+            Ok(Some(r)) => {
+                let _ = sys::wait_pidfd(pidfd.as_fd());
+                Err(self.report_error(r, &program, &cwd))
+            }
+            Err(e) => {
+                discard(&pidfd);
+                Err(e)
+            }
+        }
+    }
+}
+
+/// A VM of the namespace backend.
+pub struct NamespaceVm {
+    init: Init,
+    shared: Arc<VmShared>,
+    logger: Mutex<Option<VmLog>>,
+    distros: Mutex<Vec<Weak<NamespaceDistro>>>,
+    /// Held for the whole of a stop; true once stopped.
+    stopped: Mutex<bool>,
+    log_path: PathBuf,
+}
+
+const VM: &str = "the utility VM";
+
+impl NamespaceVm {
+    fn start(cfg: &VmConfig) -> Result<NamespaceVm, VmError> {
+        let staging = cfg.state_dir.join("root");
+        std::fs::create_dir_all(&staging).map_err(|e| {
+            VmError::io(
+                format!("creating the VM state directory {}", staging.display()),
+                e,
+            )
+        })?;
+        let plan = plan::vm_plan(&HostLayout::probe(), &staging, &cfg.hostname)?;
+        tracing::debug!(plan = %plan::describe(&plan), "starting the utility VM");
+        let (logger, log_write) = VmLog::start(&cfg.log_path, cfg.log_cap_bytes)?;
+        let log_fd = log_write.as_raw_fd();
+        let report = ReportPipe::new()?;
+        let w = report.write_fd();
+        let started = child::clone_child(None, VM_CLONE_FLAGS, || {
+            // Quiet stdio first, while the host's /dev/null is still reachable:
+            // the caller's stdout may be a pipe someone reads to EOF.
+            let null = match sys::open(c"/dev/null", libc::O_RDWR, 0) {
+                Ok(fd) => fd,
+                Err(e) => child::fail(w, Stage::Stdio, 0, e),
+            };
+            if let Err(e) = child::setup_stdio([null, null, log_fd]) {
+                child::fail(w, Stage::Stdio, 0, e);
+            }
+            if let Err((i, e)) = plan::execute(&plan) {
+                child::fail(w, Stage::Plan, i as u32, e);
+            }
+            child::report(w, Stage::Ready, 0, 0);
+            // Keep nothing of the caller's: other VMs' sockets, pipes, files.
+            let _ = sys::close_range(3, u32::MAX, false);
+            child::init_loop()
+        });
+        let (pid, pidfd) = match started {
+            Ok(v) => v,
+            Err(e) => {
+                logger.stop();
+                return Err(VmError::setup(
+                    "creating the VM's init (clone3 with new namespaces)",
+                    e,
+                ));
+            }
+        };
+        let fail = |err: VmError| {
+            discard(&pidfd);
+            err
+        };
+        let ready = report.finish();
+        let ready = match ready {
+            Ok(Some(r)) if r.stage == Stage::Ready => Ok(()),
+            Ok(Some(r)) if r.stage == Stage::Plan => Err(VmError::setup(
+                format!(
+                    "starting the utility VM: mount step `{}`",
+                    plan.get(r.index as usize)
+                        .map_or("?".into(), |s| s.to_string())
+                ),
+                r.errno,
+            )),
+            Ok(Some(r)) => Err(VmError::setup(
+                format!("starting the utility VM: {}", r.stage.describe()),
+                r.errno,
+            )),
+            Ok(None) => Err(VmError::setup(
+                "starting the utility VM: init died",
+                libc::ECHILD,
+            )),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = ready {
+            let e = fail(e);
+            logger.stop();
+            return Err(e);
+        }
+        let pidfd = Arc::new(pidfd);
+        let exit = match process::watch(pid, pidfd.clone()) {
+            Ok(exit) => exit,
+            Err(e) => {
+                discard(&pidfd);
+                logger.stop();
+                return Err(e);
+            }
+        };
+        tracing::info!(pid, hostname = %cfg.hostname, "utility VM started");
+        Ok(NamespaceVm {
+            init: Init { pid, pidfd, exit },
+            shared: Arc::new(VmShared {
+                log_fd: Mutex::new(Some(Arc::new(log_write))),
+            }),
+            logger: Mutex::new(Some(logger)),
+            distros: Mutex::new(Vec::new()),
+            stopped: Mutex::new(false),
+            log_path: cfg.log_path.clone(),
+        })
+    }
+
+    fn target(&self) -> Result<Target<'_>, VmError> {
+        if !self.is_running() {
+            return Err(VmError::NotRunning { what: VM.into() });
+        }
+        Ok(Target {
+            pidfd: self.init.pidfd.as_fd(),
+            what: VM,
+        })
+    }
+}
+
+/// Checks a MountFolder VM path: absolute, no `..`; returns its components.
+fn vm_path_components(vm_path: &str) -> Result<Vec<String>, VmError> {
+    if !vm_path.starts_with('/') {
+        return Err(VmError::InvalidArgument(format!(
+            "the VM path {vm_path:?} is not absolute"
+        )));
+    }
+    let mut parts = Vec::new();
+    for c in Path::new(vm_path).components() {
+        match c {
+            Component::RootDir | Component::CurDir => {}
+            Component::Normal(p) => parts.push(p.to_string_lossy().into_owned()),
+            Component::ParentDir | Component::Prefix(_) => {
+                return Err(VmError::InvalidArgument(format!(
+                    "the VM path {vm_path:?} leaves its directory with '..'"
+                )))
+            }
+        }
+    }
+    if parts.is_empty() {
+        return Err(VmError::InvalidArgument(
+            "cannot mount over the VM's root directory".into(),
+        ));
+    }
+    Ok(parts)
+}
+
+impl Vm for NamespaceVm {
+    fn execute_binary(&self, path: &str, argv: &[String]) -> Result<OwnedFd, VmError> {
+        let target = self.target()?;
+        let log = self.shared.log_fd(VM)?;
+        target.execute_binary(log.as_raw_fd(), path, argv)
+    }
+
+    fn mount_folder(
+        &self,
+        host_path: &Path,
+        vm_path: &str,
+        read_only: bool,
+    ) -> Result<(), VmError> {
+        let parts = vm_path_components(vm_path)?;
+        if host_path.as_os_str().is_empty() {
+            return Err(VmError::InvalidArgument("the host path is empty".into()));
+        }
+        let meta = std::fs::metadata(host_path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                VmError::HostPathNotFound {
+                    path: host_path.to_owned(),
+                    source: e,
+                }
+            } else {
+                VmError::io(format!("looking at {}", host_path.display()), e)
+            }
+        })?;
+        let target = self.target()?;
+        let host_c = cstring("host path", host_path.as_os_str().as_bytes())?;
+        let tree = sys::open_tree_clone(&host_c).map_err(|e| {
+            VmError::setup(format!("cloning the mount of {}", host_path.display()), e)
+        })?;
+        // Private: nothing mounted below it in the VM propagates to the host.
+        let attr = if read_only { sys::MOUNT_ATTR_RDONLY } else { 0 };
+        sys::mount_setattr(tree.as_raw_fd(), c"", attr, libc::MS_PRIVATE).map_err(|e| {
+            VmError::setup(
+                format!(
+                    "setting the attributes of the mount of {}",
+                    host_path.display()
+                ),
+                e,
+            )
+        })?;
+        let mut prefixes = Vec::new();
+        let mut acc = String::new();
+        for p in &parts {
+            acc.push('/');
+            acc.push_str(p);
+            prefixes.push(cstring("VM path", acc.as_str())?);
+        }
+        let mount_point = prefixes.pop().unwrap_or_default();
+        let is_dir = meta.is_dir();
+        let report = ReportPipe::new()?;
+        let w = report.write_fd();
+        let vm = target.pidfd.as_raw_fd();
+        let tree_fd = tree.as_raw_fd();
+        let (_, helper) = child::clone_child(None, 0, || {
+            if let Err(e) = sys::setns(vm, libc::CLONE_NEWNS) {
+                child::fail(w, Stage::JoinNamespaces, 0, e);
+            }
+            for dir in &prefixes {
+                if let Err(e) = sys::mkdir(dir, 0o755) {
+                    child::fail(w, Stage::MountPoint, 0, e);
+                }
+            }
+            let made = if is_dir {
+                sys::mkdir(&mount_point, 0o755)
+            } else {
+                sys::touch(&mount_point)
+            };
+            if let Err(e) = made {
+                child::fail(w, Stage::MountPoint, 0, e);
+            }
+            if let Err(e) = sys::attach_tree(tree_fd, &mount_point) {
+                child::fail(w, Stage::Attach, 0, e);
+            }
+            sys::exit(0)
+        })
+        .map_err(|e| target.clone_error(e))?;
+        let result = report.finish();
+        let status = sys::wait_pidfd(helper.as_fd());
+        match result? {
+            None if status == Ok(0) => {
+                tracing::info!(host = %host_path.display(), vm_path, read_only, "folder mounted in the VM");
+                Ok(())
+            }
+            None => Err(target.not_running()),
+            Some(r) if r.stage == Stage::JoinNamespaces && r.errno == libc::ESRCH => {
+                Err(target.not_running())
+            }
+            Some(r) => Err(VmError::setup(
+                format!(
+                    "{} for mounting {} at {vm_path} in the utility VM",
+                    r.stage.describe(),
+                    host_path.display()
+                ),
+                r.errno,
+            )),
+        }
+    }
+
+    fn spawn(&self, spec: ProcessSpec) -> Result<Process, VmError> {
+        self.target()?.spawn(spec)
+    }
+
+    fn start_distribution(&self, spec: &DistroSpec) -> Result<Arc<dyn RunningDistro>, VmError> {
+        let target = self.target()?;
+        let distro = Arc::new(NamespaceDistro::start(&target, self.shared.clone(), spec)?);
+        let mut distros = lock(&self.distros);
+        distros.retain(|d| d.strong_count() > 0);
+        distros.push(Arc::downgrade(&distro));
+        Ok(distro)
+    }
+
+    fn init_pid(&self) -> i32 {
+        self.init.pid
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.log_path.clone()
+    }
+
+    fn stop(&self) {
+        let mut stopped = lock(&self.stopped);
+        if *stopped {
+            return;
+        }
+        let distros: Vec<_> = lock(&self.distros).drain(..).collect();
+        for d in distros.iter().filter_map(Weak::upgrade) {
+            d.stop();
+        }
+        self.init.kill_and_wait();
+        lock(&self.shared.log_fd).take();
+        if let Some(logger) = lock(&self.logger).take() {
+            logger.stop();
+        }
+        *stopped = true;
+        tracing::info!(pid = self.init.pid, "utility VM stopped");
+    }
+
+    fn is_running(&self) -> bool {
+        // try_lock: a stop in progress means "not running" to everyone else.
+        match self.stopped.try_lock() {
+            Ok(stopped) => !*stopped && self.init.alive(),
+            Err(_) => false,
+        }
+    }
+}
+
+impl Drop for NamespaceVm {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A distribution of the namespace backend.
+pub struct NamespaceDistro {
+    name: String,
+    what: String,
+    init: Init,
+    vm_pid: u32,
+    pid_ns: u64,
+    shared: Arc<VmShared>,
+    stopped: Mutex<bool>,
+}
+
+/// The pid of `pid` in the pid namespace one level above its own (the VM's),
+/// from the NSpid line of /proc/<pid>/status.
+fn parent_ns_pid(pid: i32) -> Result<u32, VmError> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .map_err(|e| VmError::io(format!("reading /proc/{pid}/status"), e))?;
+    let nspid: Vec<u32> = status
+        .lines()
+        .find_map(|l| l.strip_prefix("NSpid:"))
+        .map(|v| {
+            v.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    if nspid.len() < 2 {
+        return Err(VmError::setup(
+            format!("reading NSpid of {pid}"),
+            libc::EPROTO,
+        ));
+    }
+    Ok(nspid[nspid.len() - 2])
+}
+
+fn pid_ns_inode(pid: i32) -> std::io::Result<u64> {
+    Ok(std::fs::metadata(format!("/proc/{pid}/ns/pid"))?.ino())
+}
+
+impl NamespaceDistro {
+    fn start(
+        vm: &Target<'_>,
+        shared: Arc<VmShared>,
+        spec: &DistroSpec,
+    ) -> Result<NamespaceDistro, VmError> {
+        let what = format!("distribution '{}'", spec.name);
+        let meta = std::fs::metadata(&spec.rootfs).map_err(|e| {
+            VmError::io(
+                format!("root filesystem {} of {what}", spec.rootfs.display()),
+                e,
+            )
+        })?;
+        if !meta.is_dir() {
+            return Err(VmError::setup(
+                format!("root filesystem {} of {what}", spec.rootfs.display()),
+                libc::ENOTDIR,
+            ));
+        }
+        let rootfs_c = cstring("root filesystem path", spec.rootfs.as_os_str().as_bytes())?;
+        let tree = sys::open_tree_clone(&rootfs_c).map_err(|e| {
+            VmError::setup(format!("cloning the mount of {}", spec.rootfs.display()), e)
+        })?;
+        let plan = plan::distro_plan(tree.as_raw_fd(), &spec.hostname)?;
+        tracing::debug!(plan = %plan::describe(&plan), distro = %spec.name, "starting distribution");
+        let log = shared.log_fd(VM)?;
+        let log_fd = log.as_raw_fd();
+        let report = ReportPipe::new()?;
+        let w = report.write_fd();
+        let vm_fd = vm.pidfd.as_raw_fd();
+        let (pid, pidfd) = child::clone_child(Some(vm.pidfd), libc::CLONE_NEWPID as u64, || {
+            // In the VM's namespaces, then a copy of its mount and uts namespaces:
+            // net, ipc and cgroup stay the VM's.
+            if let Err(e) = sys::setns(vm_fd, JOIN_FLAGS) {
+                child::fail(w, Stage::JoinNamespaces, 0, e);
+            }
+            if let Err(e) = sys::unshare(libc::CLONE_NEWNS | libc::CLONE_NEWUTS) {
+                child::fail(w, Stage::NewNamespaces, 0, e);
+            }
+            if let Err((i, e)) = plan::execute(&plan) {
+                child::fail(w, Stage::Plan, i as u32, e);
+            }
+            let null = match sys::open(c"/dev/null", libc::O_RDWR, 0) {
+                Ok(fd) => fd,
+                Err(e) => child::fail(w, Stage::Stdio, 0, e),
+            };
+            if let Err(e) = child::setup_stdio([null, null, log_fd]) {
+                child::fail(w, Stage::Stdio, 0, e);
+            }
+            child::report(w, Stage::Ready, 0, 0);
+            let _ = sys::close_range(3, u32::MAX, false);
+            child::init_loop()
+        })
+        .map_err(|e| vm.clone_error(e))?;
+        drop(tree);
+        let ready = match report.finish() {
+            Ok(Some(r)) if r.stage == Stage::Ready => Ok(()),
+            Ok(Some(r)) if r.stage == Stage::Plan => Err(VmError::setup(
+                format!(
+                    "starting {what}: mount step `{}`",
+                    plan.get(r.index as usize)
+                        .map_or("?".into(), |s| s.to_string())
+                ),
+                r.errno,
+            )),
+            Ok(Some(r)) if r.stage == Stage::JoinNamespaces && r.errno == libc::ESRCH => {
+                Err(vm.not_running())
+            }
+            Ok(Some(r)) => Err(VmError::setup(
+                format!("starting {what}: {}", r.stage.describe()),
+                r.errno,
+            )),
+            Ok(None) => Err(VmError::setup(
+                format!("starting {what}: init died"),
+                libc::ECHILD,
+            )),
+            Err(e) => Err(e),
+        };
+        let facts = ready.and_then(|_| {
+            let ns = pid_ns_inode(pid)
+                .map_err(|e| VmError::io(format!("reading the pid namespace of {what}"), e))?;
+            Ok((ns, parent_ns_pid(pid)?))
+        });
+        let (pid_ns, vm_pid) = match facts {
+            Ok(v) => v,
+            Err(e) => {
+                discard(&pidfd);
+                return Err(e);
+            }
+        };
+        let pidfd = Arc::new(pidfd);
+        let exit = match process::watch(pid, pidfd.clone()) {
+            Ok(exit) => exit,
+            Err(e) => {
+                discard(&pidfd);
+                return Err(e);
+            }
+        };
+        tracing::info!(distro = %spec.name, pid, vm_pid, pid_ns, "distribution started");
+        Ok(NamespaceDistro {
+            name: spec.name.clone(),
+            what,
+            init: Init { pid, pidfd, exit },
+            vm_pid,
+            pid_ns,
+            shared,
+            stopped: Mutex::new(false),
+        })
+    }
+
+    fn target(&self) -> Result<Target<'_>, VmError> {
+        if !self.is_running() {
+            return Err(VmError::NotRunning {
+                what: self.what.clone(),
+            });
+        }
+        Ok(Target {
+            pidfd: self.init.pidfd.as_fd(),
+            what: &self.what,
+        })
+    }
+}
+
+impl RunningDistro for NamespaceDistro {
+    fn execute_binary(&self, path: &str, argv: &[String]) -> Result<OwnedFd, VmError> {
+        let target = self.target()?;
+        let log = self.shared.log_fd(&self.what)?;
+        target.execute_binary(log.as_raw_fd(), path, argv)
+    }
+
+    fn spawn(&self, spec: ProcessSpec) -> Result<Process, VmError> {
+        self.target()?.spawn(spec)
+    }
+
+    fn pid_namespace(&self) -> u64 {
+        self.pid_ns
+    }
+
+    fn init_pid(&self) -> u32 {
+        self.vm_pid
+    }
+
+    fn host_init_pid(&self) -> i32 {
+        self.init.pid
+    }
+
+    fn is_idle(&self) -> bool {
+        if !self.is_running() {
+            return true;
+        }
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return false;
+        };
+        let mut members = 0;
+        for entry in entries.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<i32>().ok())
+            else {
+                continue;
+            };
+            // Processes that vanish while we look simply do not count.
+            if pid_ns_inode(pid).is_ok_and(|ino| ino == self.pid_ns) {
+                members += 1;
+                if members > 1 {
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    fn is_running(&self) -> bool {
+        match self.stopped.try_lock() {
+            Ok(stopped) => !*stopped && self.init.alive(),
+            Err(_) => false,
+        }
+    }
+
+    fn stop(&self) {
+        let mut stopped = lock(&self.stopped);
+        if *stopped {
+            return;
+        }
+        self.init.kill_and_wait();
+        *stopped = true;
+        tracing::info!(distro = %self.name, "distribution stopped");
+    }
+}
+
+impl Drop for NamespaceDistro {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vm_paths_must_be_absolute_and_stay_inside() {
+        assert_eq!(vm_path_components("/mnt/x").unwrap(), ["mnt", "x"]);
+        assert_eq!(vm_path_components("/mnt//./x/").unwrap(), ["mnt", "x"]);
+        for bad in ["mnt/x", "", "/", "/mnt/../etc", "/.."] {
+            let err = vm_path_components(bad).unwrap_err();
+            assert!(matches!(err, VmError::InvalidArgument(_)), "{bad}: {err}");
+        }
+    }
+}

@@ -1,0 +1,626 @@
+//! Mount set-up as data: the steps that build the VM's root and a
+//! distribution's root, built (and unit-tested) in the caller, printed with
+//! `--debug`, and executed in the cloned child, where nothing may allocate.
+//!
+//! This is bubblewrap's approach (parse into set-up operations, then run them);
+//! the root switch follows runc's `pivot_root(".", ".")` + lazy unmount trick,
+//! which needs no directory for the old root.
+
+use std::ffi::{CStr, CString};
+use std::fmt;
+use std::os::fd::RawFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use libc::c_ulong;
+
+use crate::error::VmError;
+use crate::sys::{self, Errno};
+
+/// One step of a mount plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MountStep {
+    /// Make every mount of the namespace private so nothing propagates back to
+    /// the host (`mount --make-rprivate /`).
+    MakePrivate { target: CString },
+    /// mount(2).
+    Mount {
+        source: Option<CString>,
+        target: CString,
+        fstype: Option<CString>,
+        flags: c_ulong,
+        data: Option<CString>,
+    },
+    /// Make a mount tree read-only, submounts included (mount_setattr).
+    ReadOnly { target: CString },
+    /// mkdir; an existing entry is fine.
+    Mkdir { path: CString, mode: u32 },
+    /// Create an empty file to bind a file onto; an existing entry is fine.
+    Touch { path: CString },
+    /// symlink; an existing entry is fine.
+    Symlink { target: CString, link: CString },
+    /// Attach a detached mount tree (open_tree) at `target` (move_mount).
+    AttachTree { fd: RawFd, target: CString },
+    /// Make `new_root` the root (pivot_root) and lazily unmount the old root.
+    PivotRoot { new_root: CString },
+    /// sethostname in the (new) UTS namespace.
+    SetHostname { name: CString },
+    /// Bring `lo` up in the (new) network namespace.
+    LoopbackUp,
+}
+
+fn flag_names(flags: c_ulong) -> String {
+    const NAMES: &[(c_ulong, &str)] = &[
+        (libc::MS_RDONLY, "ro"),
+        (libc::MS_NOSUID, "nosuid"),
+        (libc::MS_NODEV, "nodev"),
+        (libc::MS_NOEXEC, "noexec"),
+        (libc::MS_BIND, "bind"),
+        (libc::MS_REC, "rec"),
+        (libc::MS_PRIVATE, "private"),
+    ];
+    let names: Vec<&str> = NAMES
+        .iter()
+        .filter(|(bit, _)| flags & bit != 0)
+        .map(|(_, name)| *name)
+        .collect();
+    if names.is_empty() {
+        "defaults".into()
+    } else {
+        names.join(",")
+    }
+}
+
+fn s(c: &CStr) -> std::borrow::Cow<'_, str> {
+    c.to_string_lossy()
+}
+
+impl fmt::Display for MountStep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MountStep::MakePrivate { target } => write!(f, "make-rprivate {}", s(target)),
+            MountStep::Mount {
+                source,
+                target,
+                fstype,
+                flags,
+                data,
+            } => {
+                let src = source.as_deref().map_or("none".into(), s);
+                let fstype = fstype.as_deref().map_or("-".into(), s);
+                write!(
+                    f,
+                    "mount {src} on {} type {fstype} ({})",
+                    s(target),
+                    flag_names(*flags)
+                )?;
+                if let Some(d) = data {
+                    write!(f, " [{}]", s(d))?;
+                }
+                Ok(())
+            }
+            MountStep::ReadOnly { target } => write!(f, "make read-only (recursive) {}", s(target)),
+            MountStep::Mkdir { path, mode } => write!(f, "mkdir {} mode {mode:o}", s(path)),
+            MountStep::Touch { path } => write!(f, "create file {}", s(path)),
+            MountStep::Symlink { target, link } => {
+                write!(f, "symlink {} -> {}", s(link), s(target))
+            }
+            MountStep::AttachTree { fd, target } => {
+                write!(f, "attach detached tree (fd {fd}) on {}", s(target))
+            }
+            MountStep::PivotRoot { new_root } => write!(f, "pivot_root into {}", s(new_root)),
+            MountStep::SetHostname { name } => write!(f, "sethostname {}", s(name)),
+            MountStep::LoopbackUp => write!(f, "bring loopback up"),
+        }
+    }
+}
+
+impl MountStep {
+    /// Runs the step. Async-signal-safe: only syscalls on prepared strings.
+    fn run(&self) -> Result<(), Errno> {
+        match self {
+            MountStep::MakePrivate { target } => {
+                sys::mount(None, target, None, libc::MS_REC | libc::MS_PRIVATE, None)
+            }
+            MountStep::Mount {
+                source,
+                target,
+                fstype,
+                flags,
+                data,
+            } => sys::mount(
+                source.as_deref(),
+                target,
+                fstype.as_deref(),
+                *flags,
+                data.as_deref(),
+            ),
+            MountStep::ReadOnly { target } => {
+                sys::mount_setattr(libc::AT_FDCWD, target, sys::MOUNT_ATTR_RDONLY, 0)
+            }
+            MountStep::Mkdir { path, mode } => sys::mkdir(path, *mode),
+            MountStep::Touch { path } => sys::touch(path),
+            MountStep::Symlink { target, link } => sys::symlink(target, link),
+            MountStep::AttachTree { fd, target } => sys::attach_tree(*fd, target),
+            MountStep::PivotRoot { new_root } => {
+                sys::chdir(new_root)?;
+                sys::pivot_root(c".", c".")?;
+                // The old root now sits on top of the new one at "/": drop it.
+                sys::umount2(c".", libc::MNT_DETACH)?;
+                sys::chdir(c"/")
+            }
+            MountStep::SetHostname { name } => sys::sethostname(name.as_bytes()),
+            MountStep::LoopbackUp => sys::loopback_up(),
+        }
+    }
+}
+
+/// Runs the steps in order; on failure returns the index of the failed step
+/// and the error number. Async-signal-safe.
+pub fn execute(steps: &[MountStep]) -> Result<(), (usize, Errno)> {
+    for (i, step) in steps.iter().enumerate() {
+        step.run().map_err(|e| (i, e))?;
+    }
+    Ok(())
+}
+
+pub(crate) fn cstring(what: &str, bytes: impl Into<Vec<u8>>) -> Result<CString, VmError> {
+    CString::new(bytes).map_err(|_| VmError::InvalidArgument(format!("{what} contains a NUL byte")))
+}
+
+fn cpath(p: &Path) -> Result<CString, VmError> {
+    cstring(&format!("path {}", p.display()), p.as_os_str().as_bytes())
+}
+
+/// How a top-level directory of the host that holds system files looks
+/// (Debian 12 is merged-/usr: `/bin` is a symlink to `usr/bin`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostEntry {
+    /// A symlink with this target.
+    Symlink(PathBuf),
+    /// A real directory.
+    Dir,
+}
+
+/// The parts of the host's root the VM reuses, probed once in the caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostLayout {
+    /// `("bin", …)`, `("lib64", …)`, … for those that exist.
+    pub entries: Vec<(String, HostEntry)>,
+}
+
+/// Top-level entries that hold binaries and libraries on some distribution.
+const SYSTEM_DIRS: &[&str] = &["bin", "sbin", "lib", "lib32", "lib64", "libx32"];
+
+/// Device nodes bound from the host (or, in a distribution, from the VM).
+pub const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
+
+impl HostLayout {
+    /// Looks at the host's `/bin`, `/sbin`, `/lib*`.
+    pub fn probe() -> HostLayout {
+        let mut entries = Vec::new();
+        for name in SYSTEM_DIRS {
+            let path = Path::new("/").join(name);
+            match std::fs::symlink_metadata(&path) {
+                Ok(m) if m.file_type().is_symlink() => {
+                    if let Ok(target) = std::fs::read_link(&path) {
+                        entries.push((name.to_string(), HostEntry::Symlink(target)));
+                    }
+                }
+                Ok(m) if m.is_dir() => entries.push((name.to_string(), HostEntry::Dir)),
+                _ => {}
+            }
+        }
+        HostLayout { entries }
+    }
+}
+
+struct Builder {
+    steps: Vec<MountStep>,
+}
+
+impl Builder {
+    fn mkdir(&mut self, path: &Path, mode: u32) -> Result<(), VmError> {
+        self.steps.push(MountStep::Mkdir {
+            path: cpath(path)?,
+            mode,
+        });
+        Ok(())
+    }
+
+    fn mount(
+        &mut self,
+        source: Option<&str>,
+        target: &Path,
+        fstype: Option<&str>,
+        flags: c_ulong,
+        data: Option<&str>,
+    ) -> Result<(), VmError> {
+        let opt = |v: Option<&str>| v.map(|v| cstring(v, v)).transpose();
+        self.steps.push(MountStep::Mount {
+            source: opt(source)?,
+            target: cpath(target)?,
+            fstype: opt(fstype)?,
+            flags,
+            data: opt(data)?,
+        });
+        Ok(())
+    }
+
+    fn bind(&mut self, source: &Path, target: &Path, read_only: bool) -> Result<(), VmError> {
+        self.steps.push(MountStep::Mount {
+            source: Some(cpath(source)?),
+            target: cpath(target)?,
+            fstype: None,
+            flags: libc::MS_BIND | libc::MS_REC,
+            data: None,
+        });
+        if read_only {
+            self.steps.push(MountStep::ReadOnly {
+                target: cpath(target)?,
+            });
+        }
+        Ok(())
+    }
+
+    fn symlink(&mut self, target: &str, link: &Path) -> Result<(), VmError> {
+        self.steps.push(MountStep::Symlink {
+            target: cstring(target, target)?,
+            link: cpath(link)?,
+        });
+        Ok(())
+    }
+
+    /// `/proc`, `/dev` (the minimal set), `/tmp` under `root`; `dev_source`
+    /// is where the device nodes to bind come from.
+    fn common(&mut self, root: &Path, dev_source: &Path) -> Result<(), VmError> {
+        let nosuid_nodev_noexec = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+        let proc = root.join("proc");
+        self.mkdir(&proc, 0o555)?;
+        self.mount(Some("proc"), &proc, Some("proc"), nosuid_nodev_noexec, None)?;
+
+        let dev = root.join("dev");
+        self.mkdir(&dev, 0o755)?;
+        self.mount(
+            Some("tmpfs"),
+            &dev,
+            Some("tmpfs"),
+            libc::MS_NOSUID | libc::MS_NOEXEC,
+            Some("mode=755,size=64k"),
+        )?;
+        for name in DEVICES {
+            let node = dev.join(name);
+            self.steps.push(MountStep::Touch {
+                path: cpath(&node)?,
+            });
+            self.bind(&dev_source.join(name), &node, false)?;
+        }
+        let pts = dev.join("pts");
+        self.mkdir(&pts, 0o755)?;
+        self.mount(
+            Some("devpts"),
+            &pts,
+            Some("devpts"),
+            libc::MS_NOSUID | libc::MS_NOEXEC,
+            Some("newinstance,ptmxmode=0666,mode=0620,gid=5"),
+        )?;
+        self.symlink("pts/ptmx", &dev.join("ptmx"))?;
+        let shm = dev.join("shm");
+        self.mkdir(&shm, 0o1777)?;
+        self.mount(
+            Some("shm"),
+            &shm,
+            Some("tmpfs"),
+            nosuid_nodev_noexec,
+            Some("mode=1777"),
+        )?;
+        self.symlink("/proc/self/fd", &dev.join("fd"))?;
+        self.symlink("/proc/self/fd/0", &dev.join("stdin"))?;
+        self.symlink("/proc/self/fd/1", &dev.join("stdout"))?;
+        self.symlink("/proc/self/fd/2", &dev.join("stderr"))?;
+
+        let tmp = root.join("tmp");
+        self.mkdir(&tmp, 0o1777)?;
+        self.mount(
+            Some("tmpfs"),
+            &tmp,
+            Some("tmpfs"),
+            libc::MS_NOSUID | libc::MS_NODEV,
+            Some("mode=1777"),
+        )?;
+        let run = root.join("run");
+        self.mkdir(&run, 0o755)?;
+        self.mount(
+            Some("tmpfs"),
+            &run,
+            Some("tmpfs"),
+            libc::MS_NOSUID | libc::MS_NODEV,
+            Some("mode=755"),
+        )?;
+        Ok(())
+    }
+}
+
+/// The plan that turns a fresh mount namespace into the VM's root: a tmpfs on
+/// `staging` (a host directory, covered only inside the new namespace) with
+/// the host's `/usr` read-only, `/bin` & co. as the host has them, `/proc`,
+/// read-only `/sys`, a minimal `/dev`, `/tmp`, `/run`; then pivot_root into it.
+pub fn vm_plan(
+    layout: &HostLayout,
+    staging: &Path,
+    hostname: &str,
+) -> Result<Vec<MountStep>, VmError> {
+    let mut b = Builder { steps: Vec::new() };
+    b.steps.push(MountStep::MakePrivate {
+        target: c"/".into(),
+    });
+    b.mount(
+        Some("tmpfs"),
+        staging,
+        Some("tmpfs"),
+        libc::MS_NOSUID,
+        Some("mode=755"),
+    )?;
+    let usr = staging.join("usr");
+    b.mkdir(&usr, 0o755)?;
+    b.bind(Path::new("/usr"), &usr, true)?;
+    for (name, entry) in &layout.entries {
+        let at = staging.join(name);
+        match entry {
+            HostEntry::Symlink(target) => {
+                let t = target.to_string_lossy();
+                b.symlink(&t, &at)?
+            }
+            HostEntry::Dir => {
+                b.mkdir(&at, 0o755)?;
+                b.bind(&Path::new("/").join(name), &at, true)?;
+            }
+        }
+    }
+    let sys_dir = staging.join("sys");
+    b.mkdir(&sys_dir, 0o555)?;
+    // A fresh sysfs shows the VM's own network namespace.
+    b.mount(
+        Some("sysfs"),
+        &sys_dir,
+        Some("sysfs"),
+        libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+        None,
+    )?;
+    b.common(staging, Path::new("/dev"))?;
+    for (dir, mode) in [
+        ("etc", 0o755),
+        ("mnt", 0o755),
+        ("root", 0o700),
+        ("var", 0o755),
+    ] {
+        b.mkdir(&staging.join(dir), mode)?;
+    }
+    b.steps.push(MountStep::PivotRoot {
+        new_root: cpath(staging)?,
+    });
+    b.steps.push(MountStep::SetHostname {
+        name: cstring("hostname", hostname)?,
+    });
+    b.steps.push(MountStep::LoopbackUp);
+    Ok(b.steps)
+}
+
+/// Where a distribution's init attaches the root filesystem before switching to
+/// it: a directory of a private tmpfs it mounts on the VM's `/tmp` in its own
+/// mount namespace, so the VM's file system is not written to.
+pub const DISTRO_STAGING: &str = "/tmp/.wslp-distro-root";
+
+/// The plan run by a distribution's init, in a copy of the VM's mount
+/// namespace: attach the rootfs tree (`rootfs_fd`, from open_tree in the
+/// caller's namespace), give it `/proc`, read-only `/sys`, a minimal `/dev`,
+/// `/tmp`, `/run`, then pivot_root into it.
+pub fn distro_plan(rootfs_fd: RawFd, hostname: &str) -> Result<Vec<MountStep>, VmError> {
+    let mut b = Builder { steps: Vec::new() };
+    b.steps.push(MountStep::MakePrivate {
+        target: c"/".into(),
+    });
+    b.mount(
+        Some("tmpfs"),
+        Path::new("/tmp"),
+        Some("tmpfs"),
+        libc::MS_NOSUID | libc::MS_NODEV,
+        Some("mode=700,size=16k"),
+    )?;
+    let root = Path::new(DISTRO_STAGING);
+    b.mkdir(root, 0o755)?;
+    b.steps.push(MountStep::AttachTree {
+        fd: rootfs_fd,
+        target: cpath(root)?,
+    });
+    // The clone shares the host mount's peer group when that one is shared;
+    // mounts made below must not propagate back to the host.
+    b.steps.push(MountStep::MakePrivate {
+        target: cpath(root)?,
+    });
+    let sys_dir = root.join("sys");
+    b.mkdir(&sys_dir, 0o555)?;
+    b.bind(Path::new("/sys"), &sys_dir, true)?;
+    b.common(root, Path::new("/dev"))?;
+    b.steps.push(MountStep::PivotRoot {
+        new_root: cpath(root)?,
+    });
+    b.steps.push(MountStep::SetHostname {
+        name: cstring("hostname", hostname)?,
+    });
+    Ok(b.steps)
+}
+
+/// The text of a plan, one step a line (for `--debug`).
+pub fn describe(steps: &[MountStep]) -> String {
+    steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| format!("{i:3}: {s}\n"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn merged_usr() -> HostLayout {
+        HostLayout {
+            entries: vec![
+                ("bin".into(), HostEntry::Symlink("usr/bin".into())),
+                ("lib64".into(), HostEntry::Symlink("usr/lib64".into())),
+                ("sbin".into(), HostEntry::Dir),
+            ],
+        }
+    }
+
+    #[test]
+    fn vm_plan_makes_private_first_and_pivots_last_before_host_settings() {
+        let plan = vm_plan(&merged_usr(), Path::new("/state/vm"), "wslp").unwrap();
+        assert_eq!(
+            plan[0],
+            MountStep::MakePrivate {
+                target: c"/".into()
+            }
+        );
+        let pivot = plan
+            .iter()
+            .position(|s| matches!(s, MountStep::PivotRoot { .. }))
+            .unwrap();
+        assert_eq!(
+            plan[pivot],
+            MountStep::PivotRoot {
+                new_root: c"/state/vm".into()
+            }
+        );
+        assert_eq!(
+            &plan[pivot + 1..],
+            &[
+                MountStep::SetHostname {
+                    name: c"wslp".into()
+                },
+                MountStep::LoopbackUp
+            ]
+        );
+        // Nothing is mounted outside the staging root (the host's tree stays untouched).
+        for step in &plan[1..pivot] {
+            if let MountStep::Mount { target, .. } | MountStep::ReadOnly { target } = step {
+                assert!(target.to_str().unwrap().starts_with("/state/vm"), "{step}");
+            }
+        }
+    }
+
+    #[test]
+    fn vm_plan_mirrors_the_host_layout() {
+        let plan = vm_plan(&merged_usr(), Path::new("/r"), "h").unwrap();
+        assert!(plan.contains(&MountStep::Symlink {
+            target: c"usr/bin".into(),
+            link: c"/r/bin".into()
+        }));
+        assert!(plan.contains(&MountStep::Symlink {
+            target: c"usr/lib64".into(),
+            link: c"/r/lib64".into()
+        }));
+        // A real directory on the host becomes a read-only bind.
+        let bind = plan
+            .iter()
+            .position(|s| {
+                matches!(s, MountStep::Mount { source: Some(src), target, .. }
+                if src.as_c_str() == c"/sbin" && target.as_c_str() == c"/r/sbin")
+            })
+            .unwrap();
+        assert_eq!(
+            plan[bind + 1],
+            MountStep::ReadOnly {
+                target: c"/r/sbin".into()
+            }
+        );
+        // /usr is read-only.
+        let usr = plan
+            .iter()
+            .position(
+                |s| matches!(s, MountStep::Mount { target, .. } if target.as_c_str() == c"/r/usr"),
+            )
+            .unwrap();
+        assert_eq!(
+            plan[usr + 1],
+            MountStep::ReadOnly {
+                target: c"/r/usr".into()
+            }
+        );
+    }
+
+    #[test]
+    fn vm_plan_has_minimal_dev_proc_sys_tmp() {
+        let plan = vm_plan(&merged_usr(), Path::new("/r"), "h").unwrap();
+        let mounted = |path: &CStr, fs: &CStr| {
+            plan.iter().any(|s| {
+                matches!(s, MountStep::Mount { target, fstype: Some(t), .. }
+                if target.as_c_str() == path && t.as_c_str() == fs)
+            })
+        };
+        assert!(mounted(c"/r", c"tmpfs"));
+        assert!(mounted(c"/r/proc", c"proc"));
+        assert!(mounted(c"/r/sys", c"sysfs"));
+        assert!(mounted(c"/r/dev", c"tmpfs"));
+        assert!(mounted(c"/r/dev/pts", c"devpts"));
+        assert!(mounted(c"/r/dev/shm", c"tmpfs"));
+        assert!(mounted(c"/r/tmp", c"tmpfs"));
+        assert!(mounted(c"/r/run", c"tmpfs"));
+        for dev in DEVICES {
+            let src = CString::new(format!("/dev/{dev}")).unwrap();
+            let dst = CString::new(format!("/r/dev/{dev}")).unwrap();
+            assert!(plan.iter().any(
+                |s| matches!(s, MountStep::Mount { source: Some(a), target, flags, .. }
+                if *a == src && *target == dst && flags & libc::MS_BIND != 0)
+            ));
+        }
+        let sys = plan
+            .iter()
+            .find(
+                |s| matches!(s, MountStep::Mount { target, .. } if target.as_c_str() == c"/r/sys"),
+            )
+            .unwrap();
+        assert!(matches!(sys, MountStep::Mount { flags, .. } if flags & libc::MS_RDONLY != 0));
+        let devpts = plan
+            .iter()
+            .find(|s| matches!(s, MountStep::Mount { target, .. } if target.as_c_str() == c"/r/dev/pts"))
+            .unwrap();
+        assert!(devpts.to_string().contains("newinstance"));
+    }
+
+    #[test]
+    fn distro_plan_attaches_then_privatises_then_pivots() {
+        let plan = distro_plan(7, "box").unwrap();
+        let attach = plan
+            .iter()
+            .position(|s| matches!(s, MountStep::AttachTree { fd: 7, .. }))
+            .unwrap();
+        assert!(
+            matches!(&plan[attach + 1], MountStep::MakePrivate { target } if target.to_str().unwrap() == DISTRO_STAGING)
+        );
+        assert!(matches!(plan[plan.len() - 2], MountStep::PivotRoot { .. }));
+        assert_eq!(
+            plan[plan.len() - 1],
+            MountStep::SetHostname {
+                name: c"box".into()
+            }
+        );
+        // No loopback step: a distribution shares the VM's network namespace.
+        assert!(!plan.contains(&MountStep::LoopbackUp));
+    }
+
+    #[test]
+    fn nul_bytes_are_invalid_arguments() {
+        let err = vm_plan(&merged_usr(), Path::new("/r"), "a\0b").unwrap_err();
+        assert!(matches!(err, VmError::InvalidArgument(_)));
+    }
+
+    #[test]
+    fn describe_numbers_every_step() {
+        let plan = distro_plan(3, "h").unwrap();
+        let text = describe(&plan);
+        assert_eq!(text.lines().count(), plan.len());
+        assert!(text.contains("pivot_root into /tmp/.wslp-distro-root"));
+    }
+}

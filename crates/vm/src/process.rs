@@ -1,0 +1,134 @@
+//! Processes started in the VM or a distribution, and how the caller learns
+//! that they ended.
+//!
+//! Every process this crate creates as a child of the caller is reaped by a
+//! small watcher thread as soon as it exits. That is not only tidiness: a
+//! process created with setns()+fork() lives in the VM's pid namespace but has
+//! its parent outside, and the kernel keeps that namespace's init from
+//! finishing its exit until such zombies are reaped (zap_pid_ns_processes).
+//! Without eager reaping, stopping a VM would hang until the user waited for
+//! every process they had spawned.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::{Arc, Condvar, Mutex};
+
+use crate::error::VmError;
+use crate::sys;
+
+/// A process to start in the VM or a distribution.
+#[derive(Debug)]
+pub struct ProcessSpec {
+    /// `argv[0]` is the program; without a `/` it is looked up in the `PATH` of
+    /// `env` (or the default `PATH` when `env` has none), inside the VM or distribution.
+    pub argv: Vec<String>,
+    /// The complete environment.
+    pub env: Vec<(String, String)>,
+    /// Working directory inside the VM or distribution (default `/`); it is an
+    /// error if it does not exist.
+    pub cwd: Option<std::path::PathBuf>,
+    pub uid: u32,
+    pub gid: u32,
+    /// Supplementary groups.
+    pub groups: Vec<u32>,
+    pub stdin: OwnedFd,
+    pub stdout: OwnedFd,
+    pub stderr: OwnedFd,
+    /// `stdin` is a pty slave that becomes the controlling terminal (the
+    /// process gets its own session either way).
+    pub controlling_tty: bool,
+}
+
+/// The exit status of a process, filled in by its watcher thread.
+#[derive(Debug, Default)]
+pub(crate) struct ExitSlot {
+    status: Mutex<Option<i32>>,
+    changed: Condvar,
+}
+
+impl ExitSlot {
+    pub(crate) fn wait(&self) -> i32 {
+        let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(code) = *status {
+                return code;
+            }
+            status = self.changed.wait(status).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    pub(crate) fn exited(&self) -> bool {
+        self.status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
+    }
+
+    fn set(&self, code: i32) {
+        *self.status.lock().unwrap_or_else(|e| e.into_inner()) = Some(code);
+        self.changed.notify_all();
+    }
+}
+
+/// Starts a thread that reaps the child behind `pidfd` when it exits.
+pub(crate) fn watch(pid: i32, pidfd: Arc<OwnedFd>) -> Result<Arc<ExitSlot>, VmError> {
+    let slot = Arc::new(ExitSlot::default());
+    let for_thread = slot.clone();
+    std::thread::Builder::new()
+        .name(format!("wslp-reap-{pid}"))
+        .spawn(move || {
+            let code = match sys::wait_pidfd(pidfd.as_fd()) {
+                Ok(code) => code,
+                Err(errno) => {
+                    // Someone else reaped it (a SIGCHLD=SIG_IGN caller, a stray
+                    // waitpid(-1)); the exit code is lost.
+                    tracing::warn!(pid, errno, "cannot reap child process");
+                    -1
+                }
+            };
+            for_thread.set(code);
+        })
+        .map_err(|e| VmError::io("starting the process watcher thread", e))?;
+    Ok(slot)
+}
+
+/// A running process started with `spawn`; a direct child of the caller.
+#[derive(Debug)]
+pub struct Process {
+    pid: i32,
+    pidfd: Arc<OwnedFd>,
+    exit: Arc<ExitSlot>,
+}
+
+impl Process {
+    pub(crate) fn new(pid: i32, pidfd: OwnedFd) -> Result<Process, VmError> {
+        let pidfd = Arc::new(pidfd);
+        let exit = watch(pid, pidfd.clone())?;
+        Ok(Process { pid, pidfd, exit })
+    }
+
+    /// The process id in the caller's pid namespace.
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// Waits for the process to end: its exit code, or 128 + the signal number
+    /// when a signal killed it. Can be called again; returns the same value.
+    pub fn wait(&mut self) -> Result<i32, VmError> {
+        Ok(self.exit.wait())
+    }
+
+    /// The exit code if the process has ended, without waiting.
+    pub fn try_wait(&self) -> Option<i32> {
+        if self.exit.exited() {
+            Some(self.exit.wait())
+        } else {
+            None
+        }
+    }
+
+    /// Sends a signal (the pidfd makes this safe against pid reuse).
+    pub fn signal(&self, sig: i32) -> Result<(), VmError> {
+        sys::pidfd_send_signal(self.pidfd.as_fd(), sig)
+            .map_err(|e| VmError::setup(format!("sending signal {sig} to process {}", self.pid), e))
+    }
+}

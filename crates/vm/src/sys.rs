@@ -1,0 +1,562 @@
+//! Raw Linux syscalls behind small safe wrappers: the only place of this crate
+//! that talks to the kernel without a library in between.
+//!
+//! Most of these run in a child created by [`clone3`] from a multi-threaded
+//! caller. Such a child may only do what is async-signal-safe: no allocation, no
+//! lock, nothing that trusts glibc's view of the process (its thread list, for
+//! one, still names the parent's threads). So every wrapper here is a direct
+//! `syscall(2)`, never the glibc function of the same name: glibc's `setuid`
+//! would try to signal the parent's threads (the setxid broadcast), its
+//! `waitpid` checks for thread cancellation, and so on. Arguments are borrowed
+//! `CStr`s prepared by the caller before cloning.
+
+use std::ffi::CStr;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+use libc::{c_int, c_long, c_uint, c_ulong, c_void};
+
+/// A kernel error number.
+pub type Errno = i32;
+
+fn errno() -> Errno {
+    // SAFETY: __errno_location always returns a valid pointer to the calling
+    // thread's errno (in a cloned child: the child's copy of it).
+    unsafe { *libc::__errno_location() }
+}
+
+fn check(ret: c_long) -> Result<c_long, Errno> {
+    if ret < 0 {
+        Err(errno())
+    } else {
+        Ok(ret)
+    }
+}
+
+fn ptr(s: Option<&CStr>) -> *const libc::c_char {
+    s.map_or(std::ptr::null(), CStr::as_ptr)
+}
+
+/// mount(2).
+pub fn mount(
+    source: Option<&CStr>,
+    target: &CStr,
+    fstype: Option<&CStr>,
+    flags: c_ulong,
+    data: Option<&CStr>,
+) -> Result<(), Errno> {
+    // SAFETY: every pointer is NULL or a NUL-terminated string that outlives the call.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_mount,
+            ptr(source),
+            target.as_ptr(),
+            ptr(fstype),
+            flags,
+            ptr(data) as *const c_void,
+        )
+    })
+    .map(drop)
+}
+
+/// umount2(2).
+pub fn umount2(target: &CStr, flags: c_int) -> Result<(), Errno> {
+    // SAFETY: target is a NUL-terminated string.
+    check(unsafe { libc::syscall(libc::SYS_umount2, target.as_ptr(), flags) }).map(drop)
+}
+
+/// mkdir(2); an existing entry is not an error (the caller's next step fails
+/// with a precise error if it is not a directory).
+pub fn mkdir(path: &CStr, mode: u32) -> Result<(), Errno> {
+    // SAFETY: path is a NUL-terminated string.
+    match check(unsafe { libc::syscall(libc::SYS_mkdirat, libc::AT_FDCWD, path.as_ptr(), mode) }) {
+        Ok(_) => Ok(()),
+        Err(libc::EEXIST) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// symlink(2); an existing entry is not an error.
+pub fn symlink(target: &CStr, link: &CStr) -> Result<(), Errno> {
+    // SAFETY: both are NUL-terminated strings.
+    match check(unsafe {
+        libc::syscall(
+            libc::SYS_symlinkat,
+            target.as_ptr(),
+            libc::AT_FDCWD,
+            link.as_ptr(),
+        )
+    }) {
+        Ok(_) => Ok(()),
+        Err(libc::EEXIST) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// openat(2) relative to the working directory; returns the raw descriptor
+/// (children have no use for ownership bookkeeping).
+pub fn open(path: &CStr, flags: c_int, mode: u32) -> Result<RawFd, Errno> {
+    // SAFETY: path is a NUL-terminated string.
+    check(unsafe { libc::syscall(libc::SYS_openat, libc::AT_FDCWD, path.as_ptr(), flags, mode) })
+        .map(|fd| fd as RawFd)
+}
+
+/// Creates an empty regular file (a bind-mount target for a file) unless
+/// something already exists there.
+pub fn touch(path: &CStr) -> Result<(), Errno> {
+    let fd = open(
+        path,
+        libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW,
+        0o644,
+    );
+    match fd {
+        Ok(fd) => {
+            close(fd);
+            Ok(())
+        }
+        // A directory or a device node that is already there.
+        Err(libc::EISDIR) | Err(libc::EEXIST) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// close(2), errors ignored (there is nothing useful to do about them).
+pub fn close(fd: RawFd) {
+    // SAFETY: closing a descriptor number has no memory-safety impact; callers
+    // only pass descriptors they own.
+    unsafe { libc::syscall(libc::SYS_close, fd) };
+}
+
+/// close_range(2): `cloexec` marks instead of closing.
+pub fn close_range(first: c_uint, last: c_uint, cloexec: bool) -> Result<(), Errno> {
+    let flags: c_uint = if cloexec {
+        libc::CLOSE_RANGE_CLOEXEC
+    } else {
+        0
+    };
+    // SAFETY: plain integer arguments.
+    check(unsafe { libc::syscall(libc::SYS_close_range, first, last, flags) }).map(drop)
+}
+
+/// fcntl(F_DUPFD): a copy of `fd` numbered 3 or above, without CLOEXEC.
+pub fn dup_above_stdio(fd: RawFd) -> Result<RawFd, Errno> {
+    // SAFETY: plain integer arguments.
+    check(unsafe { libc::syscall(libc::SYS_fcntl, fd, libc::F_DUPFD, 3) }).map(|f| f as RawFd)
+}
+
+/// dup3(2) without flags (the new descriptor survives exec).
+pub fn dup_to(old: RawFd, new: RawFd) -> Result<(), Errno> {
+    // SAFETY: plain integer arguments.
+    check(unsafe { libc::syscall(libc::SYS_dup3, old, new, 0) }).map(drop)
+}
+
+/// chdir(2).
+pub fn chdir(path: &CStr) -> Result<(), Errno> {
+    // SAFETY: path is a NUL-terminated string.
+    check(unsafe { libc::syscall(libc::SYS_chdir, path.as_ptr()) }).map(drop)
+}
+
+/// pivot_root(2).
+pub fn pivot_root(new_root: &CStr, put_old: &CStr) -> Result<(), Errno> {
+    // SAFETY: both are NUL-terminated strings.
+    check(unsafe { libc::syscall(libc::SYS_pivot_root, new_root.as_ptr(), put_old.as_ptr()) })
+        .map(drop)
+}
+
+/// sethostname(2).
+pub fn sethostname(name: &[u8]) -> Result<(), Errno> {
+    // SAFETY: the pointer and length describe a live byte slice.
+    check(unsafe { libc::syscall(libc::SYS_sethostname, name.as_ptr(), name.len()) }).map(drop)
+}
+
+/// setns(2) with a namespace or pidfd descriptor.
+pub fn setns(fd: RawFd, nstype: c_int) -> Result<(), Errno> {
+    // SAFETY: plain integer arguments.
+    check(unsafe { libc::syscall(libc::SYS_setns, fd, nstype) }).map(drop)
+}
+
+/// unshare(2).
+pub fn unshare(flags: c_int) -> Result<(), Errno> {
+    // SAFETY: plain integer argument.
+    check(unsafe { libc::syscall(libc::SYS_unshare, flags) }).map(drop)
+}
+
+/// `OPEN_TREE_CLONE`: open_tree returns a detached copy of the mount tree.
+pub const OPEN_TREE_CLONE: c_uint = 1;
+/// `AT_RECURSIVE`: the whole tree, submounts included.
+pub const AT_RECURSIVE: c_uint = 0x8000;
+const MOVE_MOUNT_F_EMPTY_PATH: c_uint = 0x4;
+/// `MOUNT_ATTR_RDONLY`.
+pub const MOUNT_ATTR_RDONLY: u64 = 0x1;
+
+/// open_tree(OPEN_TREE_CLONE | AT_RECURSIVE): a detached copy of the mount tree
+/// at `path`, which can later be attached in another mount namespace.
+pub fn open_tree_clone(path: &CStr) -> Result<OwnedFd, Errno> {
+    let flags = OPEN_TREE_CLONE | AT_RECURSIVE | libc::O_CLOEXEC as c_uint;
+    // SAFETY: path is a NUL-terminated string.
+    let fd =
+        check(unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, path.as_ptr(), flags) })?;
+    // SAFETY: the kernel just returned this new descriptor and nobody else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+/// mount_setattr(2) on the whole tree of a mount descriptor (`AT_EMPTY_PATH`)
+/// or of a path: sets `attr_set` and, when non-zero, the propagation type.
+pub fn mount_setattr(
+    dirfd: RawFd,
+    path: &CStr,
+    attr_set: u64,
+    propagation: u64,
+) -> Result<(), Errno> {
+    let attr = MountAttr {
+        attr_set,
+        attr_clr: 0,
+        propagation,
+        userns_fd: 0,
+    };
+    let mut flags = AT_RECURSIVE;
+    if path.is_empty() {
+        flags |= libc::AT_EMPTY_PATH as c_uint;
+    }
+    // SAFETY: path is NUL-terminated; attr is a live mount_attr of the size passed.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            dirfd,
+            path.as_ptr(),
+            flags,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    })
+    .map(drop)
+}
+
+/// move_mount(2) of a detached tree (a descriptor from [`open_tree_clone`])
+/// onto `target`.
+pub fn attach_tree(tree: RawFd, target: &CStr) -> Result<(), Errno> {
+    // SAFETY: both paths are NUL-terminated strings.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            tree,
+            c"".as_ptr(),
+            libc::AT_FDCWD,
+            target.as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH,
+        )
+    })
+    .map(drop)
+}
+
+/// pidfd_send_signal(2).
+pub fn pidfd_send_signal(pidfd: BorrowedFd<'_>, sig: c_int) -> Result<(), Errno> {
+    // SAFETY: integer arguments and a NULL siginfo.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            sig,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    })
+    .map(drop)
+}
+
+const P_PIDFD: libc::idtype_t = 3;
+
+/// Waits for the process behind `pidfd` to exit and reaps it. Returns its exit
+/// code, or 128 + the signal number when a signal killed it (the shell's convention).
+pub fn wait_pidfd(pidfd: BorrowedFd<'_>) -> Result<i32, Errno> {
+    loop {
+        // SAFETY: siginfo_t is plain data; all-zero is a valid value.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: info is a live siginfo_t the kernel fills in.
+        let ret = unsafe {
+            libc::waitid(
+                P_PIDFD,
+                pidfd.as_raw_fd() as libc::id_t,
+                &mut info,
+                libc::WEXITED,
+            )
+        };
+        if ret < 0 {
+            match errno() {
+                libc::EINTR => continue,
+                e => return Err(e),
+            }
+        }
+        // SAFETY: waitid succeeded with WEXITED, so si_status and si_code are set.
+        let status = unsafe { info.si_status() };
+        return Ok(match info.si_code {
+            libc::CLD_EXITED => status,
+            _ => 128 + status,
+        });
+    }
+}
+
+/// Reaps every child that has exited, without blocking (the work of an init).
+pub fn reap_all() {
+    loop {
+        // SAFETY: NULL status and rusage pointers are allowed.
+        let ret = unsafe {
+            libc::syscall(
+                libc::SYS_wait4,
+                -1 as libc::pid_t,
+                std::ptr::null_mut::<c_int>(),
+                libc::WNOHANG | libc::__WALL,
+                std::ptr::null_mut::<libc::rusage>(),
+            )
+        };
+        if ret <= 0 {
+            return;
+        }
+    }
+}
+
+/// Blocks in rt_sigtimedwait(2) until one of `set` is pending and consumes it.
+pub fn sigwait(set: &libc::sigset_t) {
+    // SAFETY: set is a live sigset_t; the kernel reads its first 8 bytes, which
+    // hold signals 1..=64 in glibc's layout too; NULL info and timeout are allowed.
+    unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigtimedwait,
+            set as *const libc::sigset_t,
+            std::ptr::null_mut::<libc::siginfo_t>(),
+            std::ptr::null::<libc::timespec>(),
+            8usize,
+        )
+    };
+}
+
+/// A full or empty signal set.
+pub fn sigset(full: bool) -> libc::sigset_t {
+    // SAFETY: sigset_t is plain data; sigfillset/sigemptyset only write into it.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        if full {
+            libc::sigfillset(&mut set);
+        } else {
+            libc::sigemptyset(&mut set);
+        }
+        set
+    }
+}
+
+/// rt_sigprocmask(SIG_SETMASK) of the calling thread; returns the old mask.
+pub fn set_sigmask(set: &libc::sigset_t) -> libc::sigset_t {
+    let mut old = sigset(false);
+    // SAFETY: both are live sigset_t values; 8 bytes is the kernel's sigset size.
+    unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK,
+            set as *const libc::sigset_t,
+            &mut old as *mut libc::sigset_t,
+            8usize,
+        )
+    };
+    old
+}
+
+/// Puts every signal back to its default action, as a freshly exec'd program
+/// expects (a Rust caller ignores SIGPIPE, and ignored signals survive exec).
+pub fn reset_signal_dispositions() {
+    for sig in 1..65 {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // glibc's signal() is a thin rt_sigaction wrapper; it refuses glibc's own
+        // internal signals (32, 33), which is fine.
+        // SAFETY: setting SIG_DFL installs no handler code.
+        unsafe { libc::signal(sig, libc::SIG_DFL) };
+    }
+}
+
+/// setsid(2).
+pub fn setsid() -> Result<(), Errno> {
+    // SAFETY: no arguments.
+    check(unsafe { libc::syscall(libc::SYS_setsid) }).map(drop)
+}
+
+/// ioctl(fd, TIOCSCTTY, 0): make the terminal on `fd` the controlling one.
+pub fn set_controlling_tty(fd: RawFd) -> Result<(), Errno> {
+    // SAFETY: TIOCSCTTY takes an integer argument.
+    check(unsafe { libc::syscall(libc::SYS_ioctl, fd, libc::TIOCSCTTY, 0) }).map(drop)
+}
+
+/// setgroups + setresgid + setresuid as raw syscalls (see the module doc for
+/// why not glibc's).
+pub fn set_credentials(uid: u32, gid: u32, groups: &[u32]) -> Result<(), Errno> {
+    // SAFETY: pointer and length describe a live slice of gid_t.
+    check(unsafe { libc::syscall(libc::SYS_setgroups, groups.len(), groups.as_ptr()) })?;
+    // SAFETY: integer arguments.
+    check(unsafe { libc::syscall(libc::SYS_setresgid, gid, gid, gid) })?;
+    // SAFETY: integer arguments.
+    check(unsafe { libc::syscall(libc::SYS_setresuid, uid, uid, uid) })?;
+    Ok(())
+}
+
+/// execve(2); returns only on failure.
+pub fn execve(path: &CStr, argv: &[*const libc::c_char], envp: &[*const libc::c_char]) -> Errno {
+    debug_assert!(argv.last().is_some_and(|p| p.is_null()));
+    debug_assert!(envp.last().is_some_and(|p| p.is_null()));
+    // SAFETY: argv and envp are NULL-terminated arrays of pointers to strings the
+    // caller keeps alive.
+    unsafe {
+        libc::syscall(
+            libc::SYS_execve,
+            path.as_ptr(),
+            argv.as_ptr(),
+            envp.as_ptr(),
+        )
+    };
+    errno()
+}
+
+/// Ends the calling process at once (exit_group(2): no atexit handlers, no
+/// stdio flush, nothing of the parent's state runs).
+pub fn exit(code: c_int) -> ! {
+    loop {
+        // SAFETY: exit_group does not return.
+        unsafe { libc::syscall(libc::SYS_exit_group, code) };
+    }
+}
+
+/// write(2) of the whole buffer, retrying on EINTR.
+pub fn write_all(fd: RawFd, mut buf: &[u8]) -> Result<(), Errno> {
+    while !buf.is_empty() {
+        // SAFETY: pointer and length describe a live byte slice.
+        match check(unsafe { libc::syscall(libc::SYS_write, fd, buf.as_ptr(), buf.len()) }) {
+            Ok(n) => buf = &buf[n as usize..],
+            Err(libc::EINTR) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+#[repr(C)]
+struct IfReqFlags {
+    name: [u8; libc::IFNAMSIZ],
+    flags: libc::c_short,
+    _pad: [u8; 22],
+}
+
+/// Brings the loopback interface of the current network namespace up, as
+/// `ip link set lo up` does, with the SIOCSIFFLAGS ioctl (no `ip` binary needed).
+pub fn loopback_up() -> Result<(), Errno> {
+    // SAFETY: integer arguments.
+    let sock = check(unsafe {
+        libc::syscall(
+            libc::SYS_socket,
+            libc::AF_INET,
+            libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
+            0,
+        )
+    })? as RawFd;
+    let mut req = IfReqFlags {
+        name: [0; libc::IFNAMSIZ],
+        flags: 0,
+        _pad: [0; 22],
+    };
+    req.name[..2].copy_from_slice(b"lo");
+    let result = (|| {
+        // SAFETY: req is a live ifreq-sized buffer the kernel reads and fills.
+        check(unsafe { libc::syscall(libc::SYS_ioctl, sock, libc::SIOCGIFFLAGS, &mut req) })?;
+        req.flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+        // SAFETY: as above.
+        check(unsafe { libc::syscall(libc::SYS_ioctl, sock, libc::SIOCSIFFLAGS, &mut req) })?;
+        Ok(())
+    })();
+    close(sock);
+    result
+}
+
+/// What [`clone3`] returned on one side of the fork.
+pub enum Cloned {
+    /// We are the new process.
+    Child,
+    /// We are the caller; the child's pid (in the caller's pid namespace) and a
+    /// pidfd for it.
+    Parent { pid: i32, pidfd: OwnedFd },
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// clone3(2) without a new stack (fork semantics) plus `flags` (namespace
+/// flags, `CLONE_PARENT`), always with `CLONE_PIDFD`.
+///
+/// # Safety
+/// The child runs on a copy of the caller's memory but with a single thread:
+/// until it execs or exits it must only call async-signal-safe functions (the
+/// ones in this module), must not allocate, and must never return into code
+/// that would run the parent's destructors: end it with [`exit`].
+pub unsafe fn clone3(flags: u64) -> Result<Cloned, Errno> {
+    let mut pidfd: c_int = -1;
+    let mut args = CloneArgs {
+        flags: flags | libc::CLONE_PIDFD as u64,
+        pidfd: &mut pidfd as *mut c_int as u64,
+        exit_signal: libc::SIGCHLD as u64,
+        ..Default::default()
+    };
+    // SAFETY: args is a live clone_args of the size passed; with no stack the
+    // child continues on a copy of ours, like fork.
+    let ret = check(unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &mut args as *mut CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    })?;
+    if ret == 0 {
+        Ok(Cloned::Child)
+    } else {
+        Ok(Cloned::Parent {
+            pid: ret as i32,
+            // SAFETY: the kernel stored a new descriptor that only we own.
+            pidfd: unsafe { OwnedFd::from_raw_fd(pidfd) },
+        })
+    }
+}
+
+/// A plain fork (clone3 without a pidfd) for use inside a child, where the
+/// grandchild is not waited for.
+pub fn fork_in_child() -> Result<bool, Errno> {
+    let mut args = CloneArgs {
+        exit_signal: libc::SIGCHLD as u64,
+        ..Default::default()
+    };
+    // SAFETY: as in clone3; only called from a child that is single-threaded and
+    // follows the same rules.
+    let ret = check(unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &mut args as *mut CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    })?;
+    Ok(ret == 0)
+}
