@@ -132,13 +132,10 @@ proptest! {
         let mut bad = s.file.clone();
         let i = at.index(bad.len());
         bad[i] ^= xor;
-        match verify(&bad, &s.trust) {
-            Ok(who) => {
-                prop_assert!(i >= s.content.len(), "a changed content byte {} verified", i);
-                prop_assert_eq!(&who, &s.signer);
-                prop_assert_eq!(split_signature(&bad).unwrap().0, &s.content[..]);
-            }
-            Err(_) => {}
+        if let Ok(who) = verify(&bad, &s.trust) {
+            prop_assert!(i >= s.content.len(), "a changed content byte {} verified", i);
+            prop_assert_eq!(&who, &s.signer);
+            prop_assert_eq!(split_signature(&bad).unwrap().0, &s.content[..]);
         }
     }
 

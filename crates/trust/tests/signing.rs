@@ -251,10 +251,10 @@ fn expired_certificate_is_refused_to_sign_and_to_verify() {
     let err = sign_file(&so, &key, &cert).unwrap_err();
     assert!(matches!(err, TrustError::Expired { .. }), "{err}");
     assert!(
-        !split_signature(&fs::read(&so).unwrap())
+        split_signature(&fs::read(&so).unwrap())
             .unwrap()
             .1
-            .is_some(),
+            .is_none(),
         "file untouched"
     );
 
@@ -650,4 +650,86 @@ fn trust_store_changes_need_root() {
     );
     assert!(stdout.contains("CHILD-CHECKED"), "{stdout}");
     assert!(!fx.trust_dir().exists(), "nothing created");
+}
+
+#[test]
+fn intermediates_travel_in_the_signature() {
+    let fx = Fixture::new();
+    let so = fx.build_so("plugin", 9);
+    let ca = |name: &str, issuer: Option<(std::path::PathBuf, std::path::PathBuf)>| {
+        fx.cert(
+            name,
+            CertOptions {
+                subject: format!("CN={name}"),
+                days: 365,
+                is_ca: true,
+                issuer,
+                code_signing: false,
+            },
+        )
+    };
+    let (root_key, root_cert, _) = ca("root", None);
+    let (int_key, int_cert, _) = ca("intermediate", Some((root_key, root_cert.clone())));
+    let (key, leaf_cert, leaf) = fx.cert(
+        "leaf",
+        CertOptions {
+            subject: "CN=leaf".into(),
+            days: 30,
+            is_ca: false,
+            issuer: Some((int_key, int_cert.clone())),
+            code_signing: true,
+        },
+    );
+    TrustStore::open(&fx.trust_dir()).add(&root_cert).unwrap();
+
+    // Only the leaf: the path to the root is missing.
+    sign_file(&so, &key, &leaf_cert).unwrap();
+    let err = verify(&fs::read(&so).unwrap(), &fx.trust_dir()).unwrap_err();
+    assert!(matches!(err, TrustError::Untrusted { .. }), "{err}");
+
+    // Leaf and intermediate in the --cert file: both go into the signature.
+    let bundle = fx.path("bundle.pem");
+    let mut pem = fs::read(&leaf_cert).unwrap();
+    pem.extend(fs::read(&int_cert).unwrap());
+    fs::write(&bundle, pem).unwrap();
+    sign_file(&so, &key, &bundle).unwrap();
+    assert_eq!(
+        verify(&fs::read(&so).unwrap(), &fx.trust_dir()).unwrap(),
+        leaf
+    );
+}
+
+#[test]
+fn an_expired_ca_expires_its_leaves() {
+    let fx = Fixture::new();
+    let so = fx.build_so("plugin", 9);
+    let (ca_key, ca_cert, _) = fx.cert_between(
+        "old-ca",
+        CertOptions {
+            subject: "CN=old CA".into(),
+            days: 1,
+            is_ca: true,
+            issuer: None,
+            code_signing: false,
+        },
+        now() - 400 * 86_400,
+        now() - 86_400,
+    );
+    let (key, cert, _) = fx.cert(
+        "leaf",
+        CertOptions {
+            subject: "CN=leaf".into(),
+            days: 30,
+            is_ca: false,
+            issuer: Some((ca_key, ca_cert.clone())),
+            code_signing: true,
+        },
+    );
+    TrustStore::open(&fx.trust_dir()).add(&ca_cert).unwrap();
+    sign_file(&so, &key, &cert).unwrap();
+    let err = verify(&fs::read(&so).unwrap(), &fx.trust_dir()).unwrap_err();
+    match &err {
+        TrustError::Expired { subject, .. } => assert_eq!(subject, "CN=old CA"),
+        e => panic!("expected Expired, got {e}"),
+    }
 }
