@@ -323,6 +323,10 @@ pub(crate) fn unpack(
             "the archive ends without its end-of-archive marker",
         )));
     }
+    // Read what follows the end marker (padding, a compressed stream's
+    // trailer): a gzip, xz or zstd stream cut short, or with a bad checksum,
+    // fails here even when all members came through.
+    io::copy(&mut tracker.inner, &mut io::sink()).map_err(corrupt)?;
     u.finish().map_err(|e| DistroError::Extract {
         source_name: source_name.to_string(),
         entry: "(directory times)".into(),
@@ -411,7 +415,7 @@ impl Unpacker<'_> {
     }
 
     /// Opens (creating when missing) the directory `comps` below the root.
-    fn dir(&mut self, comps: &[&OsStr], create: bool) -> Result<OwnedFd, Fail> {
+    fn dir(&mut self, comps: &[&OsStr], create: bool, what: &str) -> Result<OwnedFd, Fail> {
         let path = join(comps);
         if let Some((p, fd)) = &self.cache {
             if *p == path {
@@ -439,16 +443,16 @@ impl Unpacker<'_> {
                         Err(Errno::NOENT) => {
                             match rfs::mkdirat(&cur, comps[i], Mode::from_raw_mode(0o755)) {
                                 Ok(()) | Err(Errno::EXIST) => {}
-                                Err(e) => return Err(escape_reason(e, "the member's directory")),
+                                Err(e) => return Err(escape_reason(e, what)),
                             }
-                            open(&sub).map_err(|e| escape_reason(e, "the member's directory"))?
+                            open(&sub).map_err(|e| escape_reason(e, what))?
                         }
-                        Err(e) => return Err(escape_reason(e, "the member's directory")),
+                        Err(e) => return Err(escape_reason(e, what)),
                     };
                 }
                 cur
             }
-            Err(e) => return Err(escape_reason(e, "the member's directory")),
+            Err(e) => return Err(escape_reason(e, what)),
         };
         self.cache = Some((path, fd.try_clone()?));
         Ok(fd)
@@ -555,7 +559,7 @@ impl Unpacker<'_> {
             return Ok(());
         };
         let last = *last;
-        let parent = self.dir(parent_comps, true)?;
+        let parent = self.dir(parent_comps, true, "the member's directory")?;
         match kind {
             EntryType::Directory => {
                 match rfs::mkdirat(&parent, last, Mode::from_raw_mode(0o700)) {
@@ -641,12 +645,14 @@ impl Unpacker<'_> {
                         "it is a hard link to the root directory".into(),
                     ));
                 };
-                let tparent_fd = self.dir(tparent, false).map_err(|f| match f {
-                    Fail::Io(e) if e.kind() == io::ErrorKind::NotFound => {
-                        Fail::Unsafe("its hard link target is not in the archive before it".into())
-                    }
-                    f => f,
-                })?;
+                let tparent_fd = self
+                    .dir(tparent, false, "its hard link target")
+                    .map_err(|f| match f {
+                        Fail::Io(e) if e.kind() == io::ErrorKind::NotFound => Fail::Unsafe(
+                            "its hard link target is not in the archive before it".into(),
+                        ),
+                        f => f,
+                    })?;
                 let same =
                     |a: rfs::Stat, b: rfs::Stat| a.st_ino == b.st_ino && a.st_dev == b.st_dev;
                 if let (Ok(a), Ok(b)) = (
