@@ -300,3 +300,34 @@ impl Drop for PluginManager {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manager_can_be_shared_across_threads() {
+        fn shared<T: Send + Sync>() {}
+        shared::<PluginManager>();
+        shared::<PluginFailure>();
+    }
+
+    #[test]
+    fn empty_root_loads_nothing_and_starts() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = PluginManager::load(HostConfig {
+            wslp_root: dir.path().to_path_buf(),
+            settings: Settings::default(),
+        });
+        assert!(m.plugins().is_empty());
+        assert!(m.load_failure().is_none());
+        let s = m.session(0);
+        assert_eq!(m.on_vm_started(&s, 0), Ok(()));
+        // Different managers never share session ids.
+        let m2 = PluginManager::load(HostConfig {
+            wslp_root: dir.path().to_path_buf(),
+            settings: Settings::default(),
+        });
+        assert_ne!(m2.session(0).id, s.id);
+    }
+}

@@ -365,3 +365,39 @@ mod tests {
         assert!(text.contains("B = \"/b.so\""), "{text}");
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The parser answers every input with entries or an error, never a panic.
+        #[test]
+        fn parse_never_panics(text in "\\PC{0,200}") {
+            let _ = parse_registry(&text, Path::new("/r/plugins.toml"));
+        }
+
+        /// Whatever names and paths `add` accepts come back from the file in order.
+        #[test]
+        fn add_then_read_keeps_order(
+            names in proptest::collection::vec("[^\\p{Cc}]{1,12}", 1..6),
+            tail in "[a-z0-9 ._-]{1,12}",
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let mut expected = Vec::new();
+            for (i, n) in names.iter().enumerate() {
+                if expected.iter().any(|e: &RegistryEntry| &e.name == n) {
+                    continue;
+                }
+                let path = PathBuf::from(format!("/nonexistent/{i}/{tail}"));
+                add_registry_entry(dir.path(), n, &path).unwrap();
+                expected.push(RegistryEntry { name: n.clone(), path });
+            }
+            let text = std::fs::read_to_string(registry_path(dir.path())).unwrap();
+            let (entries, warnings) = parse_registry(&text, Path::new("/x")).unwrap();
+            prop_assert_eq!(entries, expected);
+            prop_assert!(warnings.is_empty());
+        }
+    }
+}

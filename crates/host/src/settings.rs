@@ -279,3 +279,23 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn parse_never_panics(text in "\\PC{0,200}") {
+            let _ = Settings::parse(&text, Path::new("/r/wslp.toml"));
+        }
+
+        #[test]
+        fn timeouts_round_trip(ms in -1i64..i64::MAX) {
+            let s = Settings::parse(&format!("hook_timeout_ms = {ms}\n"), Path::new("/x")).unwrap();
+            prop_assert_eq!(s.hook_timeout_ms, ms);
+            prop_assert_eq!(s.hook_timeout().is_none(), ms == -1);
+        }
+    }
+}
