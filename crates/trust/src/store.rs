@@ -181,6 +181,9 @@ fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> Result<(), TrustEr
         .map_err(|e| TrustError::io("cannot create a temporary file in", dir, e))?;
     tmp.write_all(bytes)
         .map_err(|e| TrustError::io("cannot write", tmp.path(), e))?;
+    // Root's, whatever group sudo or a service manager left us in.
+    std::os::unix::fs::fchown(tmp.as_file(), Some(0), Some(0))
+        .map_err(|e| TrustError::io("cannot give root", tmp.path(), e))?;
     tmp.as_file()
         .set_permissions(fs::Permissions::from_mode(0o644))
         .map_err(|e| TrustError::io("cannot set the mode of", tmp.path(), e))?;

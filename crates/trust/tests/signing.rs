@@ -431,6 +431,8 @@ fn trust_store_add_list_remove() {
         .join(format!("{}.pem", sa.fingerprint_sha256));
     assert_eq!(mode(&file), 0o644);
     assert_eq!(fs::metadata(&file).unwrap().uid(), 0);
+    assert_eq!(fs::metadata(&file).unwrap().gid(), 0);
+    assert_eq!(fs::metadata(fx.trust_dir()).unwrap().uid(), 0);
 
     // Colons and upper case, as `openssl x509 -fingerprint` prints it.
     let colons: String = sa
