@@ -140,7 +140,7 @@ impl PluginManager {
     }
 
     /// The failure every VM start reports, if a plugin did not load. The service may
-    /// check it before starting the VM, as WSL does.
+    /// check it before starting the VM.
     pub fn load_failure(&self) -> Option<&PluginFailure> {
         self.load_failure.as_ref()
     }
