@@ -5,12 +5,13 @@ use std::path::PathBuf;
 /// The canonical path of the shared object (or DLL) this code is linked into:
 /// the plugin itself.
 ///
-/// On wslp a plugin loaded through a descriptor (`/proc/self/fd/N`) still gets
-/// its real path here, since the path is canonicalised. A plugin loaded from a
-/// sealed memfd copy (wslp does that for a file others than root could
-/// change) gets a path that names no file (`/memfd:...`): look for
-/// configuration at a fixed place as well. Linked into an executable (a
-/// test), it is the executable's path.
+/// On Linux the answer comes from `/proc/self/maps` (what the kernel mapped),
+/// so a plugin that wslp loaded through a descriptor (`/proc/self/fd/N`) gets
+/// its real path. A plugin loaded from a sealed memfd copy (wslp does that for
+/// a file that others than root could change) or whose file was deleted gets
+/// `None`: look for configuration at a fixed place as well. Linked into an
+/// executable (a test), it is the executable's path. On Windows it is
+/// `GetModuleFileNameW` of the DLL.
 ///
 /// ```
 /// let me = wslp_sdk::plugin_file().expect("the test binary has a path");
@@ -31,16 +32,112 @@ mod imp {
     static MARKER: u8 = 0;
 
     pub fn containing_file() -> Option<PathBuf> {
+        let addr = std::ptr::addr_of!(MARKER) as usize;
+        // The kernel's view is authoritative: dladdr returns the name the object
+        // was opened by, and a `/proc/self/fd/N` name may since have been closed
+        // and reused for another file.
+        match std::fs::read("/proc/self/maps") {
+            Ok(maps) => super::from_maps(&maps, addr),
+            Err(_) => from_dladdr(addr),
+        }
+    }
+
+    fn from_dladdr(addr: usize) -> Option<PathBuf> {
         // SAFETY: Dl_info is plain data; all-zero is a valid value to overwrite.
         let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
-        // SAFETY: dladdr only reads the address and fills `info`.
-        let found = unsafe { libc::dladdr(std::ptr::addr_of!(MARKER).cast(), &mut info) };
+        // SAFETY: dladdr only looks the address up and fills `info`.
+        let found = unsafe { libc::dladdr(addr as *const libc::c_void, &mut info) };
         if found == 0 || info.dli_fname.is_null() {
             return None;
         }
         // SAFETY: dladdr returned a NUL-terminated name that lives as long as the object.
         let name = unsafe { CStr::from_ptr(info.dli_fname) };
         Some(PathBuf::from(std::ffi::OsStr::from_bytes(name.to_bytes())))
+    }
+}
+
+/// The file mapped at `addr` according to `/proc/self/maps` text; `None` for
+/// anonymous mappings, memfds and deleted files.
+#[cfg(unix)]
+fn from_maps(maps: &[u8], addr: usize) -> Option<PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    for line in maps.split(|&b| b == b'\n') {
+        // start-end perms offset dev inode   path (which may contain spaces)
+        let mut rest = line;
+        let mut fields = Vec::with_capacity(5);
+        for _ in 0..5 {
+            let trimmed = trim_start(rest);
+            let end = trimmed
+                .iter()
+                .position(|&b| b == b' ')
+                .unwrap_or(trimmed.len());
+            fields.push(&trimmed[..end]);
+            rest = &trimmed[end..];
+        }
+        let Some((start, end)) = std::str::from_utf8(fields[0])
+            .ok()
+            .and_then(|r| r.split_once('-'))
+        else {
+            continue;
+        };
+        let (Ok(start), Ok(end)) = (
+            usize::from_str_radix(start, 16),
+            usize::from_str_radix(end, 16),
+        ) else {
+            continue;
+        };
+        if !(start..end).contains(&addr) {
+            continue;
+        }
+        let path = trim_start(rest);
+        if !path.starts_with(b"/") || path.starts_with(b"/memfd:") || path.ends_with(b" (deleted)")
+        {
+            return None;
+        }
+        return Some(PathBuf::from(std::ffi::OsStr::from_bytes(path)));
+    }
+    None
+}
+
+#[cfg(unix)]
+fn trim_start(b: &[u8]) -> &[u8] {
+    let n = b.iter().take_while(|&&c| c == b' ' || c == b'\t').count();
+    &b[n..]
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    const MAPS: &[u8] = b"\
+55d0a0000000-55d0a0001000 r--p 00000000 08:01 1234                       /usr/bin/cat
+7f0000000000-7f0000010000 r-xp 00001000 08:01 5678                       /opt/my plugins/libp.so
+7f0000010000-7f0000020000 r-xp 00000000 00:01 42                         /memfd:wslp-plugin (deleted)
+7f0000020000-7f0000030000 rw-p 00000000 00:00 0 
+7f0000030000-7f0000040000 r-xp 00000000 08:01 99                         /tmp/old.so (deleted)
+";
+
+    #[test]
+    fn maps_lookup() {
+        assert_eq!(
+            from_maps(MAPS, 0x7f0000000010),
+            Some(PathBuf::from("/opt/my plugins/libp.so"))
+        );
+        assert_eq!(
+            from_maps(MAPS, 0x55d0a0000000),
+            Some(PathBuf::from("/usr/bin/cat"))
+        );
+        assert_eq!(from_maps(MAPS, 0x7f0000010000), None, "memfd");
+        assert_eq!(from_maps(MAPS, 0x7f0000020000), None, "anonymous");
+        assert_eq!(from_maps(MAPS, 0x7f0000030000), None, "deleted");
+        assert_eq!(from_maps(MAPS, 0x1000), None, "unmapped");
+        assert_eq!(from_maps(b"garbage\n\n", 0x1000), None);
+    }
+
+    #[test]
+    fn finds_this_test_binary() {
+        let exe = std::env::current_exe().unwrap().canonicalize().unwrap();
+        assert_eq!(plugin_file(), Some(exe));
     }
 }
 
