@@ -51,6 +51,8 @@ pub(crate) enum Stage {
     Exec = 10,
     MountPoint = 11,
     Attach = 12,
+    /// A helper created a process; `index` is the number of its pidfd in the helper.
+    Forked = 13,
 }
 
 impl Stage {
@@ -70,6 +72,7 @@ impl Stage {
             Exec,
             MountPoint,
             Attach,
+            Forked,
         ]
         .into_iter()
         .find(|s| *s as u32 == v)
@@ -90,6 +93,7 @@ impl Stage {
             Stage::Exec => "exec",
             Stage::MountPoint => "creating the mount point",
             Stage::Attach => "attaching the mount",
+            Stage::Forked => "forking",
         }
     }
 }
@@ -152,8 +156,27 @@ impl ReportPipe {
 
     /// Closes our write end and reads the child's record; `None` at EOF.
     pub(crate) fn finish(self) -> Result<Option<Report>, VmError> {
+        self.reader().next()
+    }
+
+    /// Closes our write end; the reader yields every record children write.
+    pub(crate) fn reader(self) -> ReportReader {
         drop(self.write);
-        let mut file = std::fs::File::from(self.read);
+        ReportReader {
+            file: std::fs::File::from(self.read),
+        }
+    }
+}
+
+/// Reads report records until EOF.
+pub(crate) struct ReportReader {
+    file: std::fs::File,
+}
+
+impl ReportReader {
+    /// The next record; `None` at EOF (every writer gone).
+    pub(crate) fn next(&mut self) -> Result<Option<Report>, VmError> {
+        let file = &mut self.file;
         let mut rec = [0u8; REPORT_LEN];
         let mut got = 0;
         while got < REPORT_LEN {

@@ -559,6 +559,45 @@ fn pid_ns_inode(pid: i32) -> std::io::Result<u64> {
     Ok(std::fs::metadata(format!("/proc/{pid}/ns/pid"))?.ino())
 }
 
+/// The host pid, pid namespace inode and VM-level pid of the init behind `pidfd`.
+fn init_facts(pidfd: &OwnedFd, what: &str) -> Result<(i32, u64, u32), VmError> {
+    let fdinfo = format!("/proc/self/fdinfo/{}", pidfd.as_raw_fd());
+    let pid = std::fs::read_to_string(&fdinfo)
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("Pid:"))
+                .and_then(|p| p.trim().parse::<i32>().ok())
+        })
+        .filter(|p| *p > 0)
+        .ok_or_else(|| {
+            VmError::setup(
+                format!("reading the pid of the init of {what} from {fdinfo}"),
+                libc::ESRCH,
+            )
+        })?;
+    let ns = pid_ns_inode(pid)
+        .map_err(|e| VmError::io(format!("reading the pid namespace of {what}"), e))?;
+    Ok((pid, ns, parent_ns_pid(pid)?))
+}
+
+/// The body of a distribution's init, in its new pid, mount and uts namespaces.
+fn distro_init(plan: &[plan::MountStep], w: RawFd, log_fd: RawFd) -> ! {
+    if let Err((i, e)) = plan::execute(plan) {
+        child::fail(w, Stage::Plan, i as u32, e);
+    }
+    let null = match sys::open(c"/dev/null", libc::O_RDWR, 0) {
+        Ok(fd) => fd,
+        Err(e) => child::fail(w, Stage::Stdio, 0, e),
+    };
+    if let Err(e) = child::setup_stdio([null, null, log_fd]) {
+        child::fail(w, Stage::Stdio, 0, e);
+    }
+    child::report(w, Stage::Ready, 0, 0);
+    let _ = sys::close_range(3, u32::MAX, false);
+    child::init_loop()
+}
+
 impl NamespaceDistro {
     fn start(
         vm: &Target<'_>,
@@ -589,63 +628,102 @@ impl NamespaceDistro {
         let report = ReportPipe::new()?;
         let w = report.write_fd();
         let vm_fd = vm.pidfd.as_raw_fd();
-        let (pid, pidfd) = child::clone_child(Some(vm.pidfd), libc::CLONE_NEWPID as u64, || {
-            // In the VM's namespaces, then a copy of its mount and uts namespaces:
-            // net, ipc and cgroup stay the VM's.
+        // A new pid namespace can only be made by a process whose own pid
+        // namespace is its children's (copy_pid_ns), so a helper in the VM's
+        // namespaces creates the init, as a child of the caller (CLONE_PARENT),
+        // and hands over its pidfd (pidfd_getfd).
+        let init_flags =
+            (libc::CLONE_PARENT | libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::CLONE_NEWUTS)
+                as u64;
+        let (_, helper) = child::clone_child(Some(vm.pidfd), 0, || {
+            // Net, ipc and cgroup stay the VM's; mount and uts are copies of the VM's.
             if let Err(e) = sys::setns(vm_fd, JOIN_FLAGS) {
                 child::fail(w, Stage::JoinNamespaces, 0, e);
             }
-            if let Err(e) = sys::unshare(libc::CLONE_NEWNS | libc::CLONE_NEWUTS) {
-                child::fail(w, Stage::NewNamespaces, 0, e);
+            // SAFETY: the init runs only the prepared plan and syscalls, then loops.
+            match unsafe { sys::clone3(init_flags) } {
+                Ok(sys::Cloned::Child) => distro_init(&plan, w, log_fd),
+                Ok(sys::Cloned::Parent { pidfd, .. }) => {
+                    child::report(w, Stage::Forked, pidfd.as_raw_fd() as u32, 0);
+                    std::mem::forget(pidfd);
+                    // Wait for the caller to take the pidfd and kill us.
+                    loop {
+                        sys::sigwait(&sys::sigset(true));
+                    }
+                }
+                Err(e) => child::fail(w, Stage::NewNamespaces, 0, e),
             }
-            if let Err((i, e)) = plan::execute(&plan) {
-                child::fail(w, Stage::Plan, i as u32, e);
-            }
-            let null = match sys::open(c"/dev/null", libc::O_RDWR, 0) {
-                Ok(fd) => fd,
-                Err(e) => child::fail(w, Stage::Stdio, 0, e),
-            };
-            if let Err(e) = child::setup_stdio([null, null, log_fd]) {
-                child::fail(w, Stage::Stdio, 0, e);
-            }
-            child::report(w, Stage::Ready, 0, 0);
-            let _ = sys::close_range(3, u32::MAX, false);
-            child::init_loop()
         })
         .map_err(|e| vm.clone_error(e))?;
         drop(tree);
-        let ready = match report.finish() {
-            Ok(Some(r)) if r.stage == Stage::Ready => Ok(()),
-            Ok(Some(r)) if r.stage == Stage::Plan => Err(VmError::setup(
-                format!(
-                    "starting {what}: mount step `{}`",
-                    plan.get(r.index as usize)
-                        .map_or("?".into(), |s| s.to_string())
-                ),
-                r.errno,
-            )),
-            Ok(Some(r)) if r.stage == Stage::JoinNamespaces && r.errno == libc::ESRCH => {
-                Err(vm.not_running())
+        let mut reader = report.reader();
+        let mut init_pidfd: Option<OwnedFd> = None;
+        let mut ready = false;
+        let outcome = loop {
+            if ready && init_pidfd.is_some() {
+                break Ok(());
             }
-            Ok(Some(r)) => Err(VmError::setup(
-                format!("starting {what}: {}", r.stage.describe()),
-                r.errno,
-            )),
-            Ok(None) => Err(VmError::setup(
-                format!("starting {what}: init died"),
-                libc::ECHILD,
-            )),
-            Err(e) => Err(e),
+            match reader.next() {
+                Ok(Some(r)) if r.stage == Stage::Forked => {
+                    match sys::pidfd_getfd(helper.as_fd(), r.index as RawFd) {
+                        Ok(fd) => init_pidfd = Some(fd),
+                        Err(e) => {
+                            break Err(VmError::setup(
+                                format!("taking the pidfd of the init of {what}"),
+                                e,
+                            ))
+                        }
+                    }
+                    discard(&helper);
+                }
+                Ok(Some(r)) if r.stage == Stage::Ready => ready = true,
+                Ok(Some(r)) if r.stage == Stage::Plan => {
+                    break Err(VmError::setup(
+                        format!(
+                            "starting {what}: mount step `{}`",
+                            plan.get(r.index as usize)
+                                .map_or("?".into(), |s| s.to_string())
+                        ),
+                        r.errno,
+                    ))
+                }
+                Ok(Some(r)) if r.stage == Stage::JoinNamespaces && r.errno == libc::ESRCH => {
+                    break Err(vm.not_running())
+                }
+                Ok(Some(r)) => {
+                    break Err(VmError::setup(
+                        format!("starting {what}: {}", r.stage.describe()),
+                        r.errno,
+                    ))
+                }
+                Ok(None) => {
+                    break Err(VmError::setup(
+                        format!("starting {what}: init died"),
+                        libc::ECHILD,
+                    ))
+                }
+                Err(e) => break Err(e),
+            }
         };
-        let facts = ready.and_then(|_| {
-            let ns = pid_ns_inode(pid)
-                .map_err(|e| VmError::io(format!("reading the pid namespace of {what}"), e))?;
-            Ok((ns, parent_ns_pid(pid)?))
+        discard(&helper);
+        let started = outcome.and_then(|_| {
+            let pidfd = init_pidfd
+                .take()
+                .ok_or_else(|| VmError::setup(format!("starting {what}: no init"), libc::ECHILD))?;
+            match init_facts(&pidfd, &what) {
+                Ok((pid, pid_ns, vm_pid)) => Ok((pidfd, pid, pid_ns, vm_pid)),
+                Err(e) => {
+                    discard(&pidfd);
+                    Err(e)
+                }
+            }
         });
-        let (pid_ns, vm_pid) = match facts {
+        let (pidfd, pid, pid_ns, vm_pid) = match started {
             Ok(v) => v,
             Err(e) => {
-                discard(&pidfd);
+                if let Some(fd) = init_pidfd {
+                    discard(&fd);
+                }
                 return Err(e);
             }
         };

@@ -174,12 +174,6 @@ pub fn setns(fd: RawFd, nstype: c_int) -> Result<(), Errno> {
     check(unsafe { libc::syscall(libc::SYS_setns, fd, nstype) }).map(drop)
 }
 
-/// unshare(2).
-pub fn unshare(flags: c_int) -> Result<(), Errno> {
-    // SAFETY: plain integer argument.
-    check(unsafe { libc::syscall(libc::SYS_unshare, flags) }).map(drop)
-}
-
 /// `OPEN_TREE_CLONE`: open_tree returns a detached copy of the mount tree.
 pub const OPEN_TREE_CLONE: c_uint = 1;
 /// `AT_RECURSIVE`: the whole tree, submounts included.
@@ -269,6 +263,15 @@ pub fn pidfd_send_signal(pidfd: BorrowedFd<'_>, sig: c_int) -> Result<(), Errno>
         )
     })
     .map(drop)
+}
+
+/// pidfd_getfd(2): a copy, in the caller, of descriptor `fd` of the process
+/// behind `pidfd`.
+pub fn pidfd_getfd(pidfd: BorrowedFd<'_>, fd: RawFd) -> Result<OwnedFd, Errno> {
+    // SAFETY: integer arguments.
+    let new = check(unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0) })?;
+    // SAFETY: the kernel just installed this descriptor (close-on-exec) for us alone.
+    Ok(unsafe { OwnedFd::from_raw_fd(new as RawFd) })
 }
 
 const P_PIDFD: libc::idtype_t = 3;
@@ -516,10 +519,17 @@ struct CloneArgs {
 /// that would run the parent's destructors: end it with [`exit`].
 pub unsafe fn clone3(flags: u64) -> Result<Cloned, Errno> {
     let mut pidfd: c_int = -1;
+    // With CLONE_PARENT the kernel takes the exit signal from the caller's own
+    // (SIGCHLD) and refuses an explicit one.
+    let exit_signal = if flags & libc::CLONE_PARENT as u64 != 0 {
+        0
+    } else {
+        libc::SIGCHLD as u64
+    };
     let mut args = CloneArgs {
         flags: flags | libc::CLONE_PIDFD as u64,
         pidfd: &mut pidfd as *mut c_int as u64,
-        exit_signal: libc::SIGCHLD as u64,
+        exit_signal,
         ..Default::default()
     };
     // SAFETY: args is a live clone_args of the size passed; with no stack the
