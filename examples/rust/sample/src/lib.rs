@@ -131,7 +131,10 @@ impl Plugin for Sample {
             return Ok(());
         }
         let text = String::from_utf8_lossy(&output);
-        self.log(format!("Kernel version info: {}", text.trim_end_matches('\n')));
+        self.log(format!(
+            "Kernel version info: {}",
+            text.trim_end_matches('\n')
+        ));
         Ok(())
     }
 
