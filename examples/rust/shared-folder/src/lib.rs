@@ -226,13 +226,9 @@ impl Plugin for SharedFolder {
     fn on_vm_started(&self, session: &Session<'_>, _settings: &VmSettings) -> Result<()> {
         self.mounted.store(false, Ordering::SeqCst);
         let c = self.config.as_ref().map_err(Clone::clone)?;
-        let mounted = self.api.mount_folder(
-            session,
-            &c.host_path,
-            &c.vm_path,
-            c.read_only,
-            &c.name,
-        );
+        let mounted =
+            self.api
+                .mount_folder(session, &c.host_path, &c.vm_path, c.read_only, &c.name);
         match mounted {
             Ok(()) => {
                 self.mounted.store(true, Ordering::SeqCst);
@@ -270,9 +266,12 @@ impl Plugin for SharedFolder {
             return Ok(());
         }
         let name = d.name();
-        let out = self
-            .api
-            .execute_binary_in_distribution_status(session, &d.id(), "/bin/sh", &c.setup_args());
+        let out = self.api.execute_binary_in_distribution_status(
+            session,
+            &d.id(),
+            "/bin/sh",
+            &c.setup_args(),
+        );
         let failure = match out {
             Ok(out) if out.success() => {
                 log::info!("{name}: {}", out.stdout_text());
@@ -311,7 +310,10 @@ mod tests {
         assert_eq!(c.name, "shared");
         assert_eq!(c.vm_path, "/mnt/wsl/shared");
         assert_eq!(c.distro_path, "/mnt/shared");
-        assert_eq!(c.profile_script.as_deref(), Some("/etc/profile.d/wslp-shared.sh"));
+        assert_eq!(
+            c.profile_script.as_deref(),
+            Some("/etc/profile.d/wslp-shared.sh")
+        );
         assert!(!c.read_only && !c.required);
         assert_eq!(c.setup_script, SETUP_SCRIPT);
     }
@@ -366,7 +368,11 @@ mod tests {
                 .unwrap()
         };
         let out = run(&vm);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
         assert_eq!(std::fs::read_to_string(target.join("hello")).unwrap(), "hi");
         assert_eq!(
             std::fs::read_to_string(&profile).unwrap(),
