@@ -207,12 +207,7 @@ fn nothing_written_survives_a_stop() {
     vm.stop();
     let vm = start_vm(dir.path(), "vm-ephemeral");
     let out = vm_sh(&*vm, "ls /tmp /etc; test -e /data && echo data");
-    assert_eq!(
-        out.stdout.trim(),
-        "/etc:\n\n/tmp:".replace("\n\n", "\n\n"),
-        "{}",
-        out.stdout
-    );
+    assert_eq!(out.stdout.trim(), "/etc:\n\n/tmp:", "{}", out.stdout);
     vm.stop();
     // The host directory the VM root was mounted on is still empty.
     assert_eq!(

@@ -1,6 +1,7 @@
 //! Helpers shared by the VM integration tests (they run as root).
 #![allow(dead_code)]
 
+use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
@@ -30,9 +31,10 @@ pub fn default_env() -> Vec<(String, String)> {
 }
 
 /// A spec with stdin from /dev/null and stdout/stderr into pipes.
-pub fn spec(argv: &[&str]) -> (ProcessSpec, std::io::PipeReader, std::io::PipeReader) {
-    let (out_r, out_w) = std::io::pipe().unwrap();
-    let (err_r, err_w) = std::io::pipe().unwrap();
+pub fn spec(argv: &[&str]) -> (ProcessSpec, File, File) {
+    let pipe = || nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+    let (out_r, out_w) = pipe();
+    let (err_r, err_w) = pipe();
     let null = std::fs::File::open("/dev/null").unwrap();
     let spec = ProcessSpec {
         argv: strings(argv),
@@ -42,19 +44,15 @@ pub fn spec(argv: &[&str]) -> (ProcessSpec, std::io::PipeReader, std::io::PipeRe
         gid: 0,
         groups: vec![],
         stdin: OwnedFd::from(null),
-        stdout: OwnedFd::from(out_w),
-        stderr: OwnedFd::from(err_w),
+        stdout: out_w,
+        stderr: err_w,
         controlling_tty: false,
     };
-    (spec, out_r, err_r)
+    (spec, File::from(out_r), File::from(err_r))
 }
 
 /// Runs a spawned process to its end and collects its output.
-pub fn collect(
-    started: Result<Process, VmError>,
-    mut out: std::io::PipeReader,
-    mut err: std::io::PipeReader,
-) -> Output {
+pub fn collect(started: Result<Process, VmError>, mut out: File, mut err: File) -> Output {
     let mut p = started.expect("spawn");
     let err_thread = std::thread::spawn(move || {
         let mut s = String::new();

@@ -1,0 +1,265 @@
+//! Distributions inside the namespace VM, as root, from a busybox root
+//! filesystem built by the test.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use wslp_abi::hresult;
+use wslp_vm::{DistroSpec, RunningDistro, Vm};
+
+fn start(dir: &std::path::Path, name: &str) -> (Arc<dyn Vm>, Arc<dyn RunningDistro>) {
+    let rootfs = busybox_rootfs(dir);
+    let vm = start_vm(dir, &format!("vm-{name}"));
+    let distro = vm
+        .start_distribution(&DistroSpec {
+            name: name.into(),
+            rootfs,
+            hostname: name.into(),
+        })
+        .expect("start the distribution");
+    (vm, distro)
+}
+
+fn sh(distro: &dyn RunningDistro, script: &str) -> Output {
+    let (spec, out, err) = spec(&["sh", "-c", script]);
+    collect(distro.spawn(spec), out, err)
+}
+
+#[test]
+fn spawn_as_a_user_with_cwd_env_and_pipes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (vm, distro) = start(dir.path(), "user");
+    let (mut s, out, err) = spec(&[
+        "sh",
+        "-c",
+        "id -u; id -g; id -G; pwd; echo \"$GREETING\"; cat /etc/os-release | head -1; echo oops >&2; exit 7",
+    ]);
+    s.uid = 1000;
+    s.gid = 1001;
+    s.groups = vec![1001, 2000];
+    s.cwd = Some("/tmp".into());
+    s.env.push(("GREETING".into(), "hello distro".into()));
+    let o = collect(distro.spawn(s), out, err);
+    assert_eq!(o.code, 7);
+    assert_eq!(
+        o.stdout,
+        "1000\n1001\n1001 2000\n/tmp\nhello distro\nID=tinybox\n"
+    );
+    assert_eq!(o.stderr, "oops\n");
+    // The environment is exactly what was given.
+    let (mut s, out, err) = spec(&["env"]);
+    s.env = vec![
+        ("PATH".into(), "/bin".into()),
+        ("ONLY".into(), "this".into()),
+    ];
+    assert_eq!(
+        collect(distro.spawn(s), out, err).stdout,
+        "PATH=/bin\nONLY=this\n"
+    );
+    distro.stop();
+    vm.stop();
+}
+
+#[test]
+fn exit_codes_and_signals() {
+    let dir = tempfile::tempdir().unwrap();
+    let (vm, distro) = start(dir.path(), "signals");
+    assert_eq!(sh(&*distro, "exit 0").code, 0);
+    assert_eq!(sh(&*distro, "kill -TERM $$").code, 128 + 15);
+    let (s, _, _) = spec(&["sleep", "1000"]);
+    let mut p = distro.spawn(s).unwrap();
+    assert!(!distro.is_idle());
+    p.signal(libc::SIGKILL).unwrap();
+    assert_eq!(p.wait().unwrap(), 128 + 9);
+    assert_eq!(p.wait().unwrap(), 128 + 9);
+    let (s, _, _) = spec(&["no-such-applet"]);
+    assert_eq!(distro.spawn(s).unwrap_err().hresult(), hresult::E_FAIL);
+    let (mut s, _, _) = spec(&["true"]);
+    s.cwd = Some("/nowhere".into());
+    assert_eq!(distro.spawn(s).unwrap_err().hresult(), hresult::E_FAIL);
+    vm.stop();
+}
+
+#[test]
+fn pid_namespace_and_init_pid_match_the_kernel() {
+    let dir = tempfile::tempdir().unwrap();
+    let (vm, distro) = start(dir.path(), "pids");
+    let host_pid = distro.host_init_pid();
+    assert_eq!(Some(distro.pid_namespace()), ns_inode(host_pid, "pid"));
+    assert_ne!(ns_inode(host_pid, "pid"), ns_inode(vm.init_pid(), "pid"));
+    let status = std::fs::read_to_string(format!("/proc/{host_pid}/status")).unwrap();
+    let nspid: Vec<u32> = status
+        .lines()
+        .find_map(|l| l.strip_prefix("NSpid:"))
+        .unwrap()
+        .split_whitespace()
+        .map(|p| p.parse().unwrap())
+        .collect();
+    // host, VM, distribution (where it is 1).
+    assert_eq!(nspid.len(), 3, "{nspid:?}");
+    assert_eq!(nspid[2], 1);
+    assert_eq!(distro.init_pid(), nspid[1]);
+    // Seen from inside the VM, that pid is the distribution's init.
+    let inside = vm_sh(
+        &*vm,
+        &format!("readlink /proc/{}/ns/pid", distro.init_pid()),
+    );
+    assert_eq!(
+        inside.stdout.trim(),
+        format!("pid:[{}]", distro.pid_namespace())
+    );
+    // Inside the distribution its init is pid 1 and the shell's parent is the caller (0).
+    assert_eq!(
+        sh(&*distro, "readlink /proc/1/ns/pid").stdout.trim(),
+        format!("pid:[{}]", distro.pid_namespace())
+    );
+    // A restart gives a new init.
+    let first = distro.init_pid();
+    distro.stop();
+    let again = vm
+        .start_distribution(&DistroSpec {
+            name: "pids".into(),
+            rootfs: dir.path().join("rootfs"),
+            hostname: "pids".into(),
+        })
+        .unwrap();
+    assert_ne!(again.host_init_pid(), host_pid);
+    assert_ne!(again.init_pid(), first);
+    vm.stop();
+    assert!(!again.is_running());
+}
+
+#[test]
+fn the_distribution_has_its_own_root_and_the_vm_network() {
+    let dir = tempfile::tempdir().unwrap();
+    let (vm, distro) = start(dir.path(), "layout");
+    let o = sh(
+        &*distro,
+        "hostname; ls /dev | sort | tr '\\n' ' '; echo; test -e /usr && echo has-usr; \
+         readlink /proc/self/ns/net; echo > /tmp/x && echo tmp-ok; touch /sys/x 2>/dev/null && echo sys-rw; \
+         echo data > /rootfs-file",
+    );
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let lines: Vec<&str> = o.stdout.lines().collect();
+    assert_eq!(lines[0], "layout");
+    for dev in [
+        "null", "zero", "full", "random", "urandom", "tty", "ptmx", "pts", "shm",
+    ] {
+        assert!(
+            lines[1].split(' ').any(|d| d == dev),
+            "no /dev/{dev}: {}",
+            lines[1]
+        );
+    }
+    // The VM's /usr is not there: only the rootfs.
+    assert!(!o.stdout.contains("has-usr"));
+    let vm_net = vm_sh(&*vm, "readlink /proc/self/ns/net").stdout;
+    assert_eq!(lines[2], vm_net.trim());
+    assert_eq!(lines[3], "tmp-ok");
+    assert_eq!(lines.len(), 4, "{}", o.stdout);
+    // Writes to the root go to the rootfs on the host (it is the distribution's disk).
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("rootfs/rootfs-file")).unwrap(),
+        "data\n"
+    );
+    // ... but /tmp is a tmpfs.
+    assert!(!dir.path().join("rootfs/tmp/x").exists());
+    vm.stop();
+}
+
+#[test]
+fn execute_binary_in_the_distribution() {
+    let dir = tempfile::tempdir().unwrap();
+    let (vm, distro) = start(dir.path(), "exec");
+    let sock = distro
+        .execute_binary(
+            "/bin/sh",
+            &strings(&[
+                "sh",
+                "-c",
+                "head -1 /etc/os-release; id -u; read x; echo $PPID; cat",
+            ]),
+        )
+        .unwrap();
+    let out = talk(sock, b"line\nround trip\n");
+    assert_eq!(out, b"ID=tinybox\n0\n1\nround trip\n");
+    assert_eq!(
+        distro
+            .execute_binary("/bin/missing", &strings(&["missing"]))
+            .unwrap_err()
+            .hresult(),
+        hresult::E_FAIL
+    );
+    assert_eq!(
+        distro
+            .execute_binary("", &strings(&["x"]))
+            .unwrap_err()
+            .hresult(),
+        hresult::E_INVALIDARG
+    );
+    distro.stop();
+    assert_eq!(
+        distro
+            .execute_binary("/bin/sh", &strings(&["sh"]))
+            .unwrap_err()
+            .hresult(),
+        hresult::WSL_E_VM_MODE_INVALID_STATE
+    );
+    let (s, _, _) = spec(&["true"]);
+    assert_eq!(
+        distro.spawn(s).unwrap_err().hresult(),
+        hresult::WSL_E_VM_MODE_INVALID_STATE
+    );
+    vm.stop();
+}
+
+#[test]
+fn idle_means_only_init_is_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let (vm, distro) = start(dir.path(), "idle");
+    assert!(distro.is_idle());
+    let sock = distro
+        .execute_binary("/bin/cat", &strings(&["cat"]))
+        .unwrap();
+    assert!(!distro.is_idle());
+    drop(sock); // cat sees EOF and exits; the distribution's init reaps it.
+    assert!(eventually(|| distro.is_idle()));
+    vm.stop();
+}
+
+#[test]
+fn stop_leaves_nothing_and_the_vm_keeps_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let mountinfo = || std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let before = mountinfo();
+    let (vm, distro) = start(dir.path(), "stop");
+    let host_init = distro.host_init_pid();
+    let ns = ["pid", "mnt", "uts"].map(|n| (n, ns_inode(host_init, n).unwrap()));
+    let _sock = distro
+        .execute_binary("/bin/cat", &strings(&["cat"]))
+        .unwrap();
+    let (s, _, _) = spec(&["sleep", "1000"]);
+    let mut sleeper = distro.spawn(s).unwrap();
+    let inside: Vec<(&str, u64, Vec<i32>)> =
+        ns.iter().map(|(n, i)| (*n, *i, members(n, *i))).collect();
+    assert_eq!(inside[0].2.len(), 3, "init, cat, sleep: {:?}", inside[0].2);
+    distro.stop();
+    distro.stop();
+    assert!(!distro.is_running());
+    assert_eq!(sleeper.wait().unwrap(), 137);
+    for (n, ino, pids) in &inside {
+        for pid in pids {
+            assert_ne!(
+                ns_inode(*pid, n),
+                Some(*ino),
+                "process {pid} left in the {n} namespace"
+            );
+        }
+    }
+    assert!(vm.is_running());
+    assert_eq!(vm_sh(&*vm, "true").code, 0);
+    vm.stop();
+    assert_eq!(mountinfo(), before);
+}
