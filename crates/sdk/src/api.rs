@@ -211,7 +211,7 @@ impl Api {
     /// returns its stdout and exit status.
     ///
     /// The program runs under `/bin/sh`, which reports the status after the
-    /// output (see [`exec`](crate::exec) for how, and what it costs). Its stdin
+    /// output (see [`exec`] for how, and what it costs). Its stdin
     /// is closed at once.
     pub fn execute_binary_status(
         &self,

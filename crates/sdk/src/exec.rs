@@ -66,7 +66,7 @@ impl Output {
     }
 }
 
-/// The argument vector (argv[0] included) that runs `path args...` under
+/// The argument vector (`argv[0]` included) that runs `path args...` under
 /// `/bin/sh` with the status trailer.
 ///
 /// ```

@@ -51,6 +51,8 @@
 //!   read (`init_pid`, `flavor`, ... are `None`; calls return `E_NOTIMPL`);
 //! - `log` records go to stderr, which wslp puts in its log ([`logger`]).
 
+#![warn(missing_docs)]
+
 pub mod api;
 pub mod error;
 pub mod exec;

@@ -31,22 +31,33 @@ pub use self::windows::*;
 /// field and never touches the WSLC tail, so a host that allocated shorter
 /// tables (an older WSL) is safe.
 #[cfg(windows)]
+// Fields keep the header's names and meaning; `include/WslPluginApi.h` documents them.
+#[allow(missing_docs)]
 mod windows {
     use std::ffi::{c_char, c_void};
 
+    /// A result code: negative is failure.
     pub type HRESULT = i32;
+    /// A Win32 boolean: 0 is false.
     pub type BOOL = i32;
+    /// An unsigned 32-bit integer.
     pub type DWORD = u32;
+    /// A session id (`WSLSessionId`).
     pub type WSLSessionId = u32;
     /// UTF-16 code unit.
     pub type WCHAR = u16;
+    /// A NUL-terminated UTF-16 string.
     pub type LPCWSTR = *const WCHAR;
+    /// A NUL-terminated narrow (UTF-8) string.
     pub type LPCSTR = *const c_char;
     /// `UINT_PTR`: a Winsock socket handle the plugin owns and must close.
     pub type SOCKET = usize;
+    /// An opaque handle.
     pub type HANDLE = *mut c_void;
+    /// An opaque pointer to a security identifier.
     pub type PSID = *mut c_void;
 
+    /// A GUID, as `guiddef.h` lays it out.
     #[repr(C)]
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
     pub struct GUID {
@@ -56,6 +67,7 @@ mod windows {
         pub Data4: [u8; 8],
     }
 
+    /// `WSLVersion`: the API version the host implements.
     #[repr(C)]
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
     pub struct WSLVersion {
@@ -64,12 +76,14 @@ mod windows {
         pub Revision: u32,
     }
 
+    /// `WSLVmCreationSettings`.
     #[repr(C)]
     #[derive(Debug, Clone, Copy, Default)]
     pub struct WSLVmCreationSettings {
         pub CustomConfigurationFlags: u32,
     }
 
+    /// `WSLSessionInformation`.
     #[repr(C)]
     #[derive(Debug, Clone, Copy)]
     pub struct WSLSessionInformation {
@@ -78,6 +92,7 @@ mod windows {
         pub UserSid: PSID,
     }
 
+    /// `WSLDistributionInformation`.
     #[repr(C)]
     #[derive(Debug, Clone, Copy)]
     pub struct WSLDistributionInformation {
@@ -90,6 +105,7 @@ mod windows {
         pub Version: LPCWSTR,
     }
 
+    /// `WslOfflineDistributionInformation`.
     #[repr(C)]
     #[derive(Debug, Clone, Copy)]
     pub struct WslOfflineDistributionInformation {
@@ -100,10 +116,13 @@ mod windows {
         pub Version: LPCWSTR,
     }
 
+    /// `MountFolder`.
     pub type WSLPluginAPI_MountFolder =
         Option<unsafe extern "C" fn(WSLSessionId, LPCWSTR, LPCWSTR, BOOL, LPCWSTR) -> HRESULT>;
+    /// `ExecuteBinary`.
     pub type WSLPluginAPI_ExecuteBinary =
         Option<unsafe extern "C" fn(WSLSessionId, LPCSTR, *mut LPCSTR, *mut SOCKET) -> HRESULT>;
+    /// `ExecuteBinaryInDistribution`.
     pub type WSLPluginAPI_ExecuteBinaryInDistribution = Option<
         unsafe extern "C" fn(
             WSLSessionId,
@@ -113,18 +132,23 @@ mod windows {
             *mut SOCKET,
         ) -> HRESULT,
     >;
+    /// `PluginError`.
     pub type WSLPluginAPI_PluginError = Option<unsafe extern "C" fn(LPCWSTR) -> HRESULT>;
+    /// The `OnVMStarted` hook.
     pub type WSLPluginAPI_OnVMStarted = Option<
         unsafe extern "C" fn(*const WSLSessionInformation, *const WSLVmCreationSettings) -> HRESULT,
     >;
+    /// The `OnVMStopping` hook.
     pub type WSLPluginAPI_OnVMStopping =
         Option<unsafe extern "C" fn(*const WSLSessionInformation) -> HRESULT>;
+    /// The `OnDistributionStarted` and `OnDistributionStopping` hooks.
     pub type WSLPluginAPI_OnDistributionStarted = Option<
         unsafe extern "C" fn(
             *const WSLSessionInformation,
             *const WSLDistributionInformation,
         ) -> HRESULT,
     >;
+    /// The registration hooks.
     pub type WSLPluginAPI_OnDistributionRegistered = Option<
         unsafe extern "C" fn(
             *const WSLSessionInformation,
