@@ -90,6 +90,8 @@ typedef struct _GUID
 #define STDAPI EXTERN_C HRESULT
 #endif
 
+#define UNREFERENCED_PARAMETER(P) ((void)(P))
+
 #define INVALID_SOCKET (-1)
 #define SOCKET_ERROR (-1)
 #define closesocket(s) close(s)

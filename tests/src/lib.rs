@@ -138,8 +138,11 @@ impl Env {
         dir
     }
 
+    /// Registers a plugin and restarts the service so it is loaded (SPEC §3:
+    /// plugins load at service start).
     pub fn add_plugin(&self, name: &str, path: &Path) {
         self.ok(&["plugin", "add", name, path.to_str().unwrap()]);
+        self.ok(&["--shutdown"]);
     }
 
     pub fn service_log(&self) -> String {

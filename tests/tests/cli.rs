@@ -62,7 +62,7 @@ fn list_default_terminate_unregister() {
     assert_eq!(env.ok(&["--", "cat", "/etc/hostname"]).trim(), "debian");
     assert!(env.ok(&["-l"]).contains("Beta (Default)"));
     env.ok(&["-t", "Beta"]);
-    assert!(env.ok(&["-l", "-v"]).contains("  Beta     Stopped"));
+    assert!(env.ok(&["-l", "-v"]).contains("* Beta     Stopped"));
     let dir = env.root.parent().unwrap().join("distros/Alpha");
     assert!(dir.join("rootfs").is_dir());
     env.ok(&["--unregister", "Alpha"]);

@@ -109,6 +109,7 @@ fn missing_plugin_file_is_mod_not_found() {
     let missing = env.scratch().join("nope.so");
     let o = env.wslp(&["plugin", "add", "Ghost", missing.to_str().unwrap()]);
     assert!(o.status.success(), "plugin add registers any absolute path: {}", stderr(&o));
+    env.ok(&["--shutdown"]);
     fails_with(
         &env,
         &["-d", "D", "--", "true"],

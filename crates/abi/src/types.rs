@@ -3,7 +3,7 @@
 //! Field order and signatures are those of Microsoft's header at WSL 2.9.5,
 //! WSLC tail fields included; the layout test in `tests/layout.rs` compares
 //! every size and offset against the C compiler's.
-#![allow(non_snake_case, non_camel_case_types)]
+#![allow(non_snake_case, non_camel_case_types, non_upper_case_globals)]
 
 use std::ffi::{c_char, c_int, c_void};
 

@@ -1,1 +1,79 @@
-fn main() {}
+//! `wslp`: the command line of wslp, in the manner of `wsl.exe`.
+
+mod args;
+mod commands;
+mod session;
+
+use args::{Cli, Sub};
+use clap::Parser;
+use commands::run::RunArgs;
+use wslp_service::protocol::RunCommand;
+
+fn main() {
+    let cli = Cli::parse();
+    let code = dispatch(cli);
+    std::process::exit(code);
+}
+
+fn report(r: anyhow::Result<i32>) -> i32 {
+    match r {
+        Ok(c) => c,
+        Err(e) => session::fail(&format!("{e:#}"), 1),
+    }
+}
+
+fn dispatch(cli: Cli) -> i32 {
+    if let Some(sub) = cli.sub {
+        return report(match sub {
+            Sub::Plugin(a) => commands::plugin::run(a),
+            Sub::Cert(a) => commands::cert::run(a),
+            Sub::Sign(a) => commands::sign::run(a),
+            Sub::Verify(a) => commands::verify::run(a),
+            Sub::Trust(a) => commands::trust::run(a),
+        });
+    }
+    if let Some(v) = &cli.import {
+        let version = cli.version.flatten();
+        return commands::import::run(&v[0], &v[1], &v[2], version);
+    }
+    if let Some(v) = cli.version {
+        if v.is_some() {
+            return session::fail("--version N only goes with --import.", 2);
+        }
+        return commands::admin::version();
+    }
+    if cli.list {
+        return commands::list::run(cli.verbose, cli.running, cli.quiet);
+    }
+    if let Some(n) = cli.unregister {
+        return commands::admin::unregister(n);
+    }
+    if let Some(n) = cli.set_default {
+        return commands::admin::set_default(n);
+    }
+    if let Some(n) = cli.terminate {
+        return commands::admin::terminate(n);
+    }
+    if cli.shutdown {
+        return commands::admin::shutdown();
+    }
+    if cli.status {
+        return commands::admin::status();
+    }
+    if cli.debug_shell {
+        return commands::run::debug_shell();
+    }
+    if cli.exec.is_some() && !cli.command.is_empty() {
+        return session::fail("Use either -e CMD ARGS… or -- CMD ARGS…, not both.", 2);
+    }
+    let command = match cli.exec.or(Some(cli.command).filter(|c| !c.is_empty())) {
+        Some(argv) => RunCommand::Exec(argv),
+        None => RunCommand::LoginShell,
+    };
+    commands::run::run(RunArgs {
+        distribution: cli.distribution,
+        user: cli.user,
+        cwd: cli.cd,
+        command,
+    })
+}

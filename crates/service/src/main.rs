@@ -1,1 +1,41 @@
-fn main() {}
+//! `wslpd`: the wslp service. Normally started on demand by `wslp`; also
+//! runnable by hand or by systemd (socket activation, see contrib/systemd).
+
+use std::process::ExitCode;
+use wslp_service::daemon::{run, DaemonOptions};
+use wslp_service::paths::Paths;
+
+fn main() -> ExitCode {
+    let mut opts = DaemonOptions::default();
+    for a in std::env::args().skip(1) {
+        match a.as_str() {
+            "--log-stderr" => opts.log_stderr = true,
+            "--version" | "-V" => {
+                println!("wslpd {}", env!("CARGO_PKG_VERSION"));
+                return ExitCode::SUCCESS;
+            }
+            "--help" | "-h" => {
+                println!("wslpd: the wslp service for $WSLP_ROOT (default /var/lib/wslp).\n\nUsually started by `wslp` on demand. Options: --log-stderr, --version.");
+                return ExitCode::SUCCESS;
+            }
+            other => {
+                eprintln!("wslpd: unknown option '{other}' (see wslpd --help)");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    // Own session: the terminal of the `wslp` that started us must not hang us up.
+    let _ = nix::unistd::setsid();
+    let paths = Paths::from_env();
+    match run(paths.clone(), opts) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => {
+            eprintln!("wslpd: a service already runs for {}", paths.root.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("wslpd: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! The command line, in the manner of `wsl.exe`: its flags where it has them,
+//! subcommands for what it does not (plugins, signing, trust).
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "wslp",
+    about = "Run WSL plugins and distributions on Linux, in the manner of wsl.exe.",
+    long_about = "Run WSL plugins and distributions on Linux, in the manner of wsl.exe.\n\n\
+Without options, runs the login shell of the default distribution. The service (wslpd) \
+is started on demand; everything lives under $WSLP_ROOT (default /var/lib/wslp).",
+    after_help = "Examples:\n  \
+sudo wslp --import Debian /srv/debian rootfs.tar.gz   register a distribution from a rootfs tarball\n  \
+wslp -l -v                                            list distributions with state and version\n  \
+wslp -d Debian -- uname -a                            run a command (no shell in between)\n  \
+wslp -d Debian -u root --cd /etc -e ls -la            as another user, in another directory\n  \
+sudo wslp plugin add Demo /opt/demo/libdemo.so        register a plugin (after `wslp --shutdown`)\n  \
+wslp --status                                         default distribution, VM, plugins",
+    disable_version_flag = true,
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    /// Run in the distribution NAME instead of the default one.
+    #[arg(short = 'd', long = "distribution", value_name = "NAME")]
+    pub distribution: Option<String>,
+
+    /// Run as USER (a name or uid from the distribution's /etc/passwd; root only for other users).
+    #[arg(short = 'u', long = "user", value_name = "USER")]
+    pub user: Option<String>,
+
+    /// Working directory inside the distribution (`~` is the user's home).
+    #[arg(long = "cd", value_name = "DIR")]
+    pub cd: Option<String>,
+
+    /// Execute CMD with ARGS directly, without the login shell.
+    #[arg(short = 'e', long = "exec", value_name = "CMD", num_args = 1.., allow_hyphen_values = true)]
+    pub exec: Option<Vec<String>>,
+
+    /// List distributions.
+    #[arg(short = 'l', long = "list")]
+    pub list: bool,
+
+    /// With --list: show NAME, STATE and VERSION columns.
+    #[arg(short = 'v', long = "verbose")]
+    pub verbose: bool,
+
+    /// With --list: only running distributions.
+    #[arg(long = "running")]
+    pub running: bool,
+
+    /// With --list: names only.
+    #[arg(short = 'q', long = "quiet")]
+    pub quiet: bool,
+
+    /// Register a distribution from a rootfs tarball (plain, gzip, xz or zstd; `-` reads stdin).
+    #[arg(long = "import", num_args = 3, value_names = ["NAME", "DIR", "TARBALL"])]
+    pub import: Option<Vec<String>>,
+
+    /// Without a value: print versions. With --import: the WSL version (only 2).
+    #[arg(long = "version", num_args = 0..=1, value_name = "2")]
+    pub version: Option<Option<u32>>,
+
+    /// Unregister a distribution and delete its files.
+    #[arg(long = "unregister", value_name = "NAME")]
+    pub unregister: Option<String>,
+
+    /// Make NAME the default distribution.
+    #[arg(short = 's', long = "set-default", value_name = "NAME")]
+    pub set_default: Option<String>,
+
+    /// Stop the distribution NAME.
+    #[arg(short = 't', long = "terminate", value_name = "NAME")]
+    pub terminate: Option<String>,
+
+    /// Stop every distribution, the utility VM and the service.
+    #[arg(long = "shutdown")]
+    pub shutdown: bool,
+
+    /// Show the default distribution, the VM's state and the plugins.
+    #[arg(long = "status")]
+    pub status: bool,
+
+    /// An interactive root shell in the utility VM's root namespace (root only).
+    #[arg(long = "debug-shell")]
+    pub debug_shell: bool,
+
+    /// The command to run and its arguments, after `--`.
+    #[arg(last = true, value_name = "CMD ARGS")]
+    pub command: Vec<String>,
+
+    #[command(subcommand)]
+    pub sub: Option<Sub>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Sub {
+    /// Register, remove and list plugins (plugins.toml). Changes apply at the next service start.
+    Plugin(crate::commands::plugin::Args),
+    /// Create code-signing certificates.
+    Cert(crate::commands::cert::Args),
+    /// Sign a plugin (append or replace its signature).
+    Sign(crate::commands::sign::Args),
+    /// Check a plugin's signature against the trust store (exit 0 when signed and trusted).
+    Verify(crate::commands::verify::Args),
+    /// Manage the trusted signing certificates.
+    Trust(crate::commands::trust::Args),
+}

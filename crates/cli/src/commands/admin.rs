@@ -1,0 +1,50 @@
+//! Verbs that are one request and a yes or no: --unregister, --set-default,
+//! --terminate, --shutdown, --status, --version.
+
+use crate::session::{paths, simple};
+use wslp_service::protocol::Request;
+
+pub fn unregister(name: String) -> i32 {
+    simple(Request::Unregister { name }, |_| 0)
+}
+
+pub fn set_default(name: String) -> i32 {
+    simple(Request::SetDefault { name }, |_| 0)
+}
+
+pub fn terminate(name: String) -> i32 {
+    simple(Request::Terminate { name }, |_| 0)
+}
+
+pub fn status() -> i32 {
+    simple(Request::Status, |_| 0)
+}
+
+/// Does not start a service only to stop it.
+pub fn shutdown() -> i32 {
+    if std::os::unix::net::UnixStream::connect(paths().socket()).is_err() {
+        return 0;
+    }
+    let code = simple(Request::Shutdown, |_| 0);
+    // The service exits right after answering; wait until its socket is gone so
+    // the next command surely starts a fresh one.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while code == 0 && paths().socket().exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    code
+}
+
+pub fn version() -> i32 {
+    let v = wslp_abi::WSL_API_VERSION;
+    println!("wslp version: {}", env!("CARGO_PKG_VERSION"));
+    println!("WSL plugin API version: {}.{}.{}", v.Major, v.Minor, v.Revision);
+    println!("Kernel version: {}", kernel_release());
+    0
+}
+
+fn kernel_release() -> String {
+    nix::sys::utsname::uname()
+        .map(|u| u.release().to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "unknown".into())
+}

@@ -1,0 +1,12 @@
+//! One file per verb. Each turns its arguments into a request (or a local
+//! action) and returns the process's exit code.
+
+pub mod admin;
+pub mod cert;
+pub mod import;
+pub mod list;
+pub mod plugin;
+pub mod run;
+pub mod sign;
+pub mod trust;
+pub mod verify;

@@ -1,0 +1,64 @@
+//! Sending one request to the service and turning its answers into output
+//! and an exit code.
+
+use std::io::Write;
+use std::os::fd::RawFd;
+use wslp_service::client::{connect, ClientError};
+use wslp_service::conn::Conn;
+use wslp_service::paths::Paths;
+use wslp_service::protocol::{ClientMessage, DistroListing, Request, ServerMessage};
+
+pub fn paths() -> Paths {
+    Paths::from_env()
+}
+
+/// Prints a failure the way wslp prints every failure: to stderr, as given.
+pub fn fail(text: &str, code: i32) -> i32 {
+    let mut e = std::io::stderr().lock();
+    let _ = writeln!(e, "{}", text.trim_end());
+    code
+}
+
+pub fn client_error(e: ClientError) -> i32 {
+    fail(&e.to_string(), 1)
+}
+
+pub fn open() -> Result<Conn, i32> {
+    connect(&paths()).map_err(client_error)
+}
+
+/// Sends `req` (with `fds`) and returns the connection for the caller to read answers.
+pub fn send(req: Request, fds: &[RawFd]) -> Result<Conn, i32> {
+    let conn = open()?;
+    conn.send_with_fds(&ClientMessage::Request(req), fds)
+        .map_err(|e| fail(&format!("Cannot send the request to the wslp service: {e}"), 1))?;
+    Ok(conn)
+}
+
+/// For requests whose answers are text, a list, then Done or Failed.
+pub fn simple(req: Request, on_list: impl FnOnce(Vec<DistroListing>) -> i32) -> i32 {
+    let conn = match send(req, &[]) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let mut list_code = None;
+    let mut on_list = Some(on_list);
+    loop {
+        match conn.recv::<ServerMessage>() {
+            Ok((ServerMessage::Stdout(s), _)) => {
+                print!("{s}");
+                let _ = std::io::stdout().flush();
+            }
+            Ok((ServerMessage::Stderr(s), _)) => eprint!("{s}"),
+            Ok((ServerMessage::List(l), _)) => {
+                if let Some(f) = on_list.take() {
+                    list_code = Some(f(l));
+                }
+            }
+            Ok((ServerMessage::Done, _)) => return list_code.unwrap_or(0),
+            Ok((ServerMessage::Failed { text, exit_code }, _)) => return fail(&text, exit_code),
+            Ok((other, _)) => return fail(&format!("Unexpected answer from the wslp service: {other:?}"), 1),
+            Err(e) => return fail(&format!("Lost the connection to the wslp service: {e}"), 1),
+        }
+    }
+}

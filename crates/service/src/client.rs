@@ -1,0 +1,123 @@
+//! What a front end uses to reach the service of a root, starting it when it
+//! does not run (no systemd needed).
+
+use crate::conn::Conn;
+use crate::paths::Paths;
+use crate::protocol::{ClientMessage, ProtocolError, ServerMessage, PROTOCOL_VERSION};
+use std::io::{ErrorKind, Read};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("The wslp service is not running and only root can start it. Run `sudo wslp --status` once to start it.")]
+    NotRunningNotRoot,
+    #[error("The wslp service could not be started: {0}")]
+    StartFailed(String),
+    #[error("Cannot find the wslpd binary next to {0}; install wslp and wslpd together or put wslpd on PATH.")]
+    NoDaemon(PathBuf),
+    #[error("The wslp service at {path} is unreachable: {err}. Check that it runs (`wslp --status`) or remove a stale socket.")]
+    Unreachable { path: PathBuf, err: std::io::Error },
+    #[error("{0}")]
+    Protocol(#[from] ProtocolError),
+}
+
+/// Connects to the service of `paths`, starting `wslpd` when nothing listens.
+pub fn connect(paths: &Paths) -> Result<Conn, ClientError> {
+    match UnixStream::connect(paths.socket()) {
+        Ok(s) => return handshake(s),
+        Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::ConnectionRefused) => {}
+        Err(err) => return Err(ClientError::Unreachable { path: paths.socket(), err }),
+    }
+    if !nix::unistd::geteuid().is_root() {
+        return Err(ClientError::NotRunningNotRoot);
+    }
+    start_daemon(paths)?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match UnixStream::connect(paths.socket()) {
+            Ok(s) => return handshake(s),
+            Err(err) if Instant::now() >= deadline => {
+                return Err(ClientError::Unreachable { path: paths.socket(), err })
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(5)),
+        }
+    }
+}
+
+fn handshake(s: UnixStream) -> Result<Conn, ClientError> {
+    let conn = Conn::new(s);
+    conn.send(&ClientMessage::Hello { version: PROTOCOL_VERSION })?;
+    match conn.recv::<ServerMessage>()?.0 {
+        ServerMessage::Hello { .. } => Ok(conn),
+        ServerMessage::Failed { text, .. } => Err(ClientError::StartFailed(text)),
+        other => Err(ClientError::StartFailed(format!("unexpected answer {other:?}"))),
+    }
+}
+
+/// Where `wslpd` is: `$WSLPD`, next to the running binary, or on PATH.
+pub fn daemon_path() -> Result<PathBuf, ClientError> {
+    if let Some(p) = std::env::var_os("WSLPD") {
+        return Ok(PathBuf::from(p));
+    }
+    let exe = std::env::current_exe().unwrap_or_default();
+    if let Some(dir) = exe.parent() {
+        let p = dir.join("wslpd");
+        if p.is_file() {
+            return Ok(p);
+        }
+        // `cargo test` puts test binaries in target/<profile>/deps.
+        if let Some(up) = dir.parent() {
+            let p = up.join("wslpd");
+            if dir.ends_with("deps") && p.is_file() {
+                return Ok(p);
+            }
+        }
+    }
+    for dir in std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()) {
+        let p = dir.join("wslpd");
+        if p.is_file() {
+            return Ok(p);
+        }
+    }
+    Err(ClientError::NoDaemon(exe))
+}
+
+/// Starts wslpd and waits until it listens (it closes its stderr) or fails
+/// (its stderr says why).
+fn start_daemon(paths: &Paths) -> Result<(), ClientError> {
+    let bin = daemon_path()?;
+    let mut child = Command::new(&bin)
+        .env("WSLP_ROOT", &paths.root)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .current_dir(Path::new("/"))
+        .spawn()
+        .map_err(|e| ClientError::StartFailed(format!("{}: {e}", bin.display())))?;
+    let mut err = String::new();
+    if let Some(mut s) = child.stderr.take() {
+        let _ = s.read_to_string(&mut err);
+    }
+    // EOF: either it is ready (and keeps running) or it exited; give an exit
+    // that is under way a moment to become visible.
+    let mut status = child.try_wait();
+    if matches!(status, Ok(None)) {
+        std::thread::sleep(Duration::from_millis(20));
+        status = child.try_wait();
+    }
+    match status {
+        Ok(Some(status)) if !status.success() => Err(ClientError::StartFailed(
+            err.trim().trim_start_matches("wslpd: ").to_string(),
+        )),
+        _ => {
+            // Reap it later without blocking: it is our child until we exit.
+            std::thread::spawn(move || {
+                let _ = child.wait();
+            });
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! Start-up of wslpd: one instance per root (an flock), the socket, the log.
+
+use crate::instance::Instance;
+use crate::paths::Paths;
+use anyhow::{bail, Context};
+use nix::fcntl::{Flock, FlockArg};
+use std::fs::{File, OpenOptions};
+use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::net::UnixListener;
+use std::sync::Arc;
+use tracing::info;
+
+/// Options of `wslpd`.
+#[derive(Debug, Default, Clone)]
+pub struct DaemonOptions {
+    /// Write the service's own log to stderr as well as to the log file.
+    pub log_stderr: bool,
+}
+
+/// Runs the service for `paths` until it shuts down. Returns an error, with
+/// what to do, when it cannot start; returns Ok(false) when another instance
+/// already serves this root.
+pub fn run(paths: Paths, opts: DaemonOptions) -> anyhow::Result<bool> {
+    if !nix::unistd::geteuid().is_root() {
+        bail!("wslpd must run as root (it creates namespaces and mounts); start it with sudo");
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(&paths.root)
+        .with_context(|| format!("cannot create the wslp root {}", paths.root.display()))?;
+    std::fs::DirBuilder::new().recursive(true).mode(0o755).create(paths.logs())?;
+
+    let lock = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(paths.lock())
+        .with_context(|| format!("cannot open {}", paths.lock().display()))?;
+    match Flock::lock(lock, FlockArg::LockExclusiveNonblock) {
+        // Held for the life of the process: the kernel drops it when we exit, however we exit.
+        Ok(held) => std::mem::forget(held),
+        Err((_, nix::errno::Errno::EWOULDBLOCK)) => return Ok(false),
+        Err((_, e)) => return Err(e).context("cannot lock the service lock file"),
+    }
+
+    let settings = wslp_host::Settings::load(&paths.root)
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .context("the settings file is not valid; fix it and run the command again")?;
+    init_logging(&paths, &settings.log_level, opts.log_stderr)?;
+
+    let listener = match systemd_listener() {
+        Some(l) => l,
+        None => {
+            let sock = paths.socket();
+            let _ = std::fs::remove_file(&sock);
+            let l = UnixListener::bind(&sock)
+                .with_context(|| format!("cannot listen on {}", sock.display()))?;
+            // Any local user may connect; what each may do is checked per request.
+            std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o666))?;
+            l
+        }
+    };
+
+    let backend = Box::new(wslp_vm::NamespaceBackend);
+    let instance = Instance::new(paths.clone(), settings, backend)
+        .map_err(|f| anyhow::anyhow!("{}", f.text))?;
+    info!(root = %paths.root.display(), pid = std::process::id(), "wslpd started");
+    if !opts.log_stderr {
+        ready();
+    }
+    crate::server::serve(Arc::new(instance), listener);
+    Ok(true)
+}
+
+/// Socket activation (systemd's LISTEN_FDS protocol): fd 3 is our listener.
+fn systemd_listener() -> Option<UnixListener> {
+    let pid: u32 = std::env::var("LISTEN_PID").ok()?.parse().ok()?;
+    let n: u32 = std::env::var("LISTEN_FDS").ok()?.parse().ok()?;
+    if pid != std::process::id() || n < 1 {
+        return None;
+    }
+    std::env::remove_var("LISTEN_PID");
+    std::env::remove_var("LISTEN_FDS");
+    // SAFETY: systemd passed fd 3 to this process as a listening socket for us to own.
+    Some(unsafe { UnixListener::from_raw_fd(3) })
+}
+
+fn init_logging(paths: &Paths, level: &str, to_stderr: bool) -> anyhow::Result<()> {
+    use tracing_subscriber::{fmt, prelude::*, EnvFilter};
+    let file: File = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(paths.service_log())
+        .with_context(|| format!("cannot open the log {}", paths.service_log().display()))?;
+    let filter = EnvFilter::try_from_env("WSLP_LOG").unwrap_or_else(|_| EnvFilter::new(level));
+    let file_layer = fmt::layer().with_ansi(false).with_writer(std::sync::Mutex::new(file));
+    let stderr_layer = to_stderr.then(|| fmt::layer().with_writer(std::io::stderr));
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(file_layer)
+        .with(stderr_layer)
+        .try_init()
+        .ok();
+    Ok(())
+}
+
+/// Tells the `wslp` that started us that we are listening: it reads our stderr
+/// until EOF, so pointing stdout and stderr at /dev/null is the signal.
+fn ready() {
+    if let Ok(null) = OpenOptions::new().write(true).open("/dev/null") {
+        let _ = nix::unistd::dup2(null.as_raw_fd(), 1);
+        let _ = nix::unistd::dup2(null.as_raw_fd(), 2);
+    }
+}

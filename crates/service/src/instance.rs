@@ -1,0 +1,390 @@
+//! The state of one service: the VM, the running distributions, the plugins
+//! and the session they see, and the idle policy that stops them.
+//!
+//! Locking: `lifecycle` serializes every start and stop of the VM and of
+//! distributions, so hooks run in a well-defined order. The maps that plugin API
+//! calls read (`vm`, `running`) are separate short-lived locks, because a plugin
+//! calls ExecuteBinary from inside a hook while `lifecycle` is held.
+
+use crate::failure::Failure;
+use crate::paths::Paths;
+use crate::protocol::{DistroListing, DistroState};
+use std::collections::HashMap;
+use std::os::fd::OwnedFd;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+use tracing::{info, warn};
+use uuid::Uuid;
+use wslp_abi::hresult::{self, HResult};
+use wslp_abi::GUID;
+use wslp_distro::{DistroRecord, DistroStore};
+use wslp_host::{
+    DistroInfo, HostConfig, OfflineDistroInfo, PluginManager, PluginServices, Session, Settings,
+};
+use wslp_vm::{DistroSpec, RunningDistro, Vm, VmBackend, VmConfig};
+
+/// A distribution that runs, with what its hooks were told.
+pub struct Running {
+    pub record: DistroRecord,
+    pub distro: Arc<dyn RunningDistro>,
+    pub info: DistroInfo,
+    /// Commands of clients still running in it: it is not idle while any is.
+    pub commands: AtomicUsize,
+    idle_since: Mutex<Option<Instant>>,
+}
+
+/// What plugins' API calls act on: the VM and distributions of this instance.
+#[derive(Default)]
+struct Live {
+    vm: RwLock<Option<Arc<dyn Vm>>>,
+    running: RwLock<HashMap<Uuid, Arc<Running>>>,
+}
+
+struct Services(Arc<Live>);
+
+impl PluginServices for Services {
+    fn execute_binary(&self, path: &str, argv: &[String]) -> Result<OwnedFd, HResult> {
+        let vm = self.0.vm.read().unwrap().clone();
+        match vm {
+            Some(vm) => vm.execute_binary(path, argv).map_err(|e| e.hresult()),
+            None => Err(hresult::WSL_E_VM_MODE_INVALID_STATE),
+        }
+    }
+
+    fn execute_binary_in_distribution(
+        &self,
+        distro: GUID,
+        path: &str,
+        argv: &[String],
+    ) -> Result<OwnedFd, HResult> {
+        let id = Uuid::from_bytes(distro.to_rfc4122_bytes());
+        let running = self.0.running.read().unwrap().get(&id).cloned();
+        match running {
+            Some(r) if r.distro.is_running() => {
+                r.distro.execute_binary(path, argv).map_err(|e| e.hresult())
+            }
+            _ => Err(hresult::WSL_E_VM_MODE_INVALID_STATE),
+        }
+    }
+
+    fn mount_folder(
+        &self,
+        host_path: &Path,
+        vm_path: &str,
+        read_only: bool,
+        _name: &str,
+    ) -> Result<(), HResult> {
+        let vm = self.0.vm.read().unwrap().clone();
+        match vm {
+            Some(vm) => vm.mount_folder(host_path, vm_path, read_only).map_err(|e| e.hresult()),
+            None => Err(hresult::WSL_E_VM_MODE_INVALID_STATE),
+        }
+    }
+}
+
+pub fn guid_of(id: &Uuid) -> GUID {
+    GUID::from_rfc4122_bytes(*id.as_bytes())
+}
+
+pub struct Instance {
+    pub paths: Paths,
+    pub settings: Settings,
+    pub plugins: PluginManager,
+    pub session: Session,
+    pub store: DistroStore,
+    backend: Box<dyn VmBackend>,
+    live: Arc<Live>,
+    lifecycle: Mutex<()>,
+    /// Requests in progress that need the VM: it is not idle while any is.
+    pub active: AtomicUsize,
+    /// Connected clients (a running command counts): the service is not idle while any is.
+    pub clients: AtomicUsize,
+    pub shutting_down: AtomicBool,
+}
+
+/// Decrements a counter when dropped, so every exit path of a request releases it.
+pub struct CountGuard<'a>(&'a AtomicUsize);
+
+impl<'a> CountGuard<'a> {
+    pub fn new(c: &'a AtomicUsize) -> Self {
+        c.fetch_add(1, Ordering::SeqCst);
+        CountGuard(c)
+    }
+}
+
+impl Drop for CountGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn ms(v: i64) -> Option<Duration> {
+    (v >= 0).then(|| Duration::from_millis(v as u64))
+}
+
+impl Instance {
+    pub fn new(paths: Paths, settings: Settings, backend: Box<dyn VmBackend>) -> Result<Instance, Failure> {
+        let store = DistroStore::open(&paths.root).map_err(|e| {
+            Failure::service(format!("cannot open the distribution registry: {e}"), "E_FAIL")
+        })?;
+        let plugins = PluginManager::load(HostConfig {
+            wslp_root: paths.root.clone(),
+            settings: settings.clone(),
+        });
+        let live = Arc::new(Live::default());
+        // One session for the service's life (SPEC §4: SessionId is stable), owned by
+        // the user the service runs as.
+        let uid = nix::unistd::geteuid().as_raw();
+        let session = plugins.open_session(uid, Arc::new(Services(live.clone())));
+        Ok(Instance {
+            paths,
+            settings,
+            plugins,
+            session,
+            store,
+            backend,
+            live,
+            lifecycle: Mutex::new(()),
+            active: AtomicUsize::new(0),
+            clients: AtomicUsize::new(0),
+            shutting_down: AtomicBool::new(false),
+        })
+    }
+
+    pub fn vm(&self) -> Option<Arc<dyn Vm>> {
+        self.live.vm.read().unwrap().clone().filter(|v| v.is_running())
+    }
+
+    /// Starts the VM if it is not running, with OnVMStarted for every plugin.
+    pub fn ensure_vm(&self) -> Result<Arc<dyn Vm>, Failure> {
+        let _g = self.lifecycle.lock().unwrap();
+        self.ensure_vm_locked()
+    }
+
+    fn ensure_vm_locked(&self) -> Result<Arc<dyn Vm>, Failure> {
+        if self.shutting_down.load(Ordering::SeqCst) {
+            return Err(Failure::service(
+                "The wslp service is shutting down. Run the command again.",
+                "ERROR_SERVICE_NOT_ACTIVE",
+            ));
+        }
+        if let Some(vm) = self.vm() {
+            return Ok(vm);
+        }
+        let cfg = VmConfig {
+            state_dir: self.paths.vm_state(),
+            log_path: self.paths.vm_log(),
+            log_cap_bytes: 1 << 20,
+            hostname: hostname_for_vm(),
+        };
+        let started = Instant::now();
+        let vm = self.backend.start(&cfg).map_err(|e| {
+            Failure::service(
+                format!("The utility VM could not be started: {e}"),
+                "CreateInstance/CreateVm/E_FAIL",
+            )
+        })?;
+        *self.live.vm.write().unwrap() = Some(vm.clone());
+        info!(init_pid = vm.init_pid(), elapsed_us = started.elapsed().as_micros() as u64, "vm started");
+        if let Err(f) = self.plugins.on_vm_started(&self.session, 0) {
+            // The plugin manager already gave every plugin OnVMStopping (SPEC §4).
+            warn!(plugin = %f.plugin, code = f.code, "OnVMStarted failed; stopping the vm");
+            vm.stop();
+            *self.live.vm.write().unwrap() = None;
+            return Err(Failure::text(f.text.clone()));
+        }
+        Ok(vm)
+    }
+
+    /// Starts a distribution if it is not running, with OnDistributionStarted.
+    pub fn ensure_distro(&self, record: &DistroRecord) -> Result<Arc<Running>, Failure> {
+        let _g = self.lifecycle.lock().unwrap();
+        let vm = self.ensure_vm_locked()?;
+        if let Some(r) = self.live.running.read().unwrap().get(&record.id).cloned() {
+            if r.distro.is_running() {
+                return Ok(r);
+            }
+        }
+        self.live.running.write().unwrap().remove(&record.id);
+        let spec = DistroSpec {
+            name: record.name.clone(),
+            rootfs: record.rootfs.clone(),
+            hostname: record.name.clone(),
+        };
+        let distro = vm.start_distribution(&spec).map_err(|e| {
+            Failure::service(
+                format!("The distribution '{}' could not be started: {e}", record.name),
+                "CreateInstance/E_FAIL",
+            )
+        })?;
+        let os = wslp_distro::read_os_release(&record.rootfs);
+        let info = DistroInfo {
+            id: guid_of(&record.id),
+            name: record.name.clone(),
+            pid_namespace: distro.pid_namespace(),
+            init_pid: distro.init_pid(),
+            flavor: os.id,
+            version: os.version_id,
+        };
+        let running = Arc::new(Running {
+            record: record.clone(),
+            distro: distro.clone(),
+            info,
+            commands: AtomicUsize::new(0),
+            idle_since: Mutex::new(None),
+        });
+        // Visible to ExecuteBinaryInDistribution during its own OnDistributionStarted.
+        self.live.running.write().unwrap().insert(record.id, running.clone());
+        if let Err(f) = self.plugins.on_distribution_started(&self.session, &running.info) {
+            // A distribution whose start failed gets no OnDistributionStopping (SPEC §4).
+            self.live.running.write().unwrap().remove(&record.id);
+            distro.stop();
+            return Err(Failure::text(f.text.clone()));
+        }
+        info!(distro = %record.name, init_pid = running.info.init_pid, "distribution started");
+        Ok(running)
+    }
+
+    pub fn running(&self, id: &Uuid) -> Option<Arc<Running>> {
+        self.live.running.read().unwrap().get(id).cloned().filter(|r| r.distro.is_running())
+    }
+
+    /// OnDistributionStopping while it is still up, then stop it.
+    pub fn stop_distro(&self, id: &Uuid) -> bool {
+        let _g = self.lifecycle.lock().unwrap();
+        self.stop_distro_locked(id)
+    }
+
+    fn stop_distro_locked(&self, id: &Uuid) -> bool {
+        let Some(r) = self.live.running.read().unwrap().get(id).cloned() else {
+            return false;
+        };
+        if r.distro.is_running() {
+            self.plugins.on_distribution_stopping(&self.session, &r.info);
+        }
+        r.distro.stop();
+        self.live.running.write().unwrap().remove(id);
+        info!(distro = %r.record.name, "distribution stopped");
+        true
+    }
+
+    /// Every distribution, then OnVMStopping while the VM is still up, then the VM.
+    pub fn stop_vm(&self) {
+        let _g = self.lifecycle.lock().unwrap();
+        let ids: Vec<Uuid> = self.live.running.read().unwrap().keys().copied().collect();
+        for id in ids {
+            self.stop_distro_locked(&id);
+        }
+        if let Some(vm) = self.live.vm.read().unwrap().clone() {
+            if vm.is_running() {
+                self.plugins.on_vm_stopping(&self.session);
+            }
+            vm.stop();
+            info!("vm stopped");
+        }
+        *self.live.vm.write().unwrap() = None;
+    }
+
+    pub fn listing(&self, running_only: bool) -> Result<Vec<DistroListing>, Failure> {
+        let records = self.store.list().map_err(store_failure)?;
+        Ok(records
+            .into_iter()
+            .map(|r| DistroListing {
+                state: if self.running(&r.id).is_some() {
+                    DistroState::Running
+                } else {
+                    DistroState::Stopped
+                },
+                name: r.name,
+                version: r.version,
+                is_default: r.is_default,
+            })
+            .filter(|l| !running_only || l.state == DistroState::Running)
+            .collect())
+    }
+
+    pub fn offline_info(&self, record: &DistroRecord) -> OfflineDistroInfo {
+        let os = wslp_distro::read_os_release(&record.rootfs);
+        OfflineDistroInfo {
+            id: guid_of(&record.id),
+            name: record.name.clone(),
+            flavor: os.id,
+            version: os.version_id,
+        }
+    }
+
+    /// One pass of the idle policy (SPEC §2). Returns true when the service itself should exit.
+    pub fn idle_tick(&self, state: &mut IdleState) -> bool {
+        let now = Instant::now();
+        // Distributions: idle when no client command runs and nothing but init is left.
+        let running: Vec<Arc<Running>> = self.live.running.read().unwrap().values().cloned().collect();
+        for r in running {
+            if !r.distro.is_running() {
+                // Died on its own (its init was killed): nothing to tell plugins, it is gone.
+                let _g = self.lifecycle.lock().unwrap();
+                self.live.running.write().unwrap().remove(&r.record.id);
+                continue;
+            }
+            let idle = r.commands.load(Ordering::SeqCst) == 0 && r.distro.is_idle();
+            let mut since = r.idle_since.lock().unwrap();
+            if !idle {
+                *since = None;
+                continue;
+            }
+            let t = *since.get_or_insert(now);
+            drop(since);
+            if let Some(limit) = ms(self.settings.distro_idle_timeout_ms) {
+                if now.duration_since(t) >= limit {
+                    info!(distro = %r.record.name, "distribution idle; stopping it");
+                    self.stop_distro(&r.record.id);
+                }
+            }
+        }
+        // The VM: idle when no distribution runs and no request needs it.
+        let vm_up = self.vm().is_some();
+        if vm_up && self.live.running.read().unwrap().is_empty() && self.active.load(Ordering::SeqCst) == 0 {
+            let t = *state.vm_idle_since.get_or_insert(now);
+            if let Some(limit) = ms(self.settings.vm_idle_timeout_ms) {
+                if now.duration_since(t) >= limit {
+                    info!("vm idle; stopping it");
+                    self.stop_vm();
+                    state.vm_idle_since = None;
+                }
+            }
+        } else {
+            state.vm_idle_since = None;
+        }
+        // The service: idle when the VM is stopped and no client is connected.
+        if self.vm().is_none() && self.clients.load(Ordering::SeqCst) == 0 {
+            let t = *state.service_idle_since.get_or_insert(now);
+            if let Some(limit) = ms(self.settings.service_idle_timeout_ms) {
+                if now.duration_since(t) >= limit {
+                    info!("service idle; exiting");
+                    return true;
+                }
+            }
+        } else {
+            state.service_idle_since = None;
+        }
+        false
+    }
+}
+
+#[derive(Default)]
+pub struct IdleState {
+    vm_idle_since: Option<Instant>,
+    service_idle_since: Option<Instant>,
+}
+
+pub fn store_failure(e: wslp_distro::DistroError) -> Failure {
+    Failure::service(e, "E_FAIL")
+}
+
+fn hostname_for_vm() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "wslp".to_string())
+}

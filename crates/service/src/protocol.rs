@@ -1,0 +1,180 @@
+//! The IPC protocol between `wslp` (and any other front end) and `wslpd`.
+//!
+//! One Unix stream socket per client. Every message is a frame: a little-endian
+//! `u32` length followed by that many bytes of a postcard-encoded [`ClientMessage`]
+//! or [`ServerMessage`]. File descriptors (a command's stdin, stdout and stderr)
+//! ride along the frame that needs them as SCM_RIGHTS ancillary data, so the
+//! service never relays a byte of a command's I/O.
+//!
+//! A connection starts with [`ClientMessage::Hello`] carrying [`PROTOCOL_VERSION`];
+//! the service answers [`ServerMessage::Hello`] or an error when the versions differ.
+//! Then the client sends one [`Request`]; the service answers with messages until
+//! a final [`ServerMessage::Done`] or [`ServerMessage::Failed`].
+
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Bumped on every incompatible change of the types below.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Frames larger than this are refused: nothing legitimate comes near it.
+pub const MAX_FRAME: usize = 1 << 20;
+
+/// How many descriptors a frame may carry.
+pub const MAX_FDS: usize = 4;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ClientMessage {
+    Hello { version: u32 },
+    Request(Request),
+    /// While a command runs: deliver this signal to it (SIGINT, SIGTERM, SIGHUP, …).
+    Signal(i32),
+}
+
+/// Everything a front end can ask for: the CLI translates its flags into one of these.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Request {
+    /// Run a command in a distribution. Carries 3 fds: stdin, stdout, stderr.
+    Run(RunRequest),
+    /// An interactive shell in the VM's root namespace. Carries 3 fds.
+    DebugShell { tty: bool, term: Option<String> },
+    /// A distribution was imported by the client (as root): run the registration hooks.
+    Registered { name: String },
+    Unregister { name: String },
+    SetDefault { name: String },
+    List { running_only: bool },
+    Terminate { name: String },
+    /// Stop every distribution, the VM and the service.
+    Shutdown,
+    Status,
+    /// Where the VM log is and whether the VM runs (for `wslp --status` and tests).
+    VmLog,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRequest {
+    pub distribution: Option<String>,
+    pub user: Option<String>,
+    pub cwd: Option<String>,
+    pub command: RunCommand,
+    /// stdin is a pty slave: make it the controlling terminal.
+    pub tty: bool,
+    /// The client's TERM and LANG, passed into the command's environment.
+    pub term: Option<String>,
+    pub lang: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum RunCommand {
+    /// No command: the user's login shell.
+    LoginShell,
+    /// `-- CMD ARGS…` or `-e CMD ARGS…`: executed directly, no shell in between.
+    Exec(Vec<String>),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DistroListing {
+    pub name: String,
+    pub state: DistroState,
+    pub version: u32,
+    pub is_default: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DistroState {
+    Stopped,
+    Running,
+}
+
+impl std::fmt::Display for DistroState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DistroState::Stopped => "Stopped",
+            DistroState::Running => "Running",
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ServerMessage {
+    Hello { version: u32, service_pid: u32 },
+    /// The command started; its exit follows as `Exited`.
+    Started { pid: i32 },
+    Exited { code: i32 },
+    List(Vec<DistroListing>),
+    /// Text for the client's stdout.
+    Stdout(String),
+    /// Text for the client's stderr.
+    Stderr(String),
+    /// The request succeeded; the client exits with 0.
+    Done,
+    /// The request failed: `text` is exactly what the user sees on stderr
+    /// (WSL's two-line form for plugin failures), `exit_code` the client's status.
+    Failed { text: String, exit_code: i32 },
+}
+
+pub fn encode<T: Serialize>(msg: &T) -> Vec<u8> {
+    let body = postcard::to_stdvec(msg).expect("protocol messages always serialize");
+    let mut out = Vec::with_capacity(4 + body.len());
+    out.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    out.extend_from_slice(&body);
+    out
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProtocolError {
+    #[error("frame of {0} bytes exceeds the limit of {MAX_FRAME}")]
+    TooLarge(usize),
+    #[error("malformed message: {0}")]
+    Malformed(#[from] postcard::Error),
+    #[error("connection closed")]
+    Closed,
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("protocol version mismatch: client {client}, service {service}; run `wslp --shutdown` so the service restarts at the new version")]
+    Version { client: u32, service: u32 },
+}
+
+pub fn decode<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, ProtocolError> {
+    Ok(postcard::from_bytes(body)?)
+}
+
+/// Where paths that the user typed are resolved: the client's cwd, sent along.
+pub fn absolute(cwd: &std::path::Path, p: &str) -> PathBuf {
+    let p = PathBuf::from(p);
+    if p.is_absolute() {
+        p
+    } else {
+        cwd.join(p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn round_trip() {
+        let m = ClientMessage::Request(Request::Run(RunRequest {
+            distribution: Some("d".into()),
+            user: None,
+            cwd: Some("/".into()),
+            command: RunCommand::Exec(vec!["true".into()]),
+            tty: false,
+            term: None,
+            lang: None,
+        }));
+        let f = encode(&m);
+        assert_eq!(u32::from_le_bytes(f[..4].try_into().unwrap()) as usize, f.len() - 4);
+        assert_eq!(decode::<ClientMessage>(&f[4..]).unwrap(), m);
+    }
+
+    proptest! {
+        #[test]
+        fn decode_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = decode::<ClientMessage>(&bytes);
+            let _ = decode::<ServerMessage>(&bytes);
+        }
+    }
+}

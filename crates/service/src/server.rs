@@ -1,0 +1,400 @@
+//! The accept loop and the handling of one request.
+//!
+//! Who may do what (checked on every request with the kernel's SO_PEERCRED,
+//! never the client's word):
+//! - any local user: run commands in distributions (as their own uid unless
+//!   they are root), list distributions, `--status`;
+//! - root only: import, unregister, set the default, terminate, shutdown,
+//!   `--debug-shell` (a root shell in the VM). Plugins, settings and trust are
+//!   files under `$WSLP_ROOT` that only root can write.
+
+use crate::conn::{peer, Conn, Peer};
+use crate::failure::Failure;
+use crate::instance::{store_failure, CountGuard, IdleState, Instance, Running};
+use crate::protocol::{
+    ClientMessage, ProtocolError, Request, RunCommand, RunRequest, ServerMessage, PROTOCOL_VERSION,
+};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::{debug, info, warn};
+use wslp_distro::{DistroRecord, UserInfo};
+use wslp_vm::ProcessSpec;
+
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Serves clients until shutdown or idle exit.
+pub fn serve(instance: Arc<Instance>, listener: UnixListener) {
+    {
+        let inst = instance.clone();
+        std::thread::Builder::new()
+            .name("idle".into())
+            .spawn(move || {
+                let mut st = IdleState::default();
+                loop {
+                    std::thread::sleep(Duration::from_millis(100));
+                    if inst.shutting_down.load(Ordering::SeqCst) {
+                        continue;
+                    }
+                    if inst.idle_tick(&mut st) {
+                        finish(&inst, 0);
+                    }
+                }
+            })
+            .expect("spawn idle thread");
+    }
+    for stream in listener.incoming() {
+        let stream = match stream {
+            Ok(s) => s,
+            Err(e) => {
+                warn!(error = %e, "accept failed");
+                std::thread::sleep(Duration::from_millis(10));
+                continue;
+            }
+        };
+        let inst = instance.clone();
+        let guard_count = &inst.clients;
+        guard_count.fetch_add(1, Ordering::SeqCst);
+        let spawned = std::thread::Builder::new().name("client".into()).spawn(move || {
+            handle_client(&inst, stream);
+            inst.clients.fetch_sub(1, Ordering::SeqCst);
+        });
+        if let Err(e) = spawned {
+            warn!(error = %e, "cannot spawn a client thread");
+            instance.clients.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// Stops everything and exits the process: the next command starts a fresh service.
+pub fn finish(inst: &Instance, code: i32) -> ! {
+    inst.shutting_down.store(true, Ordering::SeqCst);
+    inst.stop_vm();
+    let _ = std::fs::remove_file(inst.paths.socket());
+    info!("service exiting");
+    std::process::exit(code);
+}
+
+fn handle_client(inst: &Arc<Instance>, stream: UnixStream) {
+    let peer = match peer(&stream) {
+        Ok(p) => p,
+        Err(e) => {
+            warn!(error = %e, "no peer credentials; dropping the connection");
+            return;
+        }
+    };
+    let conn = Conn::new(stream);
+    match conn.recv::<ClientMessage>() {
+        Ok((ClientMessage::Hello { version }, _)) if version == PROTOCOL_VERSION => {}
+        Ok((ClientMessage::Hello { version }, _)) => {
+            let e = ProtocolError::Version { client: version, service: PROTOCOL_VERSION };
+            let _ = conn.send(&ServerMessage::Failed { text: e.to_string(), exit_code: 1 });
+            return;
+        }
+        Ok(_) | Err(_) => return,
+    }
+    if conn
+        .send(&ServerMessage::Hello { version: PROTOCOL_VERSION, service_pid: std::process::id() })
+        .is_err()
+    {
+        return;
+    }
+    let (req, fds) = match conn.recv::<ClientMessage>() {
+        Ok((ClientMessage::Request(r), fds)) => (r, fds),
+        Ok(_) => return,
+        Err(ProtocolError::Closed) => return,
+        Err(e) => {
+            let _ = conn.send(&ServerMessage::Failed { text: format!("bad request: {e}"), exit_code: 1 });
+            return;
+        }
+    };
+    debug!(uid = peer.uid, pid = peer.pid, ?req, "request");
+    let shutdown = matches!(req, Request::Shutdown);
+    let result = dispatch(inst, &conn, peer, req, fds);
+    let reply = match result {
+        Ok(()) => ServerMessage::Done,
+        Err(f) => ServerMessage::Failed { text: f.text, exit_code: f.exit_code },
+    };
+    let _ = conn.send(&reply);
+    if shutdown && matches!(reply, ServerMessage::Done) {
+        drop(conn);
+        finish(inst, 0);
+    }
+}
+
+fn require_root(peer: Peer, what: &str) -> Result<(), Failure> {
+    if peer.uid == 0 {
+        Ok(())
+    } else {
+        Err(Failure::access_denied(what))
+    }
+}
+
+fn lookup(inst: &Instance, name: &str) -> Result<DistroRecord, Failure> {
+    inst.store.get(name).map_err(store_failure)
+}
+
+fn dispatch(
+    inst: &Arc<Instance>,
+    conn: &Conn,
+    peer: Peer,
+    req: Request,
+    fds: Vec<OwnedFd>,
+) -> Result<(), Failure> {
+    match req {
+        Request::Run(run) => run_command(inst, conn, peer, run, fds),
+        Request::DebugShell { tty, term } => {
+            require_root(peer, "open a debug shell in the utility VM")?;
+            let _active = CountGuard::new(&inst.active);
+            let vm = inst.ensure_vm()?;
+            let [stdin, stdout, stderr] = three_fds(fds)?;
+            let spec = ProcessSpec {
+                argv: vec!["/bin/sh".into()],
+                env: base_env("root", "/root", "/bin/sh", term, None),
+                cwd: Some(PathBuf::from("/")),
+                uid: 0,
+                gid: 0,
+                groups: vec![],
+                stdin,
+                stdout,
+                stderr,
+                controlling_tty: tty,
+            };
+            let process = vm.spawn(spec).map_err(|e| {
+                Failure::service(format!("cannot start the debug shell: {e}"), "E_FAIL")
+            })?;
+            wait_process(conn, process)
+        }
+        Request::Registered { name } => {
+            require_root(peer, "import distributions")?;
+            let record = lookup(inst, &name)?;
+            inst.plugins.on_distribution_registered(&inst.session, &inst.offline_info(&record));
+            Ok(())
+        }
+        Request::Unregister { name } => {
+            require_root(peer, "unregister distributions")?;
+            let record = lookup(inst, &name)?;
+            inst.stop_distro(&record.id);
+            // Before removal, and with the VM possibly stopped (SPEC §4).
+            inst.plugins.on_distribution_unregistered(&inst.session, &inst.offline_info(&record));
+            inst.store.unregister(&record.name).map_err(store_failure)?;
+            info!(distro = %record.name, "unregistered");
+            Ok(())
+        }
+        Request::SetDefault { name } => {
+            require_root(peer, "change the default distribution")?;
+            inst.store.set_default(&name).map_err(store_failure)
+        }
+        Request::List { running_only } => {
+            let list = inst.listing(running_only)?;
+            conn.send(&ServerMessage::List(list)).map_err(io_failure)
+        }
+        Request::Terminate { name } => {
+            require_root(peer, "terminate distributions")?;
+            let record = lookup(inst, &name)?;
+            inst.stop_distro(&record.id);
+            Ok(())
+        }
+        Request::Shutdown => {
+            require_root(peer, "shut the service down")?;
+            inst.shutting_down.store(true, Ordering::SeqCst);
+            inst.stop_vm();
+            Ok(())
+        }
+        Request::Status => {
+            let text = status_text(inst)?;
+            conn.send(&ServerMessage::Stdout(text)).map_err(io_failure)
+        }
+        Request::VmLog => {
+            let text = format!("{}\n", inst.paths.vm_log().display());
+            conn.send(&ServerMessage::Stdout(text)).map_err(io_failure)
+        }
+    }
+}
+
+fn io_failure(e: ProtocolError) -> Failure {
+    Failure::service(format!("lost the connection to the client: {e}"), "E_FAIL")
+}
+
+fn three_fds(fds: Vec<OwnedFd>) -> Result<[OwnedFd; 3], Failure> {
+    <[OwnedFd; 3]>::try_from(fds).map_err(|v| {
+        Failure::service(
+            format!("the request carried {} file descriptors instead of 3 (stdin, stdout, stderr)", v.len()),
+            "E_INVALIDARG",
+        )
+    })
+}
+
+fn base_env(
+    user: &str,
+    home: &str,
+    shell: &str,
+    term: Option<String>,
+    lang: Option<String>,
+) -> Vec<(String, String)> {
+    vec![
+        ("PATH".into(), DEFAULT_PATH.into()),
+        ("HOME".into(), home.into()),
+        ("USER".into(), user.into()),
+        ("LOGNAME".into(), user.into()),
+        ("SHELL".into(), shell.into()),
+        ("TERM".into(), term.unwrap_or_else(|| "dumb".into())),
+        ("LANG".into(), lang.unwrap_or_else(|| "C.UTF-8".into())),
+    ]
+}
+
+/// Which user a command runs as: root may pick anyone; others run as themselves.
+fn resolve_user(record: &DistroRecord, peer: Peer, requested: Option<&str>) -> Result<UserInfo, Failure> {
+    let not_found = |who: &str, e: wslp_distro::DistroError| {
+        Failure::service(
+            format!("User '{who}' was not found in distribution '{}': {e}", record.name),
+            "ERROR_NOT_FOUND",
+        )
+    };
+    if peer.uid == 0 {
+        return match requested {
+            Some(u) => wslp_distro::lookup_user(&record.rootfs, u).map_err(|e| not_found(u, e)),
+            None => Ok(wslp_distro::lookup_uid(&record.rootfs, record.default_uid)
+                .unwrap_or_else(|_| fallback_user(record.default_uid, 0))),
+        };
+    }
+    let own = wslp_distro::lookup_uid(&record.rootfs, peer.uid)
+        .unwrap_or_else(|_| fallback_user(peer.uid, peer.gid));
+    if let Some(u) = requested {
+        let wanted = wslp_distro::lookup_user(&record.rootfs, u).map_err(|e| not_found(u, e))?;
+        if wanted.uid != peer.uid {
+            return Err(Failure::access_denied("run commands as another user"));
+        }
+    }
+    Ok(own)
+}
+
+fn fallback_user(uid: u32, gid: u32) -> UserInfo {
+    UserInfo {
+        name: uid.to_string(),
+        uid,
+        gid,
+        groups: vec![],
+        home: "/".into(),
+        shell: "/bin/sh".into(),
+    }
+}
+
+fn run_command(
+    inst: &Arc<Instance>,
+    conn: &Conn,
+    peer: Peer,
+    run: RunRequest,
+    fds: Vec<OwnedFd>,
+) -> Result<(), Failure> {
+    let _active = CountGuard::new(&inst.active);
+    let [stdin, stdout, stderr] = three_fds(fds)?;
+    let record = match &run.distribution {
+        Some(name) => lookup(inst, name)?,
+        None => inst.store.default().map_err(store_failure)?.ok_or_else(|| {
+            Failure::service(
+                "There is no default distribution. Import one with `wslp --import NAME DIR TARBALL`.",
+                "WSL_E_DEFAULT_DISTRO_NOT_FOUND",
+            )
+        })?,
+    };
+    let user = resolve_user(&record, peer, run.user.as_deref())?;
+    let running: Arc<Running> = inst.ensure_distro(&record)?;
+    let argv = match run.command {
+        RunCommand::LoginShell => vec![user.shell.clone(), "-l".into()],
+        RunCommand::Exec(argv) if argv.is_empty() => vec![user.shell.clone(), "-l".into()],
+        RunCommand::Exec(argv) => argv,
+    };
+    let cwd = match run.cwd.as_deref() {
+        None | Some("~") => PathBuf::from(&user.home),
+        Some(d) if d.starts_with("~/") => PathBuf::from(&user.home).join(&d[2..]),
+        Some(d) => PathBuf::from(d),
+    };
+    let mut env = base_env(&user.name, &user.home, &user.shell, run.term, run.lang);
+    env.push(("WSL_DISTRO_NAME".into(), record.name.clone()));
+    let spec = ProcessSpec {
+        argv,
+        env,
+        cwd: Some(cwd),
+        uid: user.uid,
+        gid: user.gid,
+        groups: user.groups.clone(),
+        stdin,
+        stdout,
+        stderr,
+        controlling_tty: run.tty,
+    };
+    let _cmd = CountGuard::new(&running.commands);
+    let process = running.distro.spawn(spec).map_err(|e| {
+        Failure::service(format!("{e}"), &wslp_abi::hresult_name(e.hresult()))
+    })?;
+    wait_process(conn, process)
+}
+
+/// Tells the client the command started, forwards its signals, and reports the exit code.
+fn wait_process(conn: &Conn, mut process: wslp_vm::Process) -> Result<(), Failure> {
+    let pid = process.pid();
+    conn.send(&ServerMessage::Started { pid }).map_err(io_failure)?;
+    // The client's messages while the command runs are signals to forward; its
+    // disconnect is a hangup.
+    if let Ok(reader) = conn.try_clone() {
+        std::thread::spawn(move || loop {
+            match reader.recv::<ClientMessage>() {
+                Ok((ClientMessage::Signal(sig), _)) => {
+                    let _ = forward_signal(pid, sig);
+                }
+                Ok(_) => {}
+                Err(_) => {
+                    let _ = forward_signal(pid, libc::SIGHUP);
+                    break;
+                }
+            }
+        });
+    }
+    let code = process.wait().map_err(|e| Failure::service(e, "E_FAIL"))?;
+    conn.send(&ServerMessage::Exited { code }).map_err(io_failure)?;
+    // Stop the reader thread's interest: the client closes after Exited.
+    let _ = nix::sys::socket::shutdown(conn.stream().as_raw_fd(), nix::sys::socket::Shutdown::Write);
+    Ok(())
+}
+
+fn forward_signal(pid: i32, sig: i32) -> nix::Result<()> {
+    let sig = nix::sys::signal::Signal::try_from(sig)?;
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig)
+}
+
+fn status_text(inst: &Instance) -> Result<String, Failure> {
+    let mut out = String::new();
+    let default = inst.store.default().map_err(store_failure)?;
+    out.push_str(&format!(
+        "Default distribution: {}\n",
+        default.map(|d| d.name).unwrap_or_else(|| "(none)".into())
+    ));
+    out.push_str("Default version: 2\n");
+    out.push_str(&format!(
+        "Utility VM: {}\n",
+        if inst.vm().is_some() { "Running" } else { "Stopped" }
+    ));
+    out.push_str(&format!("Root: {}\n", inst.paths.root.display()));
+    out.push_str(&format!(
+        "Signatures required: {}\n",
+        if inst.settings.require_signatures { "yes" } else { "no (test signing)" }
+    ));
+    let plugins = inst.plugins.plugins();
+    if plugins.is_empty() {
+        out.push_str("Plugins: none\n");
+    } else {
+        out.push_str("Plugins:\n");
+        for (name, path, state) in plugins {
+            let s = match state {
+                Ok(()) => "loaded".to_string(),
+                Err(hr) => format!("failed ({})", wslp_abi::hresult_name(hr)),
+            };
+            out.push_str(&format!("  {name}  {}  {s}\n", path.display()));
+        }
+    }
+    Ok(out)
+}
