@@ -15,6 +15,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use crate::child::{self, ExecPlan, ReportPipe, Stage, JOIN_FLAGS};
@@ -47,6 +48,19 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// The default backend: Linux namespaces, no hypervisor.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct NamespaceBackend;
+
+impl NamespaceBackend {
+    /// The mount plan a VM started with `cfg` would run, one step a line (for
+    /// `--debug`); touches nothing.
+    pub fn describe_plan(cfg: &VmConfig) -> Result<String, VmError> {
+        let plan = plan::vm_plan(
+            &HostLayout::probe(),
+            &cfg.state_dir.join("root"),
+            &cfg.hostname,
+        )?;
+        Ok(plan::describe(&plan))
+    }
+}
 
 impl VmBackend for NamespaceBackend {
     fn start(&self, cfg: &VmConfig) -> Result<Arc<dyn Vm>, VmError> {
@@ -226,6 +240,8 @@ pub struct NamespaceVm {
     shared: Arc<VmShared>,
     logger: Mutex<Option<VmLog>>,
     distros: Mutex<Vec<Weak<NamespaceDistro>>>,
+    /// Set when a stop begins: from then on the VM is "not running" to everyone.
+    stopping: AtomicBool,
     /// Held for the whole of a stop; true once stopped.
     stopped: Mutex<bool>,
     log_path: PathBuf,
@@ -323,6 +339,7 @@ impl NamespaceVm {
             }),
             logger: Mutex::new(Some(logger)),
             distros: Mutex::new(Vec::new()),
+            stopping: AtomicBool::new(false),
             stopped: Mutex::new(false),
             log_path: cfg.log_path.clone(),
         })
@@ -489,6 +506,7 @@ impl Vm for NamespaceVm {
     }
 
     fn stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
         let mut stopped = lock(&self.stopped);
         if *stopped {
             return;
@@ -507,11 +525,7 @@ impl Vm for NamespaceVm {
     }
 
     fn is_running(&self) -> bool {
-        // try_lock: a stop in progress means "not running" to everyone else.
-        match self.stopped.try_lock() {
-            Ok(stopped) => !*stopped && self.init.alive(),
-            Err(_) => false,
-        }
+        !self.stopping.load(Ordering::SeqCst) && self.init.alive()
     }
 }
 
@@ -529,6 +543,7 @@ pub struct NamespaceDistro {
     vm_pid: u32,
     pid_ns: u64,
     shared: Arc<VmShared>,
+    stopping: AtomicBool,
     stopped: Mutex<bool>,
 }
 
@@ -743,6 +758,7 @@ impl NamespaceDistro {
             vm_pid,
             pid_ns,
             shared,
+            stopping: AtomicBool::new(false),
             stopped: Mutex::new(false),
         })
     }
@@ -811,13 +827,11 @@ impl RunningDistro for NamespaceDistro {
     }
 
     fn is_running(&self) -> bool {
-        match self.stopped.try_lock() {
-            Ok(stopped) => !*stopped && self.init.alive(),
-            Err(_) => false,
-        }
+        !self.stopping.load(Ordering::SeqCst) && self.init.alive()
     }
 
     fn stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
         let mut stopped = lock(&self.stopped);
         if *stopped {
             return;
