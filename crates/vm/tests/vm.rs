@@ -83,7 +83,16 @@ fn execute_binary_is_reparented_to_the_vm_init() {
     let dir = tempfile::tempdir().unwrap();
     let vm = start_vm(dir.path(), "vm-reparent");
     let sock = vm
-        .execute_binary("/bin/sh", &strings(&["sh", "-c", "read x; echo $PPID"]))
+        // The parent now, not $PPID (the parent when the shell started, which
+        // may still be the helper that forked it).
+        .execute_binary(
+            "/bin/sh",
+            &strings(&[
+                "sh",
+                "-c",
+                "read x; read -r a b c ppid rest < /proc/$$/stat; echo $ppid",
+            ]),
+        )
         .unwrap();
     assert_eq!(talk(sock, b"go\n"), b"1\n");
     vm.stop();
@@ -338,4 +347,115 @@ fn stop_leaves_no_mount_process_or_namespace() {
     }
     assert_eq!(mountinfo(), before);
     assert!(!Path::new(&format!("/proc/{init}/ns")).exists());
+}
+
+#[test]
+fn no_descriptor_of_the_caller_leaks_into_the_vm() {
+    let dir = tempfile::tempdir().unwrap();
+    let vm = start_vm(dir.path(), "vm-fds");
+    // Something the caller holds open without close-on-exec.
+    let (_keep_r, _keep_w) = nix::unistd::pipe().unwrap();
+    // ls itself holds 0, 1, 2 and the directory it reads (3); a shell would
+    // add descriptors of its own.
+    let out = vm_sh(&*vm, "ls /proc/1/fd > /tmp/init; echo $(cat /tmp/init)");
+    assert_eq!(out.stdout, "0 1 2\n", "init's descriptors");
+    let (s, out, err) = spec(&["/usr/bin/ls", "/proc/self/fd"]);
+    assert_eq!(collect(vm.spawn(s), out, err).stdout, "0\n1\n2\n3\n");
+    let sock = vm
+        .execute_binary("/usr/bin/ls", &strings(&["ls", "/proc/self/fd"]))
+        .unwrap();
+    assert_eq!(talk(sock, b""), b"0\n1\n2\n3\n");
+    vm.stop();
+}
+
+#[test]
+fn the_calling_thread_stays_in_its_own_pid_namespace() {
+    let dir = tempfile::tempdir().unwrap();
+    let vm = start_vm(dir.path(), "vm-thread-ns");
+    assert_eq!(vm_sh(&*vm, "true").code, 0);
+    let mine = std::fs::read_link("/proc/thread-self/ns/pid_for_children").unwrap();
+    assert_eq!(mine, std::fs::read_link("/proc/self/ns/pid").unwrap());
+    let out = std::process::Command::new("readlink")
+        .arg("/proc/self/ns/pid")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap().trim(),
+        mine.to_str().unwrap()
+    );
+    vm.stop();
+}
+
+#[test]
+fn many_threads_execute_binaries_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let vm = start_vm(dir.path(), "vm-threads");
+    std::thread::scope(|scope| {
+        for t in 0..6 {
+            let vm = &vm;
+            scope.spawn(move || {
+                for i in 0..10 {
+                    let sock = vm.execute_binary("/bin/cat", &strings(&["cat"])).unwrap();
+                    let msg = format!("thread {t} round {i}\n");
+                    assert_eq!(talk(sock, msg.as_bytes()), msg.as_bytes());
+                }
+            });
+        }
+    });
+    // Every one of them was reaped by the VM's init.
+    assert!(eventually(|| members(
+        "pid",
+        ns_inode(vm.init_pid(), "pid").unwrap()
+    )
+    .len()
+        == 1));
+    vm.stop();
+}
+
+#[test]
+fn controlling_terminal_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let vm = start_vm(dir.path(), "vm-tty");
+    let tty_nr = |ctty: bool| {
+        let pty = nix::pty::openpty(None, None).unwrap();
+        let (mut s, out, err) = spec(&[
+            "/bin/sh",
+            "-c",
+            "read -r a b c d e f g rest < /proc/self/stat; echo $g",
+        ]);
+        s.stdin = pty.slave;
+        s.controlling_tty = ctty;
+        let o = collect(vm.spawn(s), out, err);
+        assert_eq!(o.code, 0, "{}", o.stderr);
+        o.stdout.trim().parse::<u64>().unwrap()
+    };
+    assert_ne!(tty_nr(true), 0);
+    // Without it the process has its own session and no terminal.
+    assert_eq!(tty_nr(false), 0);
+    vm.stop();
+}
+
+#[test]
+fn the_vm_log_rotates_at_its_cap() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = wslp_vm::VmConfig::new(dir.path().join("vm"), "vm-rotate");
+    cfg.log_cap_bytes = 64;
+    let vm = wslp_vm::VmBackend::start(&wslp_vm::NamespaceBackend, &cfg).unwrap();
+    for i in 0..4 {
+        let script = format!("echo line-{i}-0123456789012345678901234567890123456789 >&2");
+        let sock = vm
+            .execute_binary("/bin/sh", &strings(&["sh", "-c", &script]))
+            .unwrap();
+        talk(sock, b"");
+    }
+    vm.stop();
+    let log = std::fs::read_to_string(&cfg.log_path).unwrap();
+    let rotated =
+        std::fs::read_to_string(wslp_vm::log::CappedLog::rotated_path(&cfg.log_path)).unwrap();
+    assert!(
+        log.len() <= 64 && rotated.len() <= 64,
+        "{log:?} {rotated:?}"
+    );
+    assert!(log.contains("line-3-"), "{log:?}");
+    assert!(rotated.contains("line-2-"), "{rotated:?}");
 }
