@@ -1,0 +1,306 @@
+//! An embedded wslp host for plugin tests: a real utility VM and real
+//! distributions in a temporary root, driven from plain `cargo test`, with no
+//! service running.
+//!
+//! It is the service's own state machine ([`wslp_service::instance::Instance`])
+//! without the socket: plugins are loaded from a registry in the temporary
+//! root, hooks run in WSL's order with WSL's error texts, and a plugin's API
+//! calls act on the real VM. Tests need root (namespaces and mounts), as the
+//! service does.
+//!
+//! ```no_run
+//! let host = wslp_testing::TestHost::builder()
+//!     .plugin("Sample", "target/debug/libwslp_sample_plugin.so")
+//!     .busybox_distribution("Test")
+//!     .build()
+//!     .unwrap();
+//! host.start_vm().unwrap();
+//! let out = host.run("Test", &["cat", "/etc/os-release"]).unwrap();
+//! assert!(out.stdout_text().contains("ID=debian"));
+//! ```
+
+use std::fs::File;
+use std::io::Read;
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use wslp_distro::{DistroStore, ImportSource};
+use wslp_service::instance::Instance;
+use wslp_service::paths::Paths;
+use wslp_vm::ProcessSpec;
+
+/// What a command printed and how it ended.
+#[derive(Debug, Clone)]
+pub struct Output {
+    /// Exit code, 128+N when killed by signal N.
+    pub code: i32,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+impl Output {
+    pub fn stdout_text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+    pub fn stderr_text(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+}
+
+enum Source {
+    Busybox { id: String, version: String },
+    Tarball(PathBuf),
+}
+
+/// Collects plugins, settings and distributions, then builds a [`TestHost`].
+pub struct TestHostBuilder {
+    plugins: Vec<(String, PathBuf)>,
+    settings: Vec<String>,
+    distros: Vec<(String, Source)>,
+}
+
+/// A wslp instance in a temporary root. Dropping it stops the VM (with the stop
+/// hooks) and removes the root.
+pub struct TestHost {
+    instance: Instance,
+    tmp: tempfile::TempDir,
+}
+
+impl TestHost {
+    pub fn builder() -> TestHostBuilder {
+        TestHostBuilder { plugins: vec![], settings: vec![], distros: vec![] }
+    }
+}
+
+impl TestHostBuilder {
+    /// Registers a plugin (in order), as `wslp plugin add NAME PATH` does.
+    pub fn plugin(mut self, name: &str, path: impl AsRef<Path>) -> Self {
+        self.plugins.push((name.to_string(), path.as_ref().to_path_buf()));
+        self
+    }
+
+    /// A line of `wslp.toml`, e.g. `hook_timeout_ms = 2000`. Signatures are not
+    /// required unless a line says `require_signatures = true`.
+    pub fn setting(mut self, line: &str) -> Self {
+        self.settings.push(line.to_string());
+        self
+    }
+
+    /// A small distribution made from the host's static busybox, whose
+    /// os-release says `ID=debian` and `VERSION_ID="13"`; users root and
+    /// `user` (1000).
+    pub fn busybox_distribution(self, name: &str) -> Self {
+        self.busybox_distribution_with(name, "debian", "13")
+    }
+
+    pub fn busybox_distribution_with(mut self, name: &str, id: &str, version: &str) -> Self {
+        self.distros
+            .push((name.to_string(), Source::Busybox { id: id.into(), version: version.into() }));
+        self
+    }
+
+    /// A distribution imported from a rootfs tarball.
+    pub fn distribution_tarball(mut self, name: &str, tarball: impl AsRef<Path>) -> Self {
+        self.distros.push((name.to_string(), Source::Tarball(tarball.as_ref().to_path_buf())));
+        self
+    }
+
+    pub fn build(self) -> Result<TestHost, String> {
+        if !nix::unistd::geteuid().is_root() {
+            return Err("the wslp test host needs root (it creates namespaces and mounts); run the tests as root".into());
+        }
+        let tmp = tempfile::Builder::new().prefix("wslp-test-host").tempdir().map_err(|e| e.to_string())?;
+        let root = tmp.path().join("root");
+        std::fs::create_dir(&root).map_err(|e| e.to_string())?;
+        let mut settings = self.settings.clone();
+        if !settings.iter().any(|l| l.trim_start().starts_with("require_signatures")) {
+            settings.push("require_signatures = false".into());
+        }
+        std::fs::write(root.join("wslp.toml"), settings.join("\n") + "\n").map_err(|e| e.to_string())?;
+        for (name, path) in &self.plugins {
+            let abs = std::path::absolute(path).map_err(|e| e.to_string())?;
+            wslp_host::add_registry_entry(&root, name, &abs).map_err(|e| e.to_string())?;
+        }
+        let store = DistroStore::open(&root).map_err(|e| e.to_string())?;
+        let mut imported = Vec::new();
+        for (name, source) in &self.distros {
+            let tarball = match source {
+                Source::Tarball(p) => p.clone(),
+                Source::Busybox { id, version } => {
+                    let t = tmp.path().join(format!("{name}.tar"));
+                    busybox_tarball(&t, id, version)?;
+                    t
+                }
+            };
+            let dir = tmp.path().join("distros").join(name);
+            store
+                .import(name, &dir, ImportSource::Path(tarball), false)
+                .map_err(|e| e.to_string())?;
+            imported.push(name.clone());
+        }
+        let paths = Paths::new(&root);
+        let settings = wslp_host::Settings::load(&root).map_err(|e| e.to_string())?;
+        let instance = Instance::new(paths, settings, Box::new(wslp_vm::NamespaceBackend))
+            .map_err(|f| f.text)?;
+        for name in imported {
+            let record = instance.store.get(&name).map_err(|e| e.to_string())?;
+            instance.plugins.on_distribution_registered(&instance.session, &instance.offline_info(&record));
+        }
+        Ok(TestHost { instance, tmp })
+    }
+}
+
+impl TestHost {
+    /// The temporary `WSLP_ROOT`.
+    pub fn root(&self) -> &Path {
+        &self.instance.paths.root
+    }
+
+    /// A scratch directory inside the temporary root's parent, removed with the host.
+    pub fn scratch(&self) -> PathBuf {
+        let d = self.tmp.path().join("scratch");
+        let _ = std::fs::create_dir_all(&d);
+        d
+    }
+
+    /// The underlying service state, for what this wrapper does not cover.
+    pub fn instance(&self) -> &Instance {
+        &self.instance
+    }
+
+    /// Starts the VM: OnVMStarted for every plugin. An error is exactly what
+    /// `wslp` would print (e.g. `A fatal error was returned by plugin …`).
+    pub fn start_vm(&self) -> Result<(), String> {
+        self.instance.ensure_vm().map(|_| ()).map_err(|f| f.text)
+    }
+
+    /// Starts a distribution (and the VM): OnDistributionStarted for every plugin.
+    pub fn start_distribution(&self, name: &str) -> Result<(), String> {
+        let record = self.instance.store.get(name).map_err(|e| e.to_string())?;
+        self.instance.ensure_distro(&record).map(|_| ()).map_err(|f| f.text)
+    }
+
+    /// Runs `argv` as root in the distribution (starting it), stdin empty, and
+    /// collects its output.
+    pub fn run(&self, distro: &str, argv: &[&str]) -> Result<Output, String> {
+        let record = self.instance.store.get(distro).map_err(|e| e.to_string())?;
+        let _active = wslp_service::instance::CountGuard::new(&self.instance.active);
+        let running = self.instance.ensure_distro(&record).map_err(|f| f.text)?;
+        let _cmd = wslp_service::instance::CountGuard::new(&running.commands);
+        capture(argv, |spec| running.distro.spawn(spec).map_err(|e| e.to_string()))
+    }
+
+    /// Runs `argv` as root in the VM's root namespace.
+    pub fn run_in_vm(&self, argv: &[&str]) -> Result<Output, String> {
+        let _active = wslp_service::instance::CountGuard::new(&self.instance.active);
+        let vm = self.instance.ensure_vm().map_err(|f| f.text)?;
+        capture(argv, |spec| vm.spawn(spec).map_err(|e| e.to_string()))
+    }
+
+    /// Stops a distribution: OnDistributionStopping, then the stop.
+    pub fn terminate(&self, name: &str) -> Result<(), String> {
+        let record = self.instance.store.get(name).map_err(|e| e.to_string())?;
+        self.instance.stop_distro(&record.id);
+        Ok(())
+    }
+
+    /// Stops every distribution and the VM, with their stop hooks.
+    pub fn shutdown(&self) {
+        self.instance.stop_vm();
+    }
+
+    /// Whether the VM runs.
+    pub fn vm_running(&self) -> bool {
+        self.instance.vm().is_some()
+    }
+
+    /// The VM log: stderr of processes started with ExecuteBinary.
+    pub fn vm_log(&self) -> String {
+        std::fs::read_to_string(self.instance.paths.vm_log()).unwrap_or_default()
+    }
+}
+
+impl Drop for TestHost {
+    fn drop(&mut self) {
+        self.instance.shutting_down.store(true, Ordering::SeqCst);
+        self.instance.stop_vm();
+    }
+}
+
+fn capture(
+    argv: &[&str],
+    spawn: impl FnOnce(ProcessSpec) -> Result<wslp_vm::Process, String>,
+) -> Result<Output, String> {
+    let (out_r, out_w) = nix::unistd::pipe().map_err(|e| e.to_string())?;
+    let (err_r, err_w) = nix::unistd::pipe().map_err(|e| e.to_string())?;
+    let stdin: OwnedFd = File::open("/dev/null").map_err(|e| e.to_string())?.into();
+    let spec = ProcessSpec {
+        argv: argv.iter().map(|s| s.to_string()).collect(),
+        env: vec![
+            ("PATH".into(), "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()),
+            ("HOME".into(), "/root".into()),
+            ("USER".into(), "root".into()),
+            ("LOGNAME".into(), "root".into()),
+            ("SHELL".into(), "/bin/sh".into()),
+            ("TERM".into(), "dumb".into()),
+            ("LANG".into(), "C.UTF-8".into()),
+        ],
+        cwd: Some(PathBuf::from("/")),
+        uid: 0,
+        gid: 0,
+        groups: vec![],
+        stdin,
+        stdout: out_w,
+        stderr: err_w,
+        controlling_tty: false,
+    };
+    let mut process = spawn(spec)?;
+    let read_all = |fd: OwnedFd| {
+        std::thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = File::from(fd).read_to_end(&mut v);
+            v
+        })
+    };
+    let (o, e) = (read_all(out_r), read_all(err_r));
+    let code = process.wait().map_err(|e| e.to_string())?;
+    Ok(Output { code, stdout: o.join().unwrap_or_default(), stderr: e.join().unwrap_or_default() })
+}
+
+/// Writes a busybox rootfs tarball: the host's static busybox with one link
+/// per applet, /etc/passwd and /etc/group, and os-release.
+pub fn busybox_tarball(out: &Path, id: &str, version: &str) -> Result<(), String> {
+    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+        .into_iter()
+        .map(Path::new)
+        .find(|p| p.is_file())
+        .ok_or("busybox is missing: install Debian's busybox-static")?;
+    let staging = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let r = staging.path();
+    for d in ["bin", "sbin", "etc", "root", "tmp", "proc", "sys", "dev", "run", "home/user", "usr/bin", "usr/lib", "var/tmp"] {
+        std::fs::create_dir_all(r.join(d)).map_err(|e| e.to_string())?;
+    }
+    std::fs::copy(busybox, r.join("bin/busybox")).map_err(|e| e.to_string())?;
+    let list = std::process::Command::new(busybox).arg("--list").output().map_err(|e| e.to_string())?;
+    for app in String::from_utf8_lossy(&list.stdout).lines() {
+        if app != "busybox" && !app.is_empty() {
+            let _ = symlink("busybox", r.join("bin").join(app));
+        }
+    }
+    let files = [
+        ("etc/passwd", "root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000:A user:/home/user:/bin/sh\n".to_string()),
+        ("etc/group", "root:x:0:\nwheel:x:10:user\nuser:x:1000:\n".to_string()),
+        ("etc/hostname", format!("{id}\n")),
+        ("usr/lib/os-release", format!("ID={id}\nVERSION_ID=\"{version}\"\nNAME=\"wslp test\"\n")),
+    ];
+    for (p, text) in files {
+        std::fs::write(r.join(p), text).map_err(|e| e.to_string())?;
+    }
+    symlink("../usr/lib/os-release", r.join("etc/os-release")).map_err(|e| e.to_string())?;
+    let f = File::create(out).map_err(|e| e.to_string())?;
+    let mut b = tar::Builder::new(f);
+    b.follow_symlinks(false);
+    b.append_dir_all(".", r).map_err(|e| e.to_string())?;
+    b.finish().map_err(|e| e.to_string())
+}
