@@ -18,7 +18,7 @@
 
 use std::ffi::CString;
 use std::io::Read;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd, OwnedFd, RawFd};
 use std::sync::OnceLock;
 
 use libc::c_char;
@@ -134,10 +134,8 @@ fn above_stdio(fd: OwnedFd) -> Result<OwnedFd, VmError> {
     if fd.as_raw_fd() > 2 {
         return Ok(fd);
     }
-    let new = nix::fcntl::fcntl(fd.as_raw_fd(), nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3))
-        .map_err(|e| VmError::io("duplicating the report pipe", e.into()))?;
-    // SAFETY: fcntl just returned this new descriptor; nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(new) })
+    sys::dup_cloexec_above_stdio(fd.as_fd())
+        .map_err(|e| VmError::setup("duplicating the report pipe", e))
 }
 
 impl ReportPipe {
@@ -251,6 +249,22 @@ pub(crate) fn clone_child(
     }
 }
 
+/// From inside a child made by [`clone_child`]: forks `init` (with namespace
+/// `flags`) as a child of *our parent*, the caller (CLONE_PARENT), so the
+/// caller can wait for it. Returns, in the helper, the number of the new
+/// process's pidfd. Async-signal-safe; `init` must follow the rules of
+/// [`sys::clone3`] and not return.
+pub(crate) fn clone_sibling(flags: u64, init: impl FnOnce()) -> Result<RawFd, Errno> {
+    // SAFETY: the new process only runs `init`, written to clone3's rules.
+    match unsafe { sys::clone3(flags | libc::CLONE_PARENT as u64) }? {
+        Cloned::Child => {
+            init();
+            sys::exit(127)
+        }
+        Cloned::Parent { pidfd, .. } => Ok(pidfd.into_raw_fd()),
+    }
+}
+
 /// Puts `fds` on 0, 1, 2 (they may themselves be 0..=2, in any order).
 /// Async-signal-safe.
 pub(crate) fn setup_stdio(fds: [RawFd; 3]) -> Result<(), Errno> {
@@ -270,9 +284,7 @@ pub(crate) fn setup_stdio(fds: [RawFd; 3]) -> Result<(), Errno> {
 /// Blocks every signal and reaps children forever: the body of an init.
 pub(crate) fn init_loop() -> ! {
     sys::set_sigmask(&sys::sigset(true));
-    let mut chld = sys::sigset(false);
-    // SAFETY: chld is a live sigset_t; sigaddset only sets a bit in it.
-    unsafe { libc::sigaddset(&mut chld, libc::SIGCHLD) };
+    let chld = sys::sigset_of(libc::SIGCHLD);
     loop {
         sys::reap_all();
         sys::sigwait(&chld);

@@ -11,12 +11,16 @@
 //! `cargo test` processes of plugin crates): children created from the
 //! caller's threads run prepared, allocation-free code until they exec.
 
+#![deny(unsafe_code)]
+
+#[allow(unsafe_code)]
 mod child;
 mod error;
 pub mod log;
 mod namespace;
 pub mod plan;
 mod process;
+#[allow(unsafe_code)]
 mod sys;
 
 use std::os::fd::OwnedFd;

@@ -655,12 +655,9 @@ impl NamespaceDistro {
             if let Err(e) = sys::setns(vm_fd, JOIN_FLAGS) {
                 child::fail(w, Stage::JoinNamespaces, 0, e);
             }
-            // SAFETY: the init runs only the prepared plan and syscalls, then loops.
-            match unsafe { sys::clone3(init_flags) } {
-                Ok(sys::Cloned::Child) => distro_init(&plan, w, log_fd),
-                Ok(sys::Cloned::Parent { pidfd, .. }) => {
-                    child::report(w, Stage::Forked, pidfd.as_raw_fd() as u32, 0);
-                    std::mem::forget(pidfd);
+            match child::clone_sibling(init_flags, || distro_init(&plan, w, log_fd)) {
+                Ok(pidfd) => {
+                    child::report(w, Stage::Forked, pidfd as u32, 0);
                     // Wait for the caller to take the pidfd and kill us.
                     loop {
                         sys::sigwait(&sys::sigset(true));

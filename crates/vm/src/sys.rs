@@ -137,6 +137,15 @@ pub fn close_range(first: c_uint, last: c_uint, cloexec: bool) -> Result<(), Err
     check(unsafe { libc::syscall(libc::SYS_close_range, first, last, flags) }).map(drop)
 }
 
+/// fcntl(F_DUPFD_CLOEXEC): an owned copy of `fd` numbered 3 or above.
+pub fn dup_cloexec_above_stdio(fd: BorrowedFd<'_>) -> Result<OwnedFd, Errno> {
+    // SAFETY: plain integer arguments.
+    let new =
+        check(unsafe { libc::syscall(libc::SYS_fcntl, fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) })?;
+    // SAFETY: the kernel just returned this new descriptor; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(new as RawFd) })
+}
+
 /// fcntl(F_DUPFD): a copy of `fd` numbered 3 or above, without CLOEXEC.
 pub fn dup_above_stdio(fd: RawFd) -> Result<RawFd, Errno> {
     // SAFETY: plain integer arguments.
@@ -338,6 +347,14 @@ pub fn sigwait(set: &libc::sigset_t) {
             8usize,
         )
     };
+}
+
+/// The signal set holding only `sig`.
+pub fn sigset_of(sig: c_int) -> libc::sigset_t {
+    let mut set = sigset(false);
+    // SAFETY: set is a live sigset_t; sigaddset only sets a bit in it.
+    unsafe { libc::sigaddset(&mut set, sig) };
+    set
 }
 
 /// A full or empty signal set.
