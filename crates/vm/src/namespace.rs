@@ -636,6 +636,14 @@ impl NamespaceDistro {
         let tree = sys::open_tree_clone(&rootfs_c).map_err(|e| {
             VmError::setup(format!("cloning the mount of {}", spec.rootfs.display()), e)
         })?;
+        // Private before it is attached anywhere: with a shared host mount, the
+        // clone would otherwise carry the distribution's mounts back to the host.
+        sys::mount_setattr(tree.as_raw_fd(), c"", 0, libc::MS_PRIVATE).map_err(|e| {
+            VmError::setup(
+                format!("making the mount of {} private", spec.rootfs.display()),
+                e,
+            )
+        })?;
         let plan = plan::distro_plan(tree.as_raw_fd(), &spec.hostname)?;
         tracing::debug!(plan = %plan::describe(&plan), distro = %spec.name, "starting distribution");
         let log = shared.log_fd(VM)?;

@@ -263,3 +263,24 @@ fn stop_leaves_nothing_and_the_vm_keeps_running() {
     vm.stop();
     assert_eq!(mountinfo(), before);
 }
+
+#[test]
+fn mounts_inside_the_distribution_stay_inside() {
+    let before = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (vm, distro) = start(dir.path(), "contained");
+    let o = sh(
+        &*distro,
+        "mkdir -p /mnt/inner && mount -t tmpfs none /mnt/inner && echo x > /mnt/inner/f && echo ok; \
+         test -e /proc/1/root/usr && echo vm-root-visible",
+    );
+    assert_eq!(o.stdout, "ok\n", "{}", o.stderr);
+    // Not on the host's copy of the rootfs, and not in the host's mount table.
+    assert!(dir.path().join("rootfs/mnt/inner").is_dir());
+    assert!(!dir.path().join("rootfs/mnt/inner/f").exists());
+    assert_eq!(
+        std::fs::read_to_string("/proc/self/mountinfo").unwrap(),
+        before
+    );
+    vm.stop();
+}

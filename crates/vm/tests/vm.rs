@@ -459,3 +459,28 @@ fn the_vm_log_rotates_at_its_cap() {
     assert!(log.contains("line-3-"), "{log:?}");
     assert!(rotated.contains("line-2-"), "{rotated:?}");
 }
+
+#[test]
+fn the_host_is_out_of_reach() {
+    let before = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let vm = start_vm(dir.path(), "vm-escape");
+    let out = vm_sh(
+        &*vm,
+        "ls / | tr '\\n' ' '; echo; cat /etc/shadow 2>/dev/null && echo shadow-readable; \
+         test -e /work && echo host-root-visible; test -e /proc/1/root/work && echo via-proc; \
+         mount -t tmpfs none /mnt && echo mounted",
+    );
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(
+        lines[0].trim(),
+        "bin dev etc lib lib64 mnt proc root run sbin sys tmp usr var"
+    );
+    assert_eq!(&lines[1..], ["mounted"], "{}", out.stdout);
+    // A mount made inside the VM does not show on the host.
+    assert_eq!(
+        std::fs::read_to_string("/proc/self/mountinfo").unwrap(),
+        before
+    );
+    vm.stop();
+}
