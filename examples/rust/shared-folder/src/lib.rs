@@ -2,7 +2,8 @@
 //!
 //! When the VM starts it mounts the host folder into the VM (MountFolder, at
 //! `vm_path`, by default `/mnt/wsl/<name>`: below `/mnt/wsl`, which WSL shares
-//! with every distribution). When a distribution starts it runs a setup script
+//! with every distribution; wslp's VM does not yet, and the setup script then
+//! reports the folder as not visible). When a distribution starts it runs a setup script
 //! inside it, as root (ExecuteBinaryInDistribution), that makes the folder
 //! available at `distro_path` (a symbolic link, by default `/mnt/<name>`) and
 //! writes a profile snippet exporting `WSLP_SHARED_FOLDER`. The script's exit
