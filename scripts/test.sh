@@ -16,3 +16,10 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
     cargo test --workspace --no-fail-fast
 fi
+# The Rust SDK's promise that one source builds for WSL too: the sample as a
+# Windows DLL exporting WSLPluginAPIV1_EntryPoint.
+if rustup target list --installed 2>/dev/null | grep -qx x86_64-pc-windows-gnu; then
+    ./examples/rust/build-windows.sh
+else
+    echo "test.sh: SKIPPED the Windows DLL check: the x86_64-pc-windows-gnu target could not be installed" >&2
+fi
