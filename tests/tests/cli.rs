@@ -116,3 +116,42 @@ fn version_and_status_and_help() {
         assert!(h.contains(flag), "--help lacks {flag}");
     }
 }
+
+#[test]
+fn signals_to_wslp_reach_the_command() {
+    let env = Env::new();
+    env.import("D");
+    env.ok(&["-d", "D", "--", "true"]);
+    let mut child = env.cmd().args(["-d", "D", "--", "sleep", "30"]).spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let st = child.wait().unwrap();
+    assert_eq!(st.code(), Some(128 + 15), "SIGTERM forwarded to sleep, its status passed back");
+}
+
+#[test]
+fn a_terminal_gets_a_pty() {
+    let env = Env::new();
+    env.import("D");
+    // script(1) gives wslp a terminal as stdin.
+    let cmdline = format!(
+        "WSLP_ROOT={} WSLPD={} {} -d D -- sh -c 'test -t 0 && test -t 1 && echo tty-ok; stty size'",
+        env.root.display(),
+        bin("wslpd").display(),
+        bin("wslp").display()
+    );
+    let o = std::process::Command::new("script")
+        .args(["-qec", &cmdline, "/dev/null"])
+        .env("COLUMNS", "100")
+        .env("LINES", "40")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out} {}", stderr(&o));
+    assert!(out.contains("tty-ok"), "the command sees a terminal: {out:?}");
+}
