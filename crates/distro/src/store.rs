@@ -265,7 +265,10 @@ impl DistroStore {
         let staging_name = format!("{STAGING_PREFIX}{}", Uuid::new_v4().simple());
         let staging = dir.join(&staging_name);
         let staged = (|| {
-            std::fs::create_dir(&staging).map_err(|e| DistroError::io("create", &staging, e))?;
+            // 0700: half-extracted set-uid files stay out of other users' reach.
+            std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700)
+                .create(&staging)
+                .map_err(|e| DistroError::io("create", &staging, e))?;
             let sfd = open_dir(&staging).map_err(|e| DistroError::io("open", &staging, e))?;
             // Held until this function returns (or the process dies): tells
             // a concurrent import into `dir` that this staging is live.
@@ -388,7 +391,9 @@ impl DistroStore {
                 Ok(()) => Ok(()),
                 // The user's own files next to rootfs stay, as WSL leaves the
                 // folder of an unregistered distribution.
-                Err(e) if e.kind() == std::io::ErrorKind::DirectoryNotEmpty => Ok(()),
+                Err(e) if e.raw_os_error() == Some(rustix::io::Errno::NOTEMPTY.raw_os_error()) => {
+                    Ok(())
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
                 Err(e) => Err(e),
             }
