@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, LazyLock, RwLock};
+use std::sync::{Arc, LazyLock, OnceLock, RwLock};
 
 use wslp_abi::hresult::{
     E_ILLEGAL_METHOD_CALL, E_ILLEGAL_STATE_CHANGE, E_INVALIDARG, RPC_E_DISCONNECTED, S_OK,
@@ -72,6 +72,42 @@ fn services(id: u32) -> Option<Arc<dyn PluginServices>> {
         .unwrap_or_else(|p| p.into_inner())
         .get(&id)
         .cloned()
+}
+
+/// Where the API calls of a plugin-host process go: the service, over the api socket.
+/// Set once at plugin-host start; never set in the service itself.
+pub(crate) trait ApiForwarder: Send + Sync {
+    fn mount_folder(
+        &self,
+        session: u32,
+        host_path: Option<String>,
+        vm_path: Option<String>,
+        read_only: bool,
+        name: Option<String>,
+    ) -> i32;
+    fn execute_binary(
+        &self,
+        session: u32,
+        path: Option<String>,
+        argv: Vec<String>,
+    ) -> Result<OwnedFd, i32>;
+    fn execute_binary_in_distribution(
+        &self,
+        session: u32,
+        distro: Option<GUID>,
+        path: Option<String>,
+        argv: Vec<String>,
+    ) -> Result<OwnedFd, i32>;
+}
+
+static FORWARDER: OnceLock<Box<dyn ApiForwarder>> = OnceLock::new();
+
+/// Makes this process a plugin host: VM calls go to `f`. PluginError stays local,
+/// because its rules are about the plugin's own threads.
+pub(crate) fn set_forwarder(f: Box<dyn ApiForwarder>) {
+    if FORWARDER.set(f).is_err() {
+        panic!("the API forwarder is set once, at plugin-host start");
+    }
 }
 
 struct HookContext {
@@ -144,6 +180,44 @@ pub(crate) fn mount_folder(
     read_only: bool,
     name: Option<String>,
 ) -> i32 {
+    match FORWARDER.get() {
+        Some(f) => f.mount_folder(session, host_path, vm_path, read_only, name),
+        None => serve_mount_folder(session, host_path, vm_path, read_only, name),
+    }
+}
+
+pub(crate) fn execute_binary(
+    session: u32,
+    path: Option<String>,
+    argv: Vec<String>,
+) -> Result<OwnedFd, i32> {
+    match FORWARDER.get() {
+        Some(f) => f.execute_binary(session, path, argv),
+        None => serve_execute_binary(session, path, argv),
+    }
+}
+
+pub(crate) fn execute_binary_in_distribution(
+    session: u32,
+    distro: Option<GUID>,
+    path: Option<String>,
+    argv: Vec<String>,
+) -> Result<OwnedFd, i32> {
+    match FORWARDER.get() {
+        Some(f) => f.execute_binary_in_distribution(session, distro, path, argv),
+        None => serve_execute_binary_in_distribution(session, distro, path, argv),
+    }
+}
+
+/// MountFolder in the service: the same code whether the plugin runs here or in a
+/// plugin host, so the answers are the same.
+pub(crate) fn serve_mount_folder(
+    session: u32,
+    host_path: Option<String>,
+    vm_path: Option<String>,
+    read_only: bool,
+    name: Option<String>,
+) -> i32 {
     let Some(services) = services(session) else {
         return RPC_E_DISCONNECTED;
     };
@@ -156,7 +230,7 @@ pub(crate) fn mount_folder(
     result.err().unwrap_or(S_OK)
 }
 
-pub(crate) fn execute_binary(
+pub(crate) fn serve_execute_binary(
     session: u32,
     path: Option<String>,
     argv: Vec<String>,
@@ -168,7 +242,7 @@ pub(crate) fn execute_binary(
     result
 }
 
-pub(crate) fn execute_binary_in_distribution(
+pub(crate) fn serve_execute_binary_in_distribution(
     session: u32,
     distro: Option<GUID>,
     path: Option<String>,

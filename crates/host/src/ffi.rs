@@ -207,6 +207,8 @@ fn user_handle(uid: u32) -> *mut c_void {
 pub(crate) struct LoadFailure {
     pub hr: i32,
     pub detail: String,
+    /// Shown to the user beside the code: a plugin host's crash or timeout (SPEC §8).
+    pub message: Option<String>,
 }
 
 /// A plugin loaded into this process.
@@ -225,6 +227,7 @@ impl InProcessPlugin {
             LoadFailure {
                 hr: hresult_from_win32(win32::ERROR_MOD_NOT_FOUND),
                 detail: e.to_string(),
+                message: None,
             }
         })?;
         let lib = std::mem::ManuallyDrop::new(lib);
@@ -235,6 +238,7 @@ impl InProcessPlugin {
         let entry = entry.map_err(|e| LoadFailure {
             hr: hresult_from_win32(win32::ERROR_PROC_NOT_FOUND),
             detail: e.to_string(),
+            message: None,
         })?;
         let mut hooks = WSLPluginHooksV1::default();
         // SAFETY: the API table is static and full-size; `hooks` is a zeroed full-size
@@ -247,6 +251,7 @@ impl InProcessPlugin {
                     "WSLPluginAPIV1_EntryPoint returned {}",
                     wslp_abi::hresult_name(hr)
                 ),
+                message: None,
             });
         }
         Ok(InProcessPlugin { hooks })

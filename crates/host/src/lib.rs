@@ -4,7 +4,9 @@
 //! Layout:
 //! - [`settings`] and [`registry`]: `wslp.toml` and `plugins.toml`, pure parsing plus atomic edits.
 //! - [`instance`]: the [`PluginInstance`] trait every way of running a plugin implements
-//!   (in-process now, a plugin-host process later), and the hook calls it carries.
+//!   (in the service, or in a plugin-host process), and the hook calls it carries.
+//! - `out_of_process`, `protocol`, [`plugin_host`]: SPEC §8's plugin-host process: the
+//!   service side, the wire protocol, and the host binary's code.
 //! - `loader`: opening, signature checking and choosing what to `dlopen`.
 //! - `ffi`: the one module with `dlopen`, the API table and raw plugin pointers.
 //! - `api`: the process-global state behind the API table (sessions, PluginError context).
@@ -16,8 +18,12 @@ mod ffi;
 pub mod instance;
 mod loader;
 pub mod manager;
+mod out_of_process;
+pub mod plugin_host;
+mod protocol;
 pub mod registry;
 pub mod settings;
+mod sys;
 mod toml_util;
 
 pub use api::PluginServices;

@@ -20,6 +20,7 @@ use wslp_abi::hresult::{hresult_from_win32, win32, E_FAIL};
 
 use crate::ffi::{InProcessPlugin, LoadFailure};
 use crate::instance::PluginInstance;
+use crate::out_of_process::{HostSource, OutOfProcessPlugin};
 
 /// Checks the bytes that will be loaded against the trust store: `Err((hresult, detail))`
 /// when the plugin must not load.
@@ -37,12 +38,15 @@ fn trust_verify(bytes: &[u8], trust_dir: &Path) -> Result<(), (i32, String)> {
 pub(crate) struct LoadOptions<'a> {
     pub require_signatures: bool,
     pub trust_dir: &'a Path,
+    /// How long the entry point may run in a plugin host (SPEC §8).
+    pub hook_timeout: Option<std::time::Duration>,
 }
 
 fn mod_not_found(path: &Path, what: impl std::fmt::Display) -> LoadFailure {
     LoadFailure {
         hr: hresult_from_win32(win32::ERROR_MOD_NOT_FOUND),
         detail: format!("{}: {what}", path.display()),
+        message: None,
     }
 }
 
@@ -66,18 +70,7 @@ pub(crate) fn load_in_process(
     path: &Path,
     opts: &LoadOptions<'_>,
 ) -> Result<Box<dyn PluginInstance>, LoadFailure> {
-    if !path.is_absolute() {
-        return Err(mod_not_found(
-            path,
-            "registry paths must be absolute (re-add it with `wslp plugin add NAME /full/path`)",
-        ));
-    }
-    let source = if opts.require_signatures {
-        open_verified(path, opts)?
-    } else {
-        std::fs::metadata(path).map_err(|e| mod_not_found(path, e))?;
-        Source::Path(path.to_path_buf())
-    };
+    let source = open_source(path, opts)?;
     let dlopen_path = match &source {
         Source::Path(p) => p.clone(),
         Source::VerifiedFile(fd) | Source::SealedCopy(fd) => proc_fd_path(fd),
@@ -94,6 +87,40 @@ pub(crate) fn load_in_process(
     Ok(Box::new(plugin?))
 }
 
+/// Loads the plugin at `path` in a new `exe` plugin-host process (SPEC §8). The file
+/// is opened and verified here, exactly as for in-process loading; the host gets the
+/// verified bytes' descriptor and never re-opens the path when signatures are on.
+pub(crate) fn load_out_of_process(
+    name: &str,
+    path: &Path,
+    opts: &LoadOptions<'_>,
+    exe: &Path,
+) -> Result<Box<dyn PluginInstance>, LoadFailure> {
+    let source = match open_source(path, opts)? {
+        Source::Path(p) => HostSource::Path(p),
+        Source::VerifiedFile(fd) | Source::SealedCopy(fd) => HostSource::Fd(fd),
+    };
+    tracing::debug!(plugin = name, path = %path.display(), host = %exe.display(), "loading plugin in a plugin host");
+    let plugin = OutOfProcessPlugin::load(name, exe, source, opts.hook_timeout)?;
+    Ok(Box::new(plugin))
+}
+
+/// Steps 1 and 2 of SPEC §3: what to load, verified when signatures are required.
+fn open_source(path: &Path, opts: &LoadOptions<'_>) -> Result<Source, LoadFailure> {
+    if !path.is_absolute() {
+        return Err(mod_not_found(
+            path,
+            "registry paths must be absolute (re-add it with `wslp plugin add NAME /full/path`)",
+        ));
+    }
+    if opts.require_signatures {
+        open_verified(path, opts)
+    } else {
+        std::fs::metadata(path).map_err(|e| mod_not_found(path, e))?;
+        Ok(Source::Path(path.to_path_buf()))
+    }
+}
+
 fn open_verified(path: &Path, opts: &LoadOptions<'_>) -> Result<Source, LoadFailure> {
     let mut file = File::open(path).map_err(|e| mod_not_found(path, e))?;
     let meta = file.metadata().map_err(|e| mod_not_found(path, e))?;
@@ -106,6 +133,7 @@ fn open_verified(path: &Path, opts: &LoadOptions<'_>) -> Result<Source, LoadFail
     trust_verify(&bytes, opts.trust_dir).map_err(|(hr, detail)| LoadFailure {
         hr,
         detail: format!("{}: {detail}", path.display()),
+        message: None,
     })?;
     if only_root_can_write(&meta) {
         Ok(Source::VerifiedFile(OwnedFd::from(file)))
@@ -115,6 +143,7 @@ fn open_verified(path: &Path, opts: &LoadOptions<'_>) -> Result<Source, LoadFail
             .map_err(|e| LoadFailure {
                 hr: E_FAIL,
                 detail: format!("{}: cannot make a sealed copy to load: {e}", path.display()),
+                message: None,
             })
     }
 }

@@ -71,6 +71,7 @@ impl PluginManager {
         let opts = LoadOptions {
             require_signatures: config.settings.require_signatures,
             trust_dir: &trust_dir,
+            hook_timeout: config.settings.hook_timeout(),
         };
         let mut manager = PluginManager {
             config,
@@ -101,12 +102,36 @@ impl PluginManager {
                 return manager;
             }
         };
+        let wants_host = entries
+            .iter()
+            .any(|e| !manager.config.settings.is_in_process(&e.name));
+        let host_exe = if wants_host { find_plugin_host() } else { None };
+        if wants_host && host_exe.is_none() {
+            let w = format!(
+                "the plugin host {PLUGIN_HOST_BIN} was found neither in ${PLUGIN_HOST_ENV}, next to {}, nor in PATH; \
+                 every plugin is loaded in the service itself, where a crash takes the service down \
+                 (install {PLUGIN_HOST_BIN} beside wslpd)",
+                std::env::current_exe().map_or_else(|_| "the service".into(), |p| p.display().to_string())
+            );
+            tracing::warn!("{w}");
+            manager.warnings.push(w);
+        }
         for entry in entries {
-            // SPEC §8's plugin-host process will branch here on `in_process_plugins`.
-            let instance = loader::load_in_process(&entry.name, &entry.path, &opts);
+            let in_process = manager.config.settings.is_in_process(&entry.name);
+            let instance = match (&host_exe, in_process) {
+                (Some(exe), false) => {
+                    loader::load_out_of_process(&entry.name, &entry.path, &opts, exe)
+                }
+                _ => loader::load_in_process(&entry.name, &entry.path, &opts),
+            };
             let instance = match instance {
                 Ok(i) => {
-                    tracing::info!(plugin = %entry.name, path = %entry.path.display(), "plugin loaded");
+                    let mode = if host_exe.is_some() && !in_process {
+                        "its own plugin host"
+                    } else {
+                        "the service"
+                    };
+                    tracing::info!(plugin = %entry.name, path = %entry.path.display(), "plugin loaded in {mode}");
                     Ok(i)
                 }
                 Err(f) => {
@@ -116,11 +141,21 @@ impl PluginManager {
                         detail = %f.detail,
                         "plugin failed to load; every VM start will fail until it is fixed or removed"
                     );
+                    let text = match &f.message {
+                        // A plugin host that crashed or hung in the entry point (SPEC §8).
+                        Some(m) => messages::fatal_plugin_error(
+                            &entry.name,
+                            Some(m),
+                            Stage::CreateVm,
+                            f.hr,
+                        ),
+                        None => messages::load_failure(&entry.name, f.hr),
+                    };
                     manager.load_failure = Some(PluginFailure {
                         plugin: entry.name.clone(),
                         code: f.hr,
-                        message: None,
-                        text: messages::load_failure(&entry.name, f.hr),
+                        message: f.message.clone(),
+                        text,
                     });
                     Err(f.hr)
                 }
@@ -290,6 +325,51 @@ impl PluginManager {
     pub fn wslp_root(&self) -> &Path {
         &self.config.wslp_root
     }
+}
+
+/// The plugin-host binary's file name.
+pub const PLUGIN_HOST_BIN: &str = "wslp-plugin-host";
+/// Overrides where the plugin-host binary is looked for.
+pub const PLUGIN_HOST_ENV: &str = "WSLP_PLUGIN_HOST";
+
+/// Where the plugin-host binary is: `$WSLP_PLUGIN_HOST`, else beside the running
+/// executable (wslpd and the host are installed together), else one level up when
+/// the executable sits in cargo's `deps/` or `examples/` directory (test and example
+/// binaries), else PATH. `None` when there is none: plugins then load in process.
+pub fn find_plugin_host() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os(PLUGIN_HOST_ENV).filter(|p| !p.is_empty()) {
+        let p = PathBuf::from(p);
+        if is_executable(&p) {
+            return Some(p);
+        }
+        tracing::warn!(path = %p.display(), "${PLUGIN_HOST_ENV} does not name an executable file; ignored");
+    }
+    let mut dirs = Vec::new();
+    if let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_path_buf))
+    {
+        let cargo_subdir = matches!(
+            dir.file_name().and_then(|n| n.to_str()),
+            Some("deps" | "examples")
+        );
+        let parent = dir.parent().map(Path::to_path_buf);
+        dirs.push(dir);
+        if let (true, Some(parent)) = (cargo_subdir, parent) {
+            dirs.push(parent);
+        }
+    }
+    if let Some(path) = std::env::var_os("PATH") {
+        dirs.extend(std::env::split_paths(&path));
+    }
+    dirs.into_iter()
+        .map(|d| d.join(PLUGIN_HOST_BIN))
+        .find(|p| is_executable(p))
+}
+
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 impl Drop for PluginManager {

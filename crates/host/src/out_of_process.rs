@@ -1,0 +1,452 @@
+//! The service side of a plugin running in its own plugin-host process (SPEC §8).
+//!
+//! [`OutOfProcessPlugin`] implements [`PluginInstance`], so the manager's dispatch
+//! policy is the same as in process. Per plugin host:
+//! - hook calls go over the control socket, one at a time (a mutex), and the caller
+//!   waits with `poll` on the socket and the host's pidfd, so a crash, an exit or a
+//!   timeout is seen at once, even when a child the plugin forked still holds the
+//!   host's end of the socket;
+//! - a server thread answers the plugin's API calls at any time, from any of its
+//!   threads, with the same `api::serve_*` code the in-process table uses;
+//! - a log thread copies the host's stdout/stderr into the service log.
+//!
+//! A host that is lost (crash, exit, timeout, garbage on the socket) is killed with
+//! its whole process group and reaped; the next hook starts a new one and calls the
+//! entry point again.
+
+use std::io::BufRead;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{killpg, Signal};
+use nix::sys::socket::{shutdown, socketpair, AddressFamily, Shutdown, SockFlag, SockType};
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::Pid;
+use wslp_abi::hresult::{hresult_from_win32, win32, E_FAIL, E_UNEXPECTED, S_OK};
+use wslp_abi::messages;
+
+use crate::api;
+use crate::ffi::LoadFailure;
+use crate::instance::{HookCall, HookOutcome, PluginInstance};
+use crate::protocol::{self, Dec, Enc, ProtoError};
+use crate::sys;
+
+/// What the plugin host loads: the registry path (signatures off), or the verified
+/// bytes' descriptor (root-only file or sealed memfd), kept for every respawn so the
+/// host never re-opens the path when signatures are required.
+pub(crate) enum HostSource {
+    Path(PathBuf),
+    Fd(OwnedFd),
+}
+
+/// How long a host that closed its control socket gets to finish exiting before it
+/// is killed: its exit status is what the user is told.
+const EXIT_GRACE: Duration = Duration::from_secs(2);
+
+pub(crate) struct OutOfProcessPlugin {
+    name: String,
+    exe: PathBuf,
+    source: HostSource,
+    /// `None` after a host was lost: the next hook starts a new one.
+    host: Mutex<Option<HostProcess>>,
+}
+
+impl OutOfProcessPlugin {
+    /// Starts the plugin's host and calls the entry point there (SPEC §3 step 3),
+    /// within `timeout`.
+    pub(crate) fn load(
+        name: &str,
+        exe: &Path,
+        source: HostSource,
+        timeout: Option<Duration>,
+    ) -> Result<OutOfProcessPlugin, LoadFailure> {
+        let plugin = OutOfProcessPlugin {
+            name: name.to_string(),
+            exe: exe.to_path_buf(),
+            source,
+            host: Mutex::new(None),
+        };
+        let host = plugin.start(timeout)?;
+        *plugin.host.lock().unwrap_or_else(|p| p.into_inner()) = Some(host);
+        Ok(plugin)
+    }
+
+    fn start(&self, timeout: Option<Duration>) -> Result<HostProcess, LoadFailure> {
+        let mut host = HostProcess::spawn(&self.exe, &self.name).map_err(|e| LoadFailure {
+            hr: E_FAIL,
+            detail: format!(
+                "cannot start the plugin host {}: {e} (set in_process_plugins or WSLP_PLUGIN_HOST)",
+                self.exe.display()
+            ),
+            message: None,
+        })?;
+        let frame = Enc::new(protocol::T_LOAD).u32(protocol::PROTOCOL_VERSION);
+        let (frame, fd) = match &self.source {
+            HostSource::Path(p) => (frame.opt_str(Some(&p.to_string_lossy())), None),
+            HostSource::Fd(fd) => (frame.opt_str(None), Some(fd.as_fd())),
+        };
+        let lost = match host.request(&frame.finish(), fd, timeout) {
+            Ok(()) => match decode_load_done(&host.buf) {
+                Ok((hr, _)) if hr >= 0 => return Ok(host),
+                Ok((hr, detail)) => {
+                    host.terminate();
+                    return Err(LoadFailure {
+                        hr,
+                        detail,
+                        message: None,
+                    });
+                }
+                Err(e) => Lost::Broken(e.to_string()),
+            },
+            Err(lost) => lost,
+        };
+        let (hr, message) = host.lose(lost, &self.name, timeout);
+        Err(LoadFailure {
+            hr,
+            detail: format!("the plugin host failed in WSLPluginAPIV1_EntryPoint: {message}"),
+            message: Some(message),
+        })
+    }
+}
+
+fn decode_load_done(frame: &[u8]) -> Result<(i32, String), ProtoError> {
+    match Dec::new(frame)? {
+        (protocol::T_LOAD_DONE, mut d) => Ok((d.i32()?, d.str()?)),
+        _ => Err(ProtoError::Malformed("expected LoadDone")),
+    }
+}
+
+fn decode_hook_done(frame: &[u8]) -> Result<HookOutcome, ProtoError> {
+    match Dec::new(frame)? {
+        (protocol::T_HOOK_DONE, mut d) => Ok(HookOutcome {
+            hr: d.i32()?,
+            message: d.opt_str()?,
+        }),
+        _ => Err(ProtoError::Malformed("expected HookDone")),
+    }
+}
+
+impl PluginInstance for OutOfProcessPlugin {
+    fn call(&self, hook: &HookCall<'_>, timeout: Option<Duration>) -> HookOutcome {
+        let mut guard = self.host.lock().unwrap_or_else(|p| p.into_inner());
+        if guard.is_none() {
+            tracing::info!(plugin = %self.name, hook = hook.name(), "starting a new plugin host for the plugin");
+            match self.start(timeout) {
+                Ok(h) => *guard = Some(h),
+                Err(f) => {
+                    tracing::error!(plugin = %self.name, code = %wslp_abi::hresult_name(f.hr), detail = %f.detail, "the plugin could not be loaded again");
+                    return HookOutcome {
+                        hr: f.hr,
+                        message: f.message,
+                    };
+                }
+            }
+        }
+        let host = guard.as_mut().expect("started above");
+        let lost = match host.request(&protocol::encode_hook(hook), None, timeout) {
+            Ok(()) => match decode_hook_done(&host.buf) {
+                Ok(out) => return out,
+                Err(e) => Lost::Broken(e.to_string()),
+            },
+            Err(lost) => lost,
+        };
+        let host = guard.take().expect("present");
+        let (hr, message) = host.lose(lost, &self.name, timeout);
+        tracing::error!(plugin = %self.name, hook = hook.name(), %message, "plugin host lost; the next hook starts a new one");
+        HookOutcome {
+            hr,
+            message: Some(message),
+        }
+    }
+}
+
+/// Why a plugin host is given up on.
+enum Lost {
+    Timeout,
+    /// The host process ended (or is ending): its status says how.
+    Died,
+    /// It broke the protocol or closed its socket and lived on.
+    Broken(String),
+}
+
+struct HostProcess {
+    pid: Pid,
+    pidfd: OwnedFd,
+    control: OwnedFd,
+    /// Shared with the API server thread; shut down when the host is lost so the
+    /// thread ends even if an escaped child of the plugin holds the other end.
+    api: Arc<OwnedFd>,
+    buf: Vec<u8>,
+    reaped: Option<WaitStatus>,
+}
+
+impl HostProcess {
+    fn spawn(exe: &Path, name: &str) -> std::io::Result<HostProcess> {
+        let pair = || {
+            socketpair(
+                AddressFamily::Unix,
+                SockType::SeqPacket,
+                None,
+                SockFlag::SOCK_CLOEXEC,
+            )
+        };
+        let (control, control_host) = pair()?;
+        let (api_sock, api_host) = pair()?;
+        let (log_r, log_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+        let fds = [sys::dup_high(&control_host)?, sys::dup_high(&api_host)?];
+        let mut cmd = Command::new(exe);
+        cmd.arg("--plugin")
+            .arg(name)
+            .stdin(Stdio::null())
+            // Never the service's own stdout/stderr: `wslp` waits for EOF on the
+            // service's stderr to know it is ready.
+            .stdout(Stdio::from(log_w.try_clone()?))
+            .stderr(Stdio::from(log_w))
+            .current_dir("/")
+            .process_group(0);
+        sys::map_fds(&mut cmd, fds.iter().map(|f| f.as_raw_fd()).collect());
+        let child = cmd.spawn()?;
+        // The parent's copies of the host's ends (and the log pipe's write end, held
+        // by `cmd`) must go, or EOF would never be seen.
+        drop((cmd, fds, control_host, api_host));
+        let pid = Pid::from_raw(child.id() as i32);
+        // Not reaped by `Child`: we wait on the pid ourselves.
+        drop(child);
+        let pidfd = match sys::pidfd_open(pid.as_raw()) {
+            Ok(fd) => fd,
+            Err(e) => {
+                let _ = killpg(pid, Signal::SIGKILL);
+                let _ = waitpid(pid, None);
+                return Err(e);
+            }
+        };
+        let api = Arc::new(api_sock);
+        let mut host = HostProcess {
+            pid,
+            pidfd,
+            control,
+            api: api.clone(),
+            buf: Vec::new(),
+            reaped: None,
+        };
+        let log_name = name.to_string();
+        let log = std::thread::Builder::new()
+            .name(format!("plugin-log {name}"))
+            .spawn(move || forward_log(log_r, &log_name));
+        let server_name = name.to_string();
+        let server = std::thread::Builder::new()
+            .name(format!("plugin-api {name}"))
+            .spawn(move || serve_api(&api, &server_name));
+        if let Err(e) = log.and(server) {
+            host.terminate();
+            return Err(e);
+        }
+        tracing::debug!(plugin = name, pid = pid.as_raw(), "plugin host started");
+        Ok(host)
+    }
+
+    /// Sends one request and waits for its reply (left in `self.buf`).
+    fn request(
+        &mut self,
+        frame: &[u8],
+        fd: Option<BorrowedFd<'_>>,
+        timeout: Option<Duration>,
+    ) -> Result<(), Lost> {
+        match protocol::send(self.control.as_fd(), frame, fd) {
+            Ok(()) => {}
+            Err(ProtoError::Closed) => return Err(self.closed()),
+            Err(e) => return Err(Lost::Broken(e.to_string())),
+        }
+        let deadline = timeout.map(|t| Instant::now() + t);
+        loop {
+            let wait = match deadline {
+                None => PollTimeout::NONE,
+                Some(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    // Rounded up, so a deadline is never polled as "now" too early.
+                    let ms = left.as_micros().div_ceil(1000);
+                    PollTimeout::try_from(ms.min(i32::MAX as u128) as i32)
+                        .unwrap_or(PollTimeout::MAX)
+                }
+            };
+            let mut fds = [
+                PollFd::new(self.control.as_fd(), PollFlags::POLLIN),
+                PollFd::new(self.pidfd.as_fd(), PollFlags::POLLIN),
+            ];
+            let n = match poll(&mut fds, wait) {
+                Ok(n) => n,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(Lost::Broken(format!("poll: {e}"))),
+            };
+            if n == 0 {
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    return Err(Lost::Timeout);
+                }
+                continue;
+            }
+            let control = fds[0].revents().unwrap_or(PollFlags::empty());
+            let exited = fds[1].revents().is_some_and(|r| !r.is_empty());
+            // A reply already sent wins over an exit that followed it.
+            if !control.is_empty() {
+                return match protocol::recv(self.control.as_fd(), &mut self.buf) {
+                    // The host has no business sending descriptors here; dropped.
+                    Ok(_) => Ok(()),
+                    Err(ProtoError::Closed) => Err(self.closed()),
+                    Err(e) => Err(Lost::Broken(e.to_string())),
+                };
+            }
+            if exited {
+                return Err(Lost::Died);
+            }
+        }
+    }
+
+    /// The control socket closed: the host is exiting; give it a moment to finish so
+    /// its real status is reported.
+    fn closed(&self) -> Lost {
+        let mut fds = [PollFd::new(self.pidfd.as_fd(), PollFlags::POLLIN)];
+        let ms = EXIT_GRACE.as_millis() as i32;
+        match poll(
+            &mut fds,
+            PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
+        ) {
+            Ok(1) => Lost::Died,
+            _ => Lost::Broken("closed its control socket but kept running".into()),
+        }
+    }
+
+    /// Kills the host's process group (the host and whatever the plugin forked) and
+    /// reaps the host. Idempotent.
+    fn terminate(&mut self) -> WaitStatus {
+        if let Some(s) = self.reaped {
+            return s;
+        }
+        let _ = shutdown(self.api.as_raw_fd(), Shutdown::Both);
+        // Before waitpid: the group id cannot have been reused while the host is our
+        // unreaped child.
+        let _ = killpg(self.pid, Signal::SIGKILL);
+        let status = loop {
+            match waitpid(self.pid, None) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                Ok(s) => break s,
+                Err(_) => break WaitStatus::StillAlive,
+            }
+        };
+        self.reaped = Some(status);
+        status
+    }
+
+    /// Ends a host given up on; the HRESULT and message the hook fails with (SPEC §8).
+    fn lose(mut self, lost: Lost, name: &str, timeout: Option<Duration>) -> (i32, String) {
+        let status = self.terminate();
+        let aborted = hresult_from_win32(win32::ERROR_PROCESS_ABORTED);
+        match lost {
+            Lost::Timeout => {
+                let ms = timeout.map_or(0, |t| t.as_millis() as u64);
+                (
+                    hresult_from_win32(win32::ERROR_TIMEOUT),
+                    messages::timeout_message(ms),
+                )
+            }
+            Lost::Died => match status {
+                WaitStatus::Signaled(_, sig, _) => {
+                    (aborted, messages::crashed_message(sig.as_str()))
+                }
+                WaitStatus::Exited(_, code) => (aborted, messages::exited_message(code)),
+                other => {
+                    tracing::error!(plugin = name, status = ?other, "unexpected plugin host status");
+                    (aborted, messages::crashed_message("unknown"))
+                }
+            },
+            Lost::Broken(why) => {
+                tracing::error!(plugin = name, %why, "the plugin host broke the protocol; killed");
+                (aborted, messages::crashed_message("protocol error"))
+            }
+        }
+    }
+}
+
+impl Drop for HostProcess {
+    fn drop(&mut self) {
+        self.terminate();
+    }
+}
+
+fn forward_log(pipe: OwnedFd, name: &str) {
+    let reader = std::io::BufReader::new(std::fs::File::from(pipe));
+    for line in reader.split(b'\n') {
+        let Ok(line) = line else { return };
+        tracing::info!(
+            plugin = name,
+            "plugin output: {}",
+            String::from_utf8_lossy(&line)
+        );
+    }
+}
+
+/// Answers the plugin's API calls until the host goes away.
+fn serve_api(sock: &OwnedFd, name: &str) {
+    let mut buf = Vec::new();
+    loop {
+        match protocol::recv(sock.as_fd(), &mut buf) {
+            Ok(_) => {}
+            Err(ProtoError::Closed) => return,
+            Err(e) => {
+                tracing::warn!(plugin = name, error = %e, "plugin host API socket failed; no more API calls from it");
+                return;
+            }
+        }
+        let (hr, fd) = match serve_one(&buf) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(plugin = name, error = %e, "malformed API call from the plugin host; no more API calls from it");
+                let _ = shutdown(sock.as_raw_fd(), Shutdown::Both);
+                return;
+            }
+        };
+        let reply = Enc::new(protocol::T_API_DONE).i32(hr).finish();
+        // `fd` (the plugin's socket) is closed here once sent: the plugin owns its copy.
+        if protocol::send(sock.as_fd(), &reply, fd.as_ref().map(|f| f.as_fd())).is_err() {
+            return;
+        }
+    }
+}
+
+fn serve_one(frame: &[u8]) -> Result<(i32, Option<OwnedFd>), ProtoError> {
+    let socket = |r: Result<OwnedFd, i32>| match r {
+        Ok(fd) => (S_OK, Some(fd)),
+        Err(hr) => (hr, None),
+    };
+    let (tag, mut d) = Dec::new(frame)?;
+    Ok(match tag {
+        protocol::T_MOUNT => {
+            let session = d.u32()?;
+            let host = d.opt_str()?;
+            let vm = d.opt_str()?;
+            let ro = d.bool()?;
+            let name = d.opt_str()?;
+            (api::serve_mount_folder(session, host, vm, ro, name), None)
+        }
+        protocol::T_EXEC => {
+            let session = d.u32()?;
+            let path = d.opt_str()?;
+            let argv = d.strs()?;
+            socket(api::serve_execute_binary(session, path, argv))
+        }
+        protocol::T_EXEC_DISTRO => {
+            let session = d.u32()?;
+            let distro = d.opt_guid()?;
+            let path = d.opt_str()?;
+            let argv = d.strs()?;
+            socket(api::serve_execute_binary_in_distribution(
+                session, distro, path, argv,
+            ))
+        }
+        _ => (E_UNEXPECTED, None),
+    })
+}

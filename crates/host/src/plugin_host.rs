@@ -1,0 +1,233 @@
+//! The plugin-host process (SPEC §8): one plugin, loaded with the same `ffi` code
+//! the service uses in process, so the plugin sees the same API table, struct
+//! layouts and PluginError rules. Its VM calls are forwarded to the service.
+//!
+//! Started by the service as `wslp-plugin-host --plugin NAME` with the control
+//! socket on fd 3 and the api socket on fd 4 (see [`crate::protocol`]). It gives up
+//! what it does not need before loading any plugin code: no new privileges, no
+//! descriptors but 0–4, its own process group (set by the service at spawn).
+//! When the service goes away (control socket closed) it kills its process group,
+//! so children the plugin forked do not outlive it.
+
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use nix::sys::signal::{killpg, Signal};
+use wslp_abi::hresult::{E_FAIL, E_INVALIDARG, E_UNEXPECTED, RPC_E_DISCONNECTED, S_OK};
+use wslp_abi::GUID;
+
+use crate::api::{self, ApiForwarder};
+use crate::ffi::InProcessPlugin;
+use crate::instance::PluginInstance;
+use crate::protocol::{self, Dec, Enc, OwnedHook, ProtoError, MAX_FRAME};
+use crate::sys;
+
+/// Descriptor numbers the service maps the sockets to.
+pub(crate) const CONTROL_FD: i32 = 3;
+pub(crate) const API_FD: i32 = 4;
+
+/// Entry point of the `wslp-plugin-host` binary. Never returns.
+pub fn main() -> ! {
+    let args: Vec<String> = std::env::args().collect();
+    let name = match args.as_slice() {
+        [_, flag, name] if flag == "--plugin" => name.clone(),
+        _ => {
+            eprintln!(
+                "wslp-plugin-host: runs one WSL plugin for wslpd, which starts it; \
+                 it is not meant to be run by hand"
+            );
+            std::process::exit(2);
+        }
+    };
+    if let Err(e) = run() {
+        eprintln!("wslp-plugin-host ({name}): {e}");
+    }
+    // Whatever ended us, take the plugin's children along.
+    let _ = killpg(nix::unistd::getpgrp(), Signal::SIGKILL);
+    std::process::exit(1)
+}
+
+fn run() -> Result<(), String> {
+    nix::sys::prctl::set_no_new_privs().map_err(|e| format!("PR_SET_NO_NEW_PRIVS: {e}"))?;
+    sys::close_from((API_FD + 1) as u32);
+    for fd in [CONTROL_FD, API_FD] {
+        nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETFD)
+            .map_err(|e| format!("descriptor {fd} from wslpd is missing ({e})"))?;
+    }
+    // SAFETY: the service mapped its sockets to these numbers before exec, and we
+    // just checked they are open; nothing else in this process uses them.
+    let (control, api_sock) = unsafe { (sys::inherited(CONTROL_FD), sys::inherited(API_FD)) };
+    for fd in [&control, &api_sock] {
+        // Keep the plugin's children (fork + exec) from inheriting the sockets.
+        nix::fcntl::fcntl(
+            fd.as_raw_fd(),
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+        )
+        .map_err(|e| format!("cannot set close-on-exec: {e}"))?;
+    }
+    api::set_forwarder(Box::new(RemoteApi {
+        sock: Mutex::new((api_sock, Vec::new())),
+    }));
+
+    let mut plugin: Option<InProcessPlugin> = None;
+    // The verified file stays open so /proc/self/fd/N (and the plugin's own
+    // dladdr + realpath) keeps naming it.
+    let mut _loaded_from: Option<OwnedFd> = None;
+    let mut buf = Vec::new();
+    loop {
+        let fd = match protocol::recv(control.as_fd(), &mut buf) {
+            Ok(fd) => fd,
+            Err(ProtoError::Closed) => return Ok(()),
+            Err(e) => return Err(format!("control socket: {e}")),
+        };
+        let (tag, mut d) = Dec::new(&buf).map_err(|e| e.to_string())?;
+        let reply = match tag {
+            protocol::T_LOAD => {
+                let (hr, detail) = load(&mut d, fd, &mut plugin, &mut _loaded_from)
+                    .unwrap_or_else(|e| (E_FAIL, format!("bad Load frame: {e}")));
+                Enc::new(protocol::T_LOAD_DONE).i32(hr).str(&detail)
+            }
+            protocol::T_HOOK => {
+                let hook = OwnedHook::decode(&mut d).map_err(|e| format!("bad hook frame: {e}"))?;
+                let out = match &plugin {
+                    Some(p) => p.call(&hook.call(), None),
+                    None => crate::instance::HookOutcome {
+                        hr: E_UNEXPECTED,
+                        message: None,
+                    },
+                };
+                Enc::new(protocol::T_HOOK_DONE)
+                    .i32(out.hr)
+                    .opt_str(out.message.as_deref())
+            }
+            t => return Err(format!("unknown request {t} on the control socket")),
+        };
+        match protocol::send(control.as_fd(), &reply.finish(), None) {
+            Ok(()) => {}
+            Err(ProtoError::Closed) => return Ok(()),
+            Err(e) => return Err(format!("control socket: {e}")),
+        }
+    }
+}
+
+/// `T_LOAD`: protocol version, then the path to load, or none when the verified
+/// file's descriptor came with the frame (signatures on: never re-open the path).
+fn load(
+    d: &mut Dec<'_>,
+    fd: Option<OwnedFd>,
+    plugin: &mut Option<InProcessPlugin>,
+    loaded_from: &mut Option<OwnedFd>,
+) -> Result<(i32, String), ProtoError> {
+    let version = d.u32()?;
+    let by_path = d.opt_str()?;
+    if version != protocol::PROTOCOL_VERSION {
+        return Ok((
+            E_FAIL,
+            format!(
+                "wslpd speaks plugin-host protocol {version}, this wslp-plugin-host {}; \
+                 install matching wslpd and wslp-plugin-host binaries",
+                protocol::PROTOCOL_VERSION
+            ),
+        ));
+    }
+    if plugin.is_some() {
+        return Ok((E_UNEXPECTED, "the plugin is already loaded".into()));
+    }
+    let path = match (by_path, &fd) {
+        (Some(p), _) => PathBuf::from(p),
+        (None, Some(fd)) => PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd())),
+        (None, None) => return Ok((E_FAIL, "Load without a path or descriptor".into())),
+    };
+    *loaded_from = fd;
+    match InProcessPlugin::load(&path) {
+        Ok(p) => {
+            *plugin = Some(p);
+            Ok((S_OK, String::new()))
+        }
+        Err(f) => Ok((f.hr, f.detail)),
+    }
+}
+
+/// The plugin's VM calls, sent to the service one at a time: each holds the socket
+/// for its request and reply, so threads of the plugin may call concurrently.
+struct RemoteApi {
+    sock: Mutex<(OwnedFd, Vec<u8>)>,
+}
+
+impl RemoteApi {
+    fn call(&self, frame: Vec<u8>) -> Result<Option<OwnedFd>, i32> {
+        if frame.len() > MAX_FRAME {
+            return Err(E_INVALIDARG);
+        }
+        let mut guard = self.sock.lock().unwrap_or_else(|p| p.into_inner());
+        let (sock, buf) = &mut *guard;
+        // A service that went away answers as a closed session would.
+        protocol::send(sock.as_fd(), &frame, None).map_err(|_| RPC_E_DISCONNECTED)?;
+        let fd = protocol::recv(sock.as_fd(), buf).map_err(|_| RPC_E_DISCONNECTED)?;
+        let hr = match Dec::new(buf) {
+            Ok((protocol::T_API_DONE, mut d)) => d.i32().map_err(|_| E_UNEXPECTED)?,
+            _ => return Err(E_UNEXPECTED),
+        };
+        if hr < 0 {
+            return Err(hr);
+        }
+        Ok(fd)
+    }
+
+    fn socket(&self, frame: Vec<u8>) -> Result<OwnedFd, i32> {
+        self.call(frame)?.ok_or(E_UNEXPECTED)
+    }
+}
+
+impl ApiForwarder for RemoteApi {
+    fn mount_folder(
+        &self,
+        session: u32,
+        host_path: Option<String>,
+        vm_path: Option<String>,
+        read_only: bool,
+        name: Option<String>,
+    ) -> i32 {
+        let frame = Enc::new(protocol::T_MOUNT)
+            .u32(session)
+            .opt_str(host_path.as_deref())
+            .opt_str(vm_path.as_deref())
+            .u8(read_only as u8)
+            .opt_str(name.as_deref())
+            .finish();
+        self.call(frame).err().unwrap_or(S_OK)
+    }
+
+    fn execute_binary(
+        &self,
+        session: u32,
+        path: Option<String>,
+        argv: Vec<String>,
+    ) -> Result<OwnedFd, i32> {
+        self.socket(
+            Enc::new(protocol::T_EXEC)
+                .u32(session)
+                .opt_str(path.as_deref())
+                .strs(&argv)
+                .finish(),
+        )
+    }
+
+    fn execute_binary_in_distribution(
+        &self,
+        session: u32,
+        distro: Option<GUID>,
+        path: Option<String>,
+        argv: Vec<String>,
+    ) -> Result<OwnedFd, i32> {
+        self.socket(
+            Enc::new(protocol::T_EXEC_DISTRO)
+                .u32(session)
+                .opt_guid(distro.as_ref())
+                .opt_str(path.as_deref())
+                .strs(&argv)
+                .finish(),
+        )
+    }
+}

@@ -1,0 +1,481 @@
+//! The wire protocol between the service and a plugin-host process (SPEC §8).
+//!
+//! Two `SOCK_SEQPACKET` socket pairs per plugin host, so each side reads with plain
+//! blocking calls and never has to route replies:
+//! - *control* (fd 3 in the host): the service sends `Load` and hook calls, the host
+//!   answers each one. Only one request is in flight at a time.
+//! - *api* (fd 4 in the host): the host forwards the plugin's API calls, from any of
+//!   its threads, one at a time; the service answers each one.
+//!
+//! A frame is one packet: a tag byte, then fixed-width little-endian integers and
+//! length-prefixed UTF-8 strings. Sockets travel beside a frame as `SCM_RIGHTS`.
+//! Decoding never trusts the peer: a short or malformed frame is an error, not a panic.
+
+use std::io::IoSlice;
+use std::io::IoSliceMut;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+use nix::errno::Errno;
+use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
+use wslp_abi::GUID;
+
+use crate::instance::{DistroInfo, HookCall, OfflineDistroInfo, Session};
+
+/// Bumped whenever a frame changes, so a stale plugin-host binary is refused with a
+/// clear message instead of misreading frames.
+pub(crate) const PROTOCOL_VERSION: u32 = 1;
+
+/// The largest frame either side sends or accepts. An API call bigger than this
+/// (a huge argv) is refused with `E_INVALIDARG`.
+pub(crate) const MAX_FRAME: usize = 128 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ProtoError {
+    #[error("the peer closed the connection")]
+    Closed,
+    #[error("malformed frame: {0}")]
+    Malformed(&'static str),
+    #[error("frame larger than {MAX_FRAME} bytes")]
+    TooLarge,
+    #[error("socket error: {0}")]
+    Io(#[from] Errno),
+}
+
+// Frame tags.
+pub(crate) const T_LOAD: u8 = 1;
+pub(crate) const T_LOAD_DONE: u8 = 2;
+pub(crate) const T_HOOK: u8 = 3;
+pub(crate) const T_HOOK_DONE: u8 = 4;
+pub(crate) const T_MOUNT: u8 = 10;
+pub(crate) const T_EXEC: u8 = 11;
+pub(crate) const T_EXEC_DISTRO: u8 = 12;
+pub(crate) const T_API_DONE: u8 = 13;
+
+/// Builds one frame.
+pub(crate) struct Enc(Vec<u8>);
+
+impl Enc {
+    pub(crate) fn new(tag: u8) -> Enc {
+        let mut v = Vec::with_capacity(64);
+        v.push(tag);
+        Enc(v)
+    }
+    pub(crate) fn u8(mut self, v: u8) -> Self {
+        self.0.push(v);
+        self
+    }
+    pub(crate) fn u32(mut self, v: u32) -> Self {
+        self.0.extend_from_slice(&v.to_le_bytes());
+        self
+    }
+    pub(crate) fn i32(self, v: i32) -> Self {
+        self.u32(v as u32)
+    }
+    pub(crate) fn u64(mut self, v: u64) -> Self {
+        self.0.extend_from_slice(&v.to_le_bytes());
+        self
+    }
+    pub(crate) fn str(self, s: &str) -> Self {
+        let mut e = self.u32(s.len() as u32);
+        e.0.extend_from_slice(s.as_bytes());
+        e
+    }
+    pub(crate) fn opt_str(self, s: Option<&str>) -> Self {
+        match s {
+            Some(s) => self.u8(1).str(s),
+            None => self.u8(0),
+        }
+    }
+    pub(crate) fn strs(self, v: &[String]) -> Self {
+        v.iter().fold(self.u32(v.len() as u32), |e, s| e.str(s))
+    }
+    pub(crate) fn guid(self, g: &GUID) -> Self {
+        let mut e = self
+            .u32(g.Data1)
+            .u32(u32::from(g.Data2) | u32::from(g.Data3) << 16);
+        e.0.extend_from_slice(&g.Data4);
+        e
+    }
+    pub(crate) fn opt_guid(self, g: Option<&GUID>) -> Self {
+        match g {
+            Some(g) => self.u8(1).guid(g),
+            None => self.u8(0),
+        }
+    }
+    pub(crate) fn finish(self) -> Vec<u8> {
+        self.0
+    }
+}
+
+/// Reads one frame.
+pub(crate) struct Dec<'a>(&'a [u8]);
+
+type R<T> = Result<T, ProtoError>;
+
+impl<'a> Dec<'a> {
+    /// A decoder positioned after the tag, which is returned beside it.
+    pub(crate) fn new(frame: &'a [u8]) -> R<(u8, Dec<'a>)> {
+        match frame.split_first() {
+            Some((tag, rest)) => Ok((*tag, Dec(rest))),
+            None => Err(ProtoError::Malformed("empty frame")),
+        }
+    }
+    fn take(&mut self, n: usize) -> R<&'a [u8]> {
+        if self.0.len() < n {
+            return Err(ProtoError::Malformed("truncated frame"));
+        }
+        let (a, b) = self.0.split_at(n);
+        self.0 = b;
+        Ok(a)
+    }
+    pub(crate) fn u8(&mut self) -> R<u8> {
+        Ok(self.take(1)?[0])
+    }
+    pub(crate) fn u32(&mut self) -> R<u32> {
+        Ok(u32::from_le_bytes(
+            self.take(4)?.try_into().expect("4 bytes"),
+        ))
+    }
+    pub(crate) fn i32(&mut self) -> R<i32> {
+        Ok(self.u32()? as i32)
+    }
+    pub(crate) fn u64(&mut self) -> R<u64> {
+        Ok(u64::from_le_bytes(
+            self.take(8)?.try_into().expect("8 bytes"),
+        ))
+    }
+    pub(crate) fn bool(&mut self) -> R<bool> {
+        match self.u8()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err(ProtoError::Malformed("bad flag")),
+        }
+    }
+    pub(crate) fn str(&mut self) -> R<String> {
+        let n = self.u32()? as usize;
+        String::from_utf8(self.take(n)?.to_vec()).map_err(|_| ProtoError::Malformed("bad UTF-8"))
+    }
+    pub(crate) fn opt_str(&mut self) -> R<Option<String>> {
+        self.bool()?.then(|| self.str()).transpose()
+    }
+    pub(crate) fn strs(&mut self) -> R<Vec<String>> {
+        let n = self.u32()? as usize;
+        // Each string takes at least its 4-byte length: bound the allocation by the frame.
+        if n > self.0.len() / 4 {
+            return Err(ProtoError::Malformed("bad list length"));
+        }
+        (0..n).map(|_| self.str()).collect()
+    }
+    pub(crate) fn guid(&mut self) -> R<GUID> {
+        let d1 = self.u32()?;
+        let d23 = self.u32()?;
+        let mut d4 = [0u8; 8];
+        d4.copy_from_slice(self.take(8)?);
+        Ok(GUID {
+            Data1: d1,
+            Data2: d23 as u16,
+            Data3: (d23 >> 16) as u16,
+            Data4: d4,
+        })
+    }
+    pub(crate) fn opt_guid(&mut self) -> R<Option<GUID>> {
+        self.bool()?.then(|| self.guid()).transpose()
+    }
+}
+
+/// Sends one frame, with `fd` beside it when given. Never raises SIGPIPE.
+pub(crate) fn send(sock: BorrowedFd<'_>, frame: &[u8], fd: Option<BorrowedFd<'_>>) -> R<()> {
+    if frame.len() > MAX_FRAME {
+        return Err(ProtoError::TooLarge);
+    }
+    let iov = [IoSlice::new(frame)];
+    let fds: [RawFd; 1] = [fd.map_or(-1, |f| f.as_raw_fd())];
+    let cmsg = [ControlMessage::ScmRights(&fds)];
+    let cmsgs: &[ControlMessage<'_>] = if fd.is_some() { &cmsg } else { &[] };
+    loop {
+        match sendmsg::<()>(sock.as_raw_fd(), &iov, cmsgs, MsgFlags::MSG_NOSIGNAL, None) {
+            Ok(_) => return Ok(()),
+            Err(Errno::EINTR) => continue,
+            Err(Errno::EPIPE | Errno::ECONNRESET) => return Err(ProtoError::Closed),
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Receives one frame into `buf` (resized to the frame) and the descriptor sent
+/// beside it, if any. Descriptors arrive close-on-exec.
+pub(crate) fn recv(sock: BorrowedFd<'_>, buf: &mut Vec<u8>) -> R<Option<OwnedFd>> {
+    buf.resize(MAX_FRAME + 1, 0);
+    let mut space = nix::cmsg_space!([RawFd; 1]);
+    let (len, fd, truncated) = loop {
+        let mut iov = [IoSliceMut::new(buf)];
+        match recvmsg::<()>(
+            sock.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        ) {
+            Ok(msg) => {
+                let mut fd = None;
+                let mut extra = false;
+                for c in msg.cmsgs().map_err(ProtoError::Io)? {
+                    if let ControlMessageOwned::ScmRights(fds) = c {
+                        for raw in fds {
+                            // SAFETY: the kernel just installed `raw` in our table for us;
+                            // nothing else owns it.
+                            let owned = unsafe { OwnedFd::from_raw_fd(raw) };
+                            if fd.is_none() {
+                                fd = Some(owned);
+                            } else {
+                                extra = true; // dropped: closed
+                            }
+                        }
+                    }
+                }
+                let truncated = msg
+                    .flags
+                    .intersects(MsgFlags::MSG_TRUNC | MsgFlags::MSG_CTRUNC);
+                break (msg.bytes, fd, truncated || extra);
+            }
+            Err(Errno::EINTR) => continue,
+            Err(Errno::ECONNRESET) => return Err(ProtoError::Closed),
+            Err(e) => return Err(e.into()),
+        }
+    };
+    if len == 0 {
+        return Err(ProtoError::Closed);
+    }
+    if truncated || len > MAX_FRAME {
+        return Err(ProtoError::TooLarge);
+    }
+    buf.truncate(len);
+    Ok(fd)
+}
+
+const HOOK_VM_STARTED: u8 = 1;
+const HOOK_VM_STOPPING: u8 = 2;
+const HOOK_DISTRO_STARTED: u8 = 3;
+const HOOK_DISTRO_STOPPING: u8 = 4;
+const HOOK_DISTRO_REGISTERED: u8 = 5;
+const HOOK_DISTRO_UNREGISTERED: u8 = 6;
+
+/// `T_HOOK` frame for one hook call.
+pub(crate) fn encode_hook(hook: &HookCall<'_>) -> Vec<u8> {
+    let s = hook.session();
+    let e = |kind: u8| Enc::new(T_HOOK).u8(kind).u32(s.id).u32(s.uid);
+    let online = |e: Enc, d: &DistroInfo| {
+        e.guid(&d.id)
+            .str(&d.name)
+            .u64(d.pid_namespace)
+            .u32(d.init_pid)
+            .opt_str(d.flavor.as_deref())
+            .opt_str(d.version.as_deref())
+    };
+    let offline = |e: Enc, d: &OfflineDistroInfo| {
+        e.guid(&d.id)
+            .str(&d.name)
+            .opt_str(d.flavor.as_deref())
+            .opt_str(d.version.as_deref())
+    };
+    match *hook {
+        HookCall::VmStarted {
+            custom_configuration_flags,
+            ..
+        } => e(HOOK_VM_STARTED).u32(custom_configuration_flags),
+        HookCall::VmStopping { .. } => e(HOOK_VM_STOPPING),
+        HookCall::DistributionStarted { distro, .. } => online(e(HOOK_DISTRO_STARTED), distro),
+        HookCall::DistributionStopping { distro, .. } => online(e(HOOK_DISTRO_STOPPING), distro),
+        HookCall::DistributionRegistered { distro, .. } => {
+            offline(e(HOOK_DISTRO_REGISTERED), distro)
+        }
+        HookCall::DistributionUnregistered { distro, .. } => {
+            offline(e(HOOK_DISTRO_UNREGISTERED), distro)
+        }
+    }
+    .finish()
+}
+
+/// A decoded hook call, owning what [`HookCall`] borrows.
+pub(crate) struct OwnedHook {
+    kind: u8,
+    session: Session,
+    flags: u32,
+    online: Option<DistroInfo>,
+    offline: Option<OfflineDistroInfo>,
+}
+
+impl OwnedHook {
+    /// Decodes the body of a `T_HOOK` frame.
+    pub(crate) fn decode(d: &mut Dec<'_>) -> R<OwnedHook> {
+        let kind = d.u8()?;
+        let session = Session {
+            id: d.u32()?,
+            uid: d.u32()?,
+        };
+        let mut h = OwnedHook {
+            kind,
+            session,
+            flags: 0,
+            online: None,
+            offline: None,
+        };
+        match kind {
+            HOOK_VM_STARTED => h.flags = d.u32()?,
+            HOOK_VM_STOPPING => {}
+            HOOK_DISTRO_STARTED | HOOK_DISTRO_STOPPING => {
+                h.online = Some(DistroInfo {
+                    id: d.guid()?,
+                    name: d.str()?,
+                    pid_namespace: d.u64()?,
+                    init_pid: d.u32()?,
+                    flavor: d.opt_str()?,
+                    version: d.opt_str()?,
+                })
+            }
+            HOOK_DISTRO_REGISTERED | HOOK_DISTRO_UNREGISTERED => {
+                h.offline = Some(OfflineDistroInfo {
+                    id: d.guid()?,
+                    name: d.str()?,
+                    flavor: d.opt_str()?,
+                    version: d.opt_str()?,
+                })
+            }
+            _ => return Err(ProtoError::Malformed("unknown hook")),
+        }
+        Ok(h)
+    }
+
+    pub(crate) fn call(&self) -> HookCall<'_> {
+        let session = &self.session;
+        // `decode` filled the field each kind needs.
+        match self.kind {
+            HOOK_VM_STARTED => HookCall::VmStarted {
+                session,
+                custom_configuration_flags: self.flags,
+            },
+            HOOK_DISTRO_STARTED => HookCall::DistributionStarted {
+                session,
+                distro: self.online.as_ref().expect("decoded"),
+            },
+            HOOK_DISTRO_STOPPING => HookCall::DistributionStopping {
+                session,
+                distro: self.online.as_ref().expect("decoded"),
+            },
+            HOOK_DISTRO_REGISTERED => HookCall::DistributionRegistered {
+                session,
+                distro: self.offline.as_ref().expect("decoded"),
+            },
+            HOOK_DISTRO_UNREGISTERED => HookCall::DistributionUnregistered {
+                session,
+                distro: self.offline.as_ref().expect("decoded"),
+            },
+            _ => HookCall::VmStopping { session },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+    use std::os::fd::AsFd;
+
+    fn pair() -> (OwnedFd, OwnedFd) {
+        socketpair(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn every_hook_round_trips() {
+        let s = Session { id: 7, uid: 1000 };
+        let g = GUID {
+            Data1: 0x1234_5678,
+            Data2: 0x9abc,
+            Data3: 0xdef0,
+            Data4: [1, 2, 3, 4, 5, 6, 7, 8],
+        };
+        let d = DistroInfo {
+            id: g,
+            name: "Débian".into(),
+            pid_namespace: 4026531836,
+            init_pid: 42,
+            flavor: Some("debian".into()),
+            version: None,
+        };
+        let o = OfflineDistroInfo {
+            id: g,
+            name: "x".into(),
+            flavor: None,
+            version: Some("12".into()),
+        };
+        let hooks = [
+            HookCall::VmStarted {
+                session: &s,
+                custom_configuration_flags: 3,
+            },
+            HookCall::VmStopping { session: &s },
+            HookCall::DistributionStarted {
+                session: &s,
+                distro: &d,
+            },
+            HookCall::DistributionStopping {
+                session: &s,
+                distro: &d,
+            },
+            HookCall::DistributionRegistered {
+                session: &s,
+                distro: &o,
+            },
+            HookCall::DistributionUnregistered {
+                session: &s,
+                distro: &o,
+            },
+        ];
+        for h in hooks {
+            let frame = encode_hook(&h);
+            let (tag, mut dec) = Dec::new(&frame).unwrap();
+            assert_eq!(tag, T_HOOK);
+            let back = OwnedHook::decode(&mut dec).unwrap();
+            assert_eq!(format!("{:?}", back.call()), format!("{h:?}"));
+        }
+    }
+
+    #[test]
+    fn truncated_frames_are_errors_not_panics() {
+        let frame = Enc::new(T_EXEC)
+            .u32(1)
+            .opt_str(Some("/bin/true"))
+            .strs(&["a".into(), "b".into()])
+            .finish();
+        for cut in 0..frame.len() {
+            let Ok((_, mut d)) = Dec::new(&frame[..cut]) else {
+                continue;
+            };
+            let r = (|| -> R<()> {
+                d.u32()?;
+                d.opt_str()?;
+                d.strs()?;
+                Ok(())
+            })();
+            assert!(r.is_err(), "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn frames_carry_a_descriptor() {
+        let (a, b) = pair();
+        let (x, _y) = pair();
+        send(a.as_fd(), b"\x07hello", Some(x.as_fd())).unwrap();
+        let mut buf = Vec::new();
+        let fd = recv(b.as_fd(), &mut buf).unwrap();
+        assert_eq!(buf, b"\x07hello");
+        assert!(fd.is_some());
+        drop(a);
+        assert!(matches!(recv(b.as_fd(), &mut buf), Err(ProtoError::Closed)));
+    }
+}
