@@ -533,3 +533,69 @@ fn malformed_registry_is_reported_with_file_and_line() {
         "{e}"
     );
 }
+
+#[test]
+fn a_member_replacing_a_symlink_replaces_the_link_not_its_target() {
+    let (t, s) = store();
+    let outside = t.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    let victim = outside.join("victim");
+    let mut tb = TarBuilder::new();
+    tb.symlink("./f", victim.to_str().unwrap())
+        .file("./f", 0o644, 0, b"inside")
+        .symlink("./d", outside.to_str().unwrap())
+        .dir("./d/", 0o755, 0)
+        .file("./d/x", 0o644, 0, b"inside too")
+        .symlink("./h", victim.to_str().unwrap())
+        .file("./target", 0o644, 0, b"t")
+        .hardlink("./h", "./target");
+    let r = import_bytes(&s, "Replace", &t.path().join("d"), tb.finish()).unwrap();
+    assert_eq!(std::fs::read(r.rootfs.join("f")).unwrap(), b"inside");
+    assert!(std::fs::symlink_metadata(r.rootfs.join("d"))
+        .unwrap()
+        .is_dir());
+    assert_eq!(std::fs::read(r.rootfs.join("d/x")).unwrap(), b"inside too");
+    assert_eq!(std::fs::read(r.rootfs.join("h")).unwrap(), b"t");
+    assert!(
+        names(&outside).is_empty(),
+        "nothing written through the links"
+    );
+}
+
+#[test]
+fn unregister_never_deletes_through_a_mount() {
+    if !is_root() {
+        eprintln!("needs root to mount; CI runs as root");
+        return;
+    }
+    let (t, s) = store();
+    let r = import_bytes(&s, "Mounted", &t.path().join("d"), rootfs_tar()).unwrap();
+    let mnt = r.rootfs.join("tmp");
+    let ok = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "wslp-distro-test"])
+        .arg(&mnt)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !ok {
+        eprintln!("cannot mount tmpfs here; skipping");
+        return;
+    }
+    std::fs::write(mnt.join("precious"), b"keep").unwrap();
+    let e = s.unregister("Mounted");
+    let survived = std::fs::read(mnt.join("precious"));
+    let umount = std::process::Command::new("umount")
+        .arg(&mnt)
+        .status()
+        .unwrap();
+    assert!(umount.success());
+    let e = e.unwrap_err();
+    assert!(matches!(e, DistroError::RemoveFiles { .. }), "{e}");
+    assert!(e.to_string().contains("mount point"), "{e}");
+    assert_eq!(
+        survived.unwrap(),
+        b"keep",
+        "the mounted filesystem was not touched"
+    );
+    assert!(s.list().unwrap().is_empty(), "unregistered all the same");
+}
