@@ -281,10 +281,29 @@ pub(crate) fn setup_stdio(fds: [RawFd; 3]) -> Result<(), Errno> {
     Ok(())
 }
 
-/// Blocks every signal and reaps children forever: the body of an init.
-pub(crate) fn init_loop() -> ! {
+/// The rest of an init's life, once its set-up is done: close every descriptor
+/// above stdio, drop the copy of the caller's memory (see
+/// [`sys::shed_memory`]), report [`Stage::Ready`] on `ready_fd` (so the caller
+/// sees a lean init), then block every signal and reap children forever.
+pub(crate) fn init_loop(ready_fd: RawFd) -> ! {
     sys::set_sigmask(&sys::sigset(true));
     let chld = sys::sigset_of(libc::SIGCHLD);
+    let mut ready = [0u8; REPORT_LEN];
+    ready[..4].copy_from_slice(&(Stage::Ready as u32).to_ne_bytes());
+    // Keep nothing of the caller's: other VMs' sockets, pipes, files.
+    if ready_fd > 3 {
+        let _ = sys::close_range(3, ready_fd as u32 - 1, false);
+    }
+    let _ = sys::close_range(ready_fd as u32 + 1, u32::MAX, false);
+    if sys::CAN_SHED_MEMORY {
+        // SAFETY: we are a single-threaded init; from here on only the stack
+        // (chld, ready), code and bare syscalls are used.
+        unsafe { sys::shed_memory() };
+        sys::bare_write_and_close(ready_fd, &ready);
+        sys::bare_reap_forever(&chld)
+    }
+    let _ = sys::write_all(ready_fd, &ready);
+    sys::close(ready_fd);
     loop {
         sys::reap_all();
         sys::sigwait(&chld);

@@ -277,10 +277,7 @@ impl NamespaceVm {
             if let Err((i, e)) = plan::execute(&plan) {
                 child::fail(w, Stage::Plan, i as u32, e);
             }
-            child::report(w, Stage::Ready, 0, 0);
-            // Keep nothing of the caller's: other VMs' sockets, pipes, files.
-            let _ = sys::close_range(3, u32::MAX, false);
-            child::init_loop()
+            child::init_loop(w)
         });
         let (pid, pidfd) = match started {
             Ok(v) => v,
@@ -608,9 +605,7 @@ fn distro_init(plan: &[plan::MountStep], w: RawFd, log_fd: RawFd) -> ! {
     if let Err(e) = child::setup_stdio([null, null, log_fd]) {
         child::fail(w, Stage::Stdio, 0, e);
     }
-    child::report(w, Stage::Ready, 0, 0);
-    let _ = sys::close_range(3, u32::MAX, false);
-    child::init_loop()
+    child::init_loop(w)
 }
 
 impl NamespaceDistro {

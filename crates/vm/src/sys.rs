@@ -587,3 +587,223 @@ pub fn fork_in_child() -> Result<bool, Errno> {
     })?;
     Ok(ret == 0)
 }
+
+/// A syscall by inline assembly: no errno, no thread-local storage, no libc.
+/// For code that runs after [`shed_memory`] unmapped the heap (and with it,
+/// possibly, the thread's TLS block).
+#[cfg(target_arch = "x86_64")]
+fn bare_syscall4(nr: c_long, a1: usize, a2: usize, a3: usize, a4: usize) -> isize {
+    let ret: isize;
+    // SAFETY: the x86_64 Linux syscall convention; the kernel clobbers only
+    // rax, rcx and r11, and touches no memory the arguments do not name.
+    unsafe {
+        std::arch::asm!(
+            "syscall",
+            inlateout("rax") nr as isize => ret,
+            in("rdi") a1,
+            in("rsi") a2,
+            in("rdx") a3,
+            in("r10") a4,
+            lateout("rcx") _,
+            lateout("r11") _,
+            options(nostack),
+        );
+    }
+    ret
+}
+
+/// See the x86_64 version.
+#[cfg(target_arch = "aarch64")]
+fn bare_syscall4(nr: c_long, a1: usize, a2: usize, a3: usize, a4: usize) -> isize {
+    let ret: isize;
+    // SAFETY: the aarch64 Linux syscall convention (number in x8, result in x0).
+    unsafe {
+        std::arch::asm!(
+            "svc 0",
+            in("x8") nr,
+            inlateout("x0") a1 as isize => ret,
+            in("x1") a2,
+            in("x2") a3,
+            in("x3") a4,
+            options(nostack),
+        );
+    }
+    ret
+}
+
+/// Elsewhere [`shed_memory`] is not used; this keeps the code compiling.
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+fn bare_syscall4(nr: c_long, a1: usize, a2: usize, a3: usize, a4: usize) -> isize {
+    // SAFETY: forwarding integer arguments to syscall(2).
+    unsafe { libc::syscall(nr, a1, a2, a3, a4) as isize }
+}
+
+/// Whether [`shed_memory`] can work on this architecture.
+pub const CAN_SHED_MEMORY: bool = cfg!(any(target_arch = "x86_64", target_arch = "aarch64"));
+
+const MAX_SHED: usize = 1024;
+
+/// Parses one line of /proc/self/maps; returns the range when it is private,
+/// writable, anonymous (or the heap) memory that does not hold `keep`.
+fn sheddable(line: &[u8], keep: usize) -> Option<(usize, usize)> {
+    fn hex(s: &[u8]) -> Option<usize> {
+        let mut v: usize = 0;
+        if s.is_empty() {
+            return None;
+        }
+        for &c in s {
+            let d = match c {
+                b'0'..=b'9' => c - b'0',
+                b'a'..=b'f' => c - b'a' + 10,
+                _ => return None,
+            };
+            v = v.checked_mul(16)?.checked_add(d as usize)?;
+        }
+        Some(v)
+    }
+    let mut fields = line.split(|c| *c == b' ').filter(|f| !f.is_empty());
+    let range = fields.next()?;
+    let perms = fields.next()?;
+    let _offset = fields.next()?;
+    let _dev = fields.next()?;
+    let _inode = fields.next()?;
+    let path = fields.next().unwrap_or(b"");
+    let dash = range.iter().position(|c| *c == b'-')?;
+    let start = hex(&range[..dash])?;
+    let end = hex(&range[dash + 1..])?;
+    let private_writable = perms.len() >= 4 && perms[1] == b'w' && perms[3] == b'p';
+    let anonymous = path.is_empty() || path == b"[heap]" || path.starts_with(b"[anon:");
+    if private_writable && anonymous && !(start <= keep && keep < end) {
+        Some((start, end))
+    } else {
+        None
+    }
+}
+
+/// Unmaps every private writable anonymous mapping (the heap, other threads'
+/// stacks, malloc arenas) except the one holding the current stack.
+///
+/// An init cloned from the caller would otherwise keep a copy-on-write image of
+/// the whole caller for its lifetime: every page the caller later changes is
+/// copied and the stale one stays with the init. After this call only the
+/// current stack and file-backed mappings remain; the caller must use nothing
+/// but [`bare_syscall4`] from then on (no libc, no errno, no TLS, no heap).
+///
+/// # Safety
+/// Must run in a single-threaded child that never again touches anything but
+/// its stack, code and read-only data.
+pub unsafe fn shed_memory() {
+    let marker = 0u8;
+    let keep = &marker as *const u8 as usize;
+    let mut ranges = [(0usize, 0usize); MAX_SHED];
+    let mut count = 0;
+    let Ok(fd) = open(c"/proc/self/maps", libc::O_RDONLY | libc::O_CLOEXEC, 0) else {
+        return;
+    };
+    let mut buf = [0u8; 8192];
+    let mut filled = 0;
+    loop {
+        // SAFETY: reading into the unfilled tail of a live stack buffer.
+        let n = unsafe {
+            libc::syscall(
+                libc::SYS_read,
+                fd,
+                buf[filled..].as_mut_ptr(),
+                buf.len() - filled,
+            )
+        };
+        if n <= 0 {
+            break;
+        }
+        filled += n as usize;
+        let mut consumed = 0;
+        while let Some(nl) = buf[consumed..filled].iter().position(|c| *c == b'\n') {
+            if count < MAX_SHED {
+                if let Some(r) = sheddable(&buf[consumed..consumed + nl], keep) {
+                    ranges[count] = r;
+                    count += 1;
+                }
+            }
+            consumed += nl + 1;
+        }
+        buf.copy_within(consumed..filled, 0);
+        filled -= consumed;
+        if filled == buf.len() {
+            // A line longer than the buffer: drop it.
+            filled = 0;
+        }
+    }
+    close(fd);
+    for &(start, end) in &ranges[..count] {
+        bare_syscall4(libc::SYS_munmap, start, end - start, 0, 0);
+    }
+}
+
+/// write(2) of a short record, then close(2), after [`shed_memory`].
+pub fn bare_write_and_close(fd: RawFd, data: &[u8]) {
+    bare_syscall4(
+        libc::SYS_write,
+        fd as usize,
+        data.as_ptr() as usize,
+        data.len(),
+        0,
+    );
+    bare_syscall4(libc::SYS_close, fd as usize, 0, 0, 0);
+}
+
+/// The reaper loop of an init after [`shed_memory`]: every signal is blocked
+/// by the caller beforehand; wait for SIGCHLD, reap everything, repeat.
+pub fn bare_reap_forever(chld: &libc::sigset_t) -> ! {
+    let set = chld as *const libc::sigset_t as usize;
+    loop {
+        loop {
+            let pid = bare_syscall4(
+                libc::SYS_wait4,
+                -1isize as usize,
+                0,
+                (libc::WNOHANG | libc::__WALL) as usize,
+                0,
+            );
+            if pid <= 0 {
+                break;
+            }
+        }
+        bare_syscall4(libc::SYS_rt_sigtimedwait, set, 0, 0, 8);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sheddable;
+
+    #[test]
+    fn only_private_writable_anonymous_mappings_away_from_the_stack_are_shed() {
+        let line = |s: &str| sheddable(s.as_bytes(), 0x7000);
+        assert_eq!(
+            line("1000-2000 rw-p 00000000 00:00 0 "),
+            Some((0x1000, 0x2000))
+        );
+        assert_eq!(
+            line("1000-2000 rw-p 00000000 00:00 0                  [heap]"),
+            Some((0x1000, 0x2000))
+        );
+        assert_eq!(
+            line("1000-2000 rw-p 00000000 00:00 0   [anon:glibc malloc]"),
+            Some((0x1000, 0x2000))
+        );
+        // The stack we run on.
+        assert_eq!(line("6000-8000 rw-p 00000000 00:00 0"), None);
+        // File-backed, shared, read-only, special.
+        assert_eq!(
+            line("1000-2000 rw-p 00001000 fe:00 1234 /usr/lib/libc.so.6"),
+            None
+        );
+        assert_eq!(
+            line("1000-2000 rw-s 00000000 00:01 99 /memfd:x (deleted)"),
+            None
+        );
+        assert_eq!(line("1000-2000 r--p 00000000 00:00 0"), None);
+        assert_eq!(line("1000-2000 rw-p 00000000 00:00 0 [stack]"), None);
+        assert_eq!(line("garbage"), None);
+    }
+}

@@ -403,12 +403,15 @@ fn many_threads_execute_binaries_at_once() {
         }
     });
     // Every one of them was reaped by the VM's init.
-    assert!(eventually(|| members(
-        "pid",
-        ns_inode(vm.init_pid(), "pid").unwrap()
-    )
-    .len()
-        == 1));
+    let vm_pid_ns = ns_inode(vm.init_pid(), "pid").unwrap();
+    let left = || {
+        members("pid", vm_pid_ns)
+            .into_iter()
+            .map(|p| std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default())
+            .collect::<Vec<_>>()
+    };
+    // Only the VM's init is left: `true` was reaped.
+    assert!(eventually(|| left().len() == 1), "{:?}", left());
     vm.stop();
 }
 
@@ -489,4 +492,57 @@ fn the_host_is_out_of_reach() {
         before
     );
     vm.stop();
+}
+
+fn rss_kib(pid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn inits_do_not_keep_a_copy_of_the_caller() {
+    // 128 MiB the caller has touched: a plain fork would share (and later copy) all of it.
+    let big = std::hint::black_box(vec![1u8; 128 << 20]);
+    let dir = tempfile::tempdir().unwrap();
+    let rootfs = busybox_rootfs(dir.path());
+    let vm = start_vm(dir.path(), "vm-memory");
+    let distro = vm
+        .start_distribution(&wslp_vm::DistroSpec {
+            name: "memory".into(),
+            rootfs,
+            hostname: "memory".into(),
+        })
+        .unwrap();
+    assert!(rss_kib(std::process::id() as i32) > 128 * 1024);
+    for pid in [vm.init_pid(), distro.host_init_pid()] {
+        assert!(
+            rss_kib(pid) < 32 * 1024,
+            "init {pid} holds {} KiB",
+            rss_kib(pid)
+        );
+    }
+    // They still do their job.
+    let sock = distro
+        .execute_binary("/bin/cat", &strings(&["cat"]))
+        .unwrap();
+    assert_eq!(talk(sock, b"still reaping\n"), b"still reaping\n");
+    assert!(eventually(|| distro.is_idle()));
+    assert_eq!(vm_sh(&*vm, "true").code, 0);
+    let sock = vm.execute_binary("/bin/true", &strings(&["true"])).unwrap();
+    talk(sock, b"");
+    let vm_pid_ns = ns_inode(vm.init_pid(), "pid").unwrap();
+    let left = || {
+        members("pid", vm_pid_ns)
+            .into_iter()
+            .map(|p| std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default())
+            .collect::<Vec<_>>()
+    };
+    // Only the VM's init is left: `true` was reaped.
+    assert!(eventually(|| left().len() == 1), "{:?}", left());
+    vm.stop();
+    std::hint::black_box(&big);
 }
