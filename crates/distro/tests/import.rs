@@ -599,3 +599,36 @@ fn unregister_never_deletes_through_a_mount() {
     );
     assert!(s.list().unwrap().is_empty(), "unregistered all the same");
 }
+
+#[test]
+fn pax_long_names_times_and_xattrs_are_kept() {
+    let (t, s) = store();
+    let long = format!("./{}/{}", "d".repeat(90), "f".repeat(120));
+    let mut tb = TarBuilder::new();
+    tb.pax(&[
+        ("path", long.as_bytes()),
+        ("mtime", b"1600000000.25"),
+        ("SCHILY.xattr.user.wslp", b"hello"),
+    ])
+    .file("./short-name-overridden", 0o640, 0, b"long")
+    .pax(&[("uid", b"4000000"), ("gid", b"4000001")])
+    .file("./big-ids", 0o644, 0, b"ids");
+    let r = import_bytes(&s, "Pax", &t.path().join("d"), tb.finish()).unwrap();
+    let p = r.rootfs.join(&long[2..]);
+    assert_eq!(std::fs::read(&p).unwrap(), b"long");
+    assert!(!r.rootfs.join("short-name-overridden").exists());
+    let m = std::fs::metadata(&p).unwrap();
+    assert_eq!((m.mtime(), m.mtime_nsec()), (1_600_000_000, 250_000_000));
+    assert_eq!(m.permissions().mode() & 0o7777, 0o640);
+    let mut buf = [0u8; 64];
+    match rustix::fs::getxattr(&p, "user.wslp", &mut buf[..]) {
+        Ok(n) => assert_eq!(&buf[..n], b"hello"),
+        // Some filesystems (tmpfs without user xattrs) cannot hold it; the
+        // import warns and goes on.
+        Err(e) => eprintln!("user xattrs unsupported here: {e}"),
+    }
+    if is_root() {
+        let m = std::fs::metadata(r.rootfs.join("big-ids")).unwrap();
+        assert_eq!((m.uid(), m.gid()), (4_000_000, 4_000_001));
+    }
+}

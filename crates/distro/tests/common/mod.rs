@@ -116,6 +116,26 @@ impl TarBuilder {
         self
     }
 
+    /// A pax extended header ('x') for the member that follows.
+    pub fn pax(&mut self, records: &[(&str, &[u8])]) -> &mut Self {
+        let mut data = Vec::new();
+        for (k, v) in records {
+            let body = k.len() + v.len() + 3; // ' ', '=', '\n'
+            let mut len = body + 1;
+            while len != body + len.to_string().len() {
+                len = body + len.to_string().len();
+            }
+            data.extend_from_slice(format!("{len} {k}=").as_bytes());
+            data.extend_from_slice(v);
+            data.push(b'\n');
+        }
+        let mut h = Self::header("./PaxHeaders/x", EntryType::XHeader, 0o644, 0, 0);
+        h.set_size(data.len() as u64);
+        h.set_cksum();
+        self.b.append(&h, &data[..]).unwrap();
+        self
+    }
+
     pub fn finish(self) -> Vec<u8> {
         self.b.into_inner().unwrap()
     }
