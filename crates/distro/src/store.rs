@@ -317,6 +317,13 @@ impl DistroStore {
             check_free(&reg, name, &dir)?;
             let dfd = open_dir(&dir).map_err(|e| DistroError::io("open", &dir, e))?;
             rfs::renameat_with(&sfd, ROOTFS_DIR, &dfd, ROOTFS_DIR, RenameFlags::NOREPLACE)
+                .or_else(|e| match e {
+                    // A filesystem without RENAME_NOREPLACE (some FUSE and
+                    // network ones): prepare_dir emptied DIR, and we hold the
+                    // registry lock, so a plain rename is as safe here.
+                    rustix::io::Errno::INVAL => rfs::renameat(&sfd, ROOTFS_DIR, &dfd, ROOTFS_DIR),
+                    e => Err(e),
+                })
                 .map_err(|e| {
                     if e == rustix::io::Errno::EXIST {
                         DistroError::DirNotEmpty { dir: dir.clone() }
@@ -458,7 +465,7 @@ fn remove_stale_staging(dir: &Path) -> std::io::Result<usize> {
     };
     for ent in rd {
         let ent = ent?;
-        if is_staging(&ent.file_name()) {
+        if is_staging(&ent.file_name()) && ent.file_type().is_ok_and(|t| t.is_dir()) {
             let p = ent.path();
             if let Ok(fd) = open_dir(&p) {
                 if FileLock::try_on(fd)?.is_none() {
@@ -500,7 +507,8 @@ fn prepare_dir(dir: &Path) -> Result<Prepared, DistroError> {
     for ent in std::fs::read_dir(dir).map_err(|e| DistroError::io("read", dir, e))? {
         let ent = ent.map_err(|e| DistroError::io("read", dir, e))?;
         let n = ent.file_name();
-        if is_staging(&n) {
+        let real_dir = ent.file_type().is_ok_and(|t| t.is_dir());
+        if is_staging(&n) && real_dir {
             let fd = open_dir(&ent.path()).map_err(|e| DistroError::io("open", ent.path(), e))?;
             match FileLock::try_on(fd).map_err(|e| DistroError::io("lock", ent.path(), e))? {
                 Some(_) => stale.push(ent.path()),

@@ -632,3 +632,23 @@ fn pax_long_names_times_and_xattrs_are_kept() {
         assert_eq!((m.uid(), m.gid()), (4_000_000, 4_000_001));
     }
 }
+
+#[test]
+fn only_real_staging_directories_count_as_leftovers() {
+    let (t, s) = store();
+    let dir = t.path().join("d");
+    std::fs::create_dir(&dir).unwrap();
+    // A file, and a symlink to a directory of the user's, with the prefix.
+    std::fs::write(dir.join(format!("{STAGING_PREFIX}file")), b"mine").unwrap();
+    let e = import_bytes(&s, "X", &dir, rootfs_tar()).unwrap_err();
+    assert!(matches!(e, DistroError::DirNotEmpty { .. }), "{e}");
+    std::fs::remove_file(dir.join(format!("{STAGING_PREFIX}file"))).unwrap();
+    let users = t.path().join("users-dir");
+    std::fs::create_dir(&users).unwrap();
+    std::fs::write(users.join("keep"), b"x").unwrap();
+    std::os::unix::fs::symlink(&users, dir.join(format!("{STAGING_PREFIX}link"))).unwrap();
+    let e = import_bytes(&s, "X", &dir, rootfs_tar()).unwrap_err();
+    assert!(matches!(e, DistroError::DirNotEmpty { .. }), "{e}");
+    assert_eq!(names(&users), vec!["keep"]);
+    assert!(s.list().unwrap().is_empty());
+}
