@@ -42,6 +42,16 @@
 //! A `kill -9` at any point leaves the registry as it was, and the next
 //! import into the same DIR clears the leftovers.
 //!
+//! Not running as root, owners are not kept and device nodes are skipped
+//! (each with a warning); everything else works the same.
+//!
+//! What the import does not protect against: a tarball is trusted to be the
+//! distribution the user wants. Its set-uid binaries and device nodes (a
+//! `/dev/sda` node gives raw disk access) are created as the archive says,
+//! as WSL's importer does; keeping them away from untrusted users is the job
+//! of the runtime that starts the distribution (its own mount and user
+//! setup), and of DIR's permissions, not of this crate.
+//!
 //! Reading a distribution's files ([`read_os_release`], [`lookup_user`])
 //! resolves symlinks as if the rootfs were `/` (openat2 `RESOLVE_IN_ROOT`).
 

@@ -652,3 +652,17 @@ fn only_real_staging_directories_count_as_leftovers() {
     assert_eq!(names(&users), vec!["keep"]);
     assert!(s.list().unwrap().is_empty());
 }
+
+#[test]
+fn hard_links_to_missing_or_directory_targets_are_refused() {
+    let mut t = TarBuilder::new();
+    t.hardlink("./early", "./later")
+        .file("./later", 0o644, 0, b"x");
+    assert_refused(t.finish(), "link before its target", unsafe_entry);
+    let mut t = TarBuilder::new();
+    t.dir("./d/", 0o755, 0).hardlink("./link-to-dir", "./d");
+    assert_refused(t.finish(), "link to a directory", unsafe_entry);
+    let mut t = TarBuilder::new();
+    t.hardlink("./root-link", "./");
+    assert_refused(t.finish(), "link to the root", unsafe_entry);
+}
