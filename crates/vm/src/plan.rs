@@ -20,9 +20,10 @@ use crate::sys::{self, Errno};
 /// One step of a mount plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MountStep {
-    /// Make every mount of the namespace private so nothing propagates back to
-    /// the host (`mount --make-rprivate /`).
-    MakePrivate { target: CString },
+    /// Change the propagation type of a mount (`flags`: MS_PRIVATE, MS_SHARED,
+    /// MS_SLAVE, with MS_REC for the whole tree), e.g. `mount --make-rprivate /`
+    /// so nothing propagates back to the host.
+    Propagation { target: CString, flags: c_ulong },
     /// mount(2).
     Mount {
         source: Option<CString>,
@@ -78,7 +79,16 @@ fn s(c: &CStr) -> std::borrow::Cow<'_, str> {
 impl fmt::Display for MountStep {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            MountStep::MakePrivate { target } => write!(f, "make-rprivate {}", s(target)),
+            MountStep::Propagation { target, flags } => {
+                let kind = match flags & !libc::MS_REC {
+                    libc::MS_SHARED => "shared",
+                    libc::MS_SLAVE => "slave",
+                    libc::MS_PRIVATE => "private",
+                    _ => "?",
+                };
+                let r = if flags & libc::MS_REC != 0 { "r" } else { "" };
+                write!(f, "make-{r}{kind} {}", s(target))
+            }
             MountStep::Mount {
                 source,
                 target,
@@ -119,8 +129,8 @@ impl MountStep {
     /// Runs the step. Async-signal-safe: only syscalls on prepared strings.
     fn run(&self) -> Result<(), Errno> {
         match self {
-            MountStep::MakePrivate { target } => {
-                sys::mount(None, target, None, libc::MS_REC | libc::MS_PRIVATE, None)
+            MountStep::Propagation { target, flags } => {
+                sys::mount(None, target, None, *flags, None)
             }
             MountStep::Mount {
                 source,
@@ -143,11 +153,26 @@ impl MountStep {
             MountStep::Symlink { target, link } => sys::symlink(target, link),
             MountStep::AttachTree { fd, target } => sys::attach_tree(*fd, target),
             MountStep::PivotRoot { new_root } => {
-                sys::chdir(new_root)?;
-                sys::pivot_root(c".", c".")?;
-                // The old root now sits on top of the new one at "/": drop it.
-                sys::umount2(c".", libc::MNT_DETACH)?;
-                sys::chdir(c"/")
+                // runc's sequence: the old root is reached through a descriptor,
+                // since "." after pivot_root(".", ".") need not name it for
+                // every syscall.
+                let old = sys::open(
+                    c"/",
+                    libc::O_DIRECTORY | libc::O_RDONLY | libc::O_CLOEXEC,
+                    0,
+                )?;
+                let result = (|| {
+                    sys::chdir(new_root)?;
+                    sys::pivot_root(c".", c".")?;
+                    sys::fchdir(old)?;
+                    // A slave first, so unmounting the old root does not
+                    // propagate to its peers (the VM's shared /mnt/wsl).
+                    sys::mount(None, c".", None, libc::MS_SLAVE | libc::MS_REC, None)?;
+                    sys::umount2(c".", libc::MNT_DETACH)?;
+                    sys::chdir(c"/")
+                })();
+                sys::close(old);
+                result
             }
             MountStep::SetHostname { name } => sys::sethostname(name.as_bytes()),
             MountStep::LoopbackUp => sys::loopback_up(),
@@ -263,6 +288,14 @@ impl Builder {
         Ok(())
     }
 
+    fn propagation(&mut self, target: &Path, flags: c_ulong) -> Result<(), VmError> {
+        self.steps.push(MountStep::Propagation {
+            target: cpath(target)?,
+            flags,
+        });
+        Ok(())
+    }
+
     fn symlink(&mut self, target: &str, link: &Path) -> Result<(), VmError> {
         self.steps.push(MountStep::Symlink {
             target: cstring(target, target)?,
@@ -351,9 +384,7 @@ pub fn vm_plan(
     hostname: &str,
 ) -> Result<Vec<MountStep>, VmError> {
     let mut b = Builder { steps: Vec::new() };
-    b.steps.push(MountStep::MakePrivate {
-        target: c"/".into(),
-    });
+    b.propagation(Path::new("/"), libc::MS_REC | libc::MS_PRIVATE)?;
     b.mount(
         Some("tmpfs"),
         staging,
@@ -396,6 +427,19 @@ pub fn vm_plan(
     ] {
         b.mkdir(&staging.join(dir), mode)?;
     }
+    // WSL's /mnt/wsl: a tmpfs whose mounts show in every distribution
+    // (plugins and `wsl --mount` rely on it). Its peer group lives only in the
+    // VM's and the distributions' mount namespaces.
+    let wsl = staging.join(SHARED_MNT.trim_start_matches('/'));
+    b.mkdir(&wsl, 0o755)?;
+    b.mount(
+        Some("tmpfs"),
+        &wsl,
+        Some("tmpfs"),
+        libc::MS_NOSUID | libc::MS_NODEV,
+        Some("mode=755"),
+    )?;
+    b.propagation(&wsl, libc::MS_SHARED)?;
     b.steps.push(MountStep::PivotRoot {
         new_root: cpath(staging)?,
     });
@@ -405,6 +449,9 @@ pub fn vm_plan(
     b.steps.push(MountStep::LoopbackUp);
     Ok(b.steps)
 }
+
+/// The VM directory shared with every distribution, as WSL's `/mnt/wsl`.
+pub const SHARED_MNT: &str = "/mnt/wsl";
 
 /// Where a distribution's init attaches the root filesystem before switching to
 /// it: a directory of a private tmpfs it mounts on the VM's `/tmp` in its own
@@ -417,9 +464,11 @@ pub const DISTRO_STAGING: &str = "/tmp/.wslp-distro-root";
 /// `/tmp`, `/run`, then pivot_root into it.
 pub fn distro_plan(rootfs_fd: RawFd, hostname: &str) -> Result<Vec<MountStep>, VmError> {
     let mut b = Builder { steps: Vec::new() };
-    b.steps.push(MountStep::MakePrivate {
-        target: c"/".into(),
-    });
+    // Not recursive: the copy of the VM's /mnt/wsl must stay in its peer group.
+    // Everything else the VM made private; these two are what pivot_root and
+    // the staging mount need, even if someone in the VM changed them.
+    b.propagation(Path::new("/"), libc::MS_PRIVATE)?;
+    b.propagation(Path::new("/tmp"), libc::MS_PRIVATE)?;
     b.mount(
         Some("tmpfs"),
         Path::new("/tmp"),
@@ -435,13 +484,17 @@ pub fn distro_plan(rootfs_fd: RawFd, hostname: &str) -> Result<Vec<MountStep>, V
     });
     // The clone shares the host mount's peer group when that one is shared;
     // mounts made below must not propagate back to the host.
-    b.steps.push(MountStep::MakePrivate {
-        target: cpath(root)?,
-    });
+    b.propagation(root, libc::MS_REC | libc::MS_PRIVATE)?;
     let sys_dir = root.join("sys");
     b.mkdir(&sys_dir, 0o555)?;
     b.bind(Path::new("/sys"), &sys_dir, true)?;
     b.common(root, Path::new("/dev"))?;
+    // A bind of the shared /mnt/wsl joins its peer group: mounts below it, made
+    // in the VM or in any distribution, show everywhere.
+    let wsl = root.join(SHARED_MNT.trim_start_matches('/'));
+    b.mkdir(&root.join("mnt"), 0o755)?;
+    b.mkdir(&wsl, 0o755)?;
+    b.bind(Path::new(SHARED_MNT), &wsl, false)?;
     b.steps.push(MountStep::PivotRoot {
         new_root: cpath(root)?,
     });
@@ -479,8 +532,9 @@ mod tests {
         let plan = vm_plan(&merged_usr(), Path::new("/state/vm"), "wslp").unwrap();
         assert_eq!(
             plan[0],
-            MountStep::MakePrivate {
-                target: c"/".into()
+            MountStep::Propagation {
+                target: c"/".into(),
+                flags: libc::MS_REC | libc::MS_PRIVATE
             }
         );
         let pivot = plan
@@ -596,9 +650,18 @@ mod tests {
             .iter()
             .position(|s| matches!(s, MountStep::AttachTree { fd: 7, .. }))
             .unwrap();
-        assert!(
-            matches!(&plan[attach + 1], MountStep::MakePrivate { target } if target.to_str().unwrap() == DISTRO_STAGING)
+        assert_eq!(
+            plan[attach + 1],
+            MountStep::Propagation {
+                target: CString::new(DISTRO_STAGING).unwrap(),
+                flags: libc::MS_REC | libc::MS_PRIVATE
+            }
         );
+        // Nothing makes the whole tree private: that would cut /mnt/wsl off.
+        assert!(!plan
+            .iter()
+            .any(|s| matches!(s, MountStep::Propagation { target, flags }
+            if target.as_c_str() == c"/" && flags & libc::MS_REC != 0)));
         assert!(matches!(plan[plan.len() - 2], MountStep::PivotRoot { .. }));
         assert_eq!(
             plan[plan.len() - 1],
@@ -608,6 +671,28 @@ mod tests {
         );
         // No loopback step: a distribution shares the VM's network namespace.
         assert!(!plan.contains(&MountStep::LoopbackUp));
+    }
+
+    #[test]
+    fn mnt_wsl_is_shared_in_the_vm_and_bound_into_distributions() {
+        let vm = vm_plan(&merged_usr(), Path::new("/r"), "h").unwrap();
+        let mount = vm
+            .iter()
+            .position(|s| matches!(s, MountStep::Mount { target, .. } if target.as_c_str() == c"/r/mnt/wsl"))
+            .unwrap();
+        assert_eq!(
+            vm[mount + 1],
+            MountStep::Propagation {
+                target: c"/r/mnt/wsl".into(),
+                flags: libc::MS_SHARED
+            }
+        );
+        let distro = distro_plan(3, "h").unwrap();
+        let target = CString::new(format!("{DISTRO_STAGING}/mnt/wsl")).unwrap();
+        assert!(distro.iter().any(
+            |s| matches!(s, MountStep::Mount { source: Some(src), target: t, flags, .. }
+            if src.as_c_str() == c"/mnt/wsl" && *t == target && flags & libc::MS_BIND != 0)
+        ));
     }
 
     #[test]

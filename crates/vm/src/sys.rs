@@ -164,6 +164,12 @@ pub fn chdir(path: &CStr) -> Result<(), Errno> {
     check(unsafe { libc::syscall(libc::SYS_chdir, path.as_ptr()) }).map(drop)
 }
 
+/// fchdir(2).
+pub fn fchdir(fd: RawFd) -> Result<(), Errno> {
+    // SAFETY: plain integer argument.
+    check(unsafe { libc::syscall(libc::SYS_fchdir, fd) }).map(drop)
+}
+
 /// pivot_root(2).
 pub fn pivot_root(new_root: &CStr, put_old: &CStr) -> Result<(), Errno> {
     // SAFETY: both are NUL-terminated strings.

@@ -284,3 +284,53 @@ fn mounts_inside_the_distribution_stay_inside() {
     );
     vm.stop();
 }
+
+#[test]
+fn mnt_wsl_is_shared_between_the_vm_and_distributions() {
+    let before = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (vm, a) = start(dir.path(), "share-a");
+    let b = vm
+        .start_distribution(&DistroSpec {
+            name: "share-b".into(),
+            rootfs: dir.path().join("rootfs"),
+            hostname: "share-b".into(),
+        })
+        .unwrap();
+    let team = dir.path().join("team");
+    std::fs::create_dir(&team).unwrap();
+    std::fs::write(team.join("notes"), "from the host\n").unwrap();
+    // Mounted in the VM after both distributions started: both see it.
+    vm.mount_folder(&team, "/mnt/wsl/team", false).unwrap();
+    assert_eq!(sh(&*a, "cat /mnt/wsl/team/notes").stdout, "from the host\n");
+    assert_eq!(sh(&*b, "cat /mnt/wsl/team/notes").stdout, "from the host\n");
+    // A mount made in one distribution shows in the VM and the other one.
+    let o = sh(&*a, "mkdir /mnt/wsl/from-a && mount -t tmpfs none /mnt/wsl/from-a && echo hi > /mnt/wsl/from-a/f");
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(sh(&*b, "cat /mnt/wsl/from-a/f").stdout, "hi\n");
+    assert_eq!(vm_sh(&*vm, "cat /mnt/wsl/from-a/f").stdout, "hi\n");
+    // A distribution stopping takes none of it away.
+    a.stop();
+    assert_eq!(
+        sh(&*b, "cat /mnt/wsl/team/notes /mnt/wsl/from-a/f").stdout,
+        "from the host\nhi\n"
+    );
+    assert_eq!(
+        vm_sh(&*vm, "cat /mnt/wsl/team/notes").stdout,
+        "from the host\n"
+    );
+    // And a distribution started later sees what is there.
+    let c = vm
+        .start_distribution(&DistroSpec {
+            name: "share-c".into(),
+            rootfs: dir.path().join("rootfs"),
+            hostname: "share-c".into(),
+        })
+        .unwrap();
+    assert_eq!(sh(&*c, "cat /mnt/wsl/team/notes").stdout, "from the host\n");
+    vm.stop();
+    assert_eq!(
+        std::fs::read_to_string("/proc/self/mountinfo").unwrap(),
+        before
+    );
+}
