@@ -92,13 +92,25 @@ fn ensure_plugin_host() {
     }
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let st = Command::new(cargo)
-        .args(["build", "--release", "-p", "wslp-host", "--bin", "wslp-plugin-host"])
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "wslp-host",
+            "--bin",
+            "wslp-plugin-host",
+        ])
         .status()
         .expect("run cargo to build wslp-plugin-host");
     assert!(st.success(), "building wslp-plugin-host failed");
     let exe = std::env::current_exe().unwrap();
     // target/release/examples/hook_bench → target/release/wslp-plugin-host
-    let host = exe.parent().unwrap().parent().unwrap().join("wslp-plugin-host");
+    let host = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("wslp-plugin-host");
     assert!(host.is_file(), "{} was not built", host.display());
     std::env::set_var(wslp_host::manager::PLUGIN_HOST_ENV, host);
 }
@@ -185,7 +197,11 @@ fn main() {
         us(out.0 .0) / us(inp.0 .0).max(0.001),
         us(out.1 .0) / us(inp.1 .0).max(0.001)
     );
-    let goal = if us(out.0 .0) <= 50.0 { "met" } else { "NOT met" };
+    let goal = if us(out.0 .0) <= 50.0 {
+        "met"
+    } else {
+        "NOT met"
+    };
     println!(
         "goal: round trip p50 <= 50 µs out of process: {goal} ({:.2} µs)",
         us(out.0 .0)

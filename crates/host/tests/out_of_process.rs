@@ -341,3 +341,51 @@ fn other_plugins_keep_their_host_when_one_crashes() {
         "Good ran once (the loop stopped at Bad first)"
     );
 }
+
+#[test]
+fn a_restarted_host_loads_the_verified_bytes_not_the_path() {
+    let root = Root::new();
+    root.settings("require_signatures = true\n");
+    let key = root.path().join("key.pem");
+    let cert = root.path().join("cert.pem");
+    wslp_trust::new_certificate(
+        &wslp_trust::CertOptions {
+            subject: "CN=wslp plugin-host tests".into(),
+            days: 1,
+            is_ca: false,
+            issuer: None,
+            code_signing: true,
+        },
+        &key,
+        &cert,
+    )
+    .unwrap();
+    wslp_trust::TrustStore::open(&root.path().join("trust"))
+        .add(&cert)
+        .unwrap();
+    let so = root.plugin(
+        "Signed",
+        "misbehave.c",
+        "signed.so",
+        "OnVMStarted once:segv\n",
+    );
+    wslp_trust::sign_file(&so, &key, &cert).unwrap();
+    // Root-owned and not writable by others: loaded through the verified descriptor.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&so, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let m = root.manager();
+    assert_eq!(m.load_failure(), None);
+    let s = m.open_session(0, HostServices::new());
+    // The file at the path is replaced by something unloadable; the host restarted
+    // after the crash must still load the bytes that were verified.
+    let garbage = root.path().join("garbage");
+    std::fs::write(&garbage, b"not an ELF file").unwrap();
+    std::fs::rename(&garbage, &so).unwrap();
+    let err = m.on_vm_started(&s, 0).unwrap_err();
+    assert_eq!(
+        err.message.as_deref(),
+        Some("The plugin crashed (SIGSEGV).")
+    );
+    m.on_vm_started(&s, 0).unwrap();
+    assert_eq!(pids(&so, "entry").len(), 2);
+}

@@ -254,8 +254,20 @@ EXTERN_C __declspec(dllexport) HRESULT WSLPluginAPIV1_EntryPoint(const struct WS
 {
     g_api = api;
     Dl_info info;
-    if (dladdr((void*)WSLPluginAPIV1_EntryPoint, &info) == 0 || realpath(info.dli_fname, g_self) == NULL)
+    if (dladdr((void*)WSLPluginAPIV1_EntryPoint, &info) == 0)
         return E_FAIL;
+    if (realpath(info.dli_fname, g_self) == NULL)
+    {
+        /* Loaded through /proc/self/fd/N of a file since replaced at its path:
+         * its old name, for the .conf and .log beside it. */
+        ssize_t n = readlink(info.dli_fname, g_self, sizeof(g_self) - 1);
+        if (n < 0)
+            return E_FAIL;
+        g_self[n] = '\0';
+        char* deleted = strstr(g_self, " (deleted)");
+        if (deleted != NULL)
+            *deleted = '\0';
+    }
     char conf[4200];
     snprintf(conf, sizeof(conf), "%s.conf", g_self);
     FILE* f = fopen(conf, "r");
