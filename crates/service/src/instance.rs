@@ -378,8 +378,16 @@ pub struct IdleState {
     service_idle_since: Option<Instant>,
 }
 
+/// A registry error in WSL's two-line form, with WSL's code where it has one.
 pub fn store_failure(e: wslp_distro::DistroError) -> Failure {
-    Failure::service(e, "E_FAIL")
+    use wslp_distro::DistroError as E;
+    let code = match &e {
+        E::NotFound { .. } | E::IdNotFound { .. } => "WSL_E_DISTRO_NOT_FOUND",
+        E::AlreadyExists { .. } => "ERROR_ALREADY_EXISTS",
+        E::InvalidName { .. } => "E_INVALIDARG",
+        _ => "E_FAIL",
+    };
+    Failure::service(e, code)
 }
 
 fn hostname_for_vm() -> String {
