@@ -283,10 +283,13 @@ impl NamespaceVm {
             Ok(v) => v,
             Err(e) => {
                 logger.stop();
-                return Err(VmError::setup(
-                    "creating the VM's init (clone3 with new namespaces)",
-                    e,
-                ));
+                let step = if e == libc::EPERM {
+                    "creating the VM's namespaces (clone3) needs root (CAP_SYS_ADMIN); \
+                     run the wslp service as root"
+                } else {
+                    "creating the VM's init (clone3 with new namespaces)"
+                };
+                return Err(VmError::setup(step, e));
             }
         };
         let fail = |err: VmError| {
