@@ -548,7 +548,7 @@ pub struct NamespaceDistro {
 }
 
 /// The pid of `pid` in the pid namespace one level above its own (the VM's),
-/// from the NSpid line of /proc/<pid>/status.
+/// from the NSpid line of `/proc/<pid>/status`.
 fn parent_ns_pid(pid: i32) -> Result<u32, VmError> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .map_err(|e| VmError::io(format!("reading /proc/{pid}/status"), e))?;
