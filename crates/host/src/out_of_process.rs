@@ -134,6 +134,12 @@ fn decode_hook_done(frame: &[u8]) -> Result<HookOutcome, ProtoError> {
 impl PluginInstance for OutOfProcessPlugin {
     fn call(&self, hook: &HookCall<'_>, timeout: Option<Duration>) -> HookOutcome {
         let mut guard = self.host.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(status) = guard.as_mut().and_then(HostProcess::exited_already) {
+            // It died between hooks (a thread of the plugin crashed or called exit):
+            // not this hook's failure; a new host serves it.
+            tracing::error!(plugin = %self.name, ?status, "plugin host died between hooks; starting a new one");
+            *guard = None;
+        }
         if guard.is_none() {
             tracing::info!(plugin = %self.name, hook = hook.name(), "starting a new plugin host for the plugin");
             match self.start(timeout) {
@@ -303,6 +309,15 @@ impl HostProcess {
             if exited {
                 return Err(Lost::Died);
             }
+        }
+    }
+
+    /// The host's status if it has already ended (reaped now), without waiting.
+    fn exited_already(&mut self) -> Option<WaitStatus> {
+        let mut fds = [PollFd::new(self.pidfd.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::ZERO) {
+            Ok(1) => Some(self.terminate()),
+            _ => None,
         }
     }
 

@@ -389,3 +389,14 @@ fn a_restarted_host_loads_the_verified_bytes_not_the_path() {
     m.on_vm_started(&s, 0).unwrap();
     assert_eq!(pids(&so, "entry").len(), 2);
 }
+
+#[test]
+fn a_host_that_died_between_hooks_is_replaced_without_failing_the_next_hook() {
+    let (_root, so, m) = setup("OnVMStarted once:exit_later 4\n");
+    let s = m.open_session(0, HostServices::new());
+    m.on_vm_started(&s, 0).unwrap();
+    let first = pids(&so, "OnVMStarted")[0];
+    assert!(gone(first), "the plugin's thread ended its host");
+    m.on_vm_started(&s, 0).unwrap();
+    assert_eq!(pids(&so, "entry").len(), 2);
+}

@@ -14,6 +14,7 @@
  *   error_thread TEXT PluginError from another thread; logs the HRESULT
  *   exec_thread PATH  ExecuteBinary(PATH) from another thread during the hook
  *   exec_later PATH   the same from a thread that outlives the hook
+ *   exit_later N      a thread that outlives the hook calls exit(N) soon after
  *
  * An action written "once:ACTION" runs only the first time, across plugin
  * hosts: a marker file "<its path>.<where>.once" remembers it.
@@ -118,6 +119,12 @@ static void* exec_thread(void* p)
     return NULL;
 }
 
+static void* exit_thread(void* p)
+{
+    usleep(20000);
+    exit((int)(intptr_t)p);
+}
+
 static void* error_thread(void* p)
 {
     HRESULT* hr = p;
@@ -164,6 +171,12 @@ static HRESULT run(const char* where, WSLSessionId session)
             abort();
         else if (strcmp(op, "exit") == 0)
             exit(arg != NULL ? atoi(arg) : 0);
+        else if (strcmp(op, "exit_later") == 0)
+        {
+            pthread_t t;
+            pthread_create(&t, NULL, exit_thread, (void*)(intptr_t)(arg != NULL ? atoi(arg) : 0));
+            pthread_detach(t);
+        }
         else if (strcmp(op, "hang") == 0)
             for (;;)
                 pause();
