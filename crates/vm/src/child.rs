@@ -211,6 +211,41 @@ fn own_pid_ns() -> Result<RawFd, VmError> {
     .ok_or_else(|| VmError::setup("opening /proc/self/ns/pid", libc::ENOENT))
 }
 
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Runs `job` on a thread that lives as long as the process, and returns its
+/// result.
+///
+/// A VM's init asks for SIGKILL when its parent dies (PR_SET_PDEATHSIG), so a
+/// service killed with -9 takes its VM (and with it every distribution) along
+/// instead of leaving namespaces behind. The kernel's "parent" there is the
+/// thread that cloned the init, so the init is cloned from this thread, which
+/// only ends with the process.
+pub(crate) fn on_lifetime_thread<R: Send + 'static>(job: impl FnOnce() -> R + Send + 'static) -> R {
+    static JOBS: OnceLock<std::sync::Mutex<std::sync::mpsc::Sender<Job>>> = OnceLock::new();
+    let jobs = JOBS.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("wslp-vm-owner".into())
+            .spawn(move || {
+                for job in rx {
+                    job();
+                }
+            })
+            .expect("spawning the VM owner thread");
+        std::sync::Mutex::new(tx)
+    });
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    let sent = jobs
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .send(Box::new(move || {
+            let _ = tx.send(job());
+        }));
+    sent.expect("the VM owner thread lives as long as the process");
+    rx.recv().expect("the VM owner thread answers every job")
+}
+
 /// Forks a child, in the pid namespace of the process behind `pid_ns_of` when
 /// given, with extra clone `flags` (new namespaces), running `child` in it.
 /// Returns the child's pid and pidfd. `child` must follow the rules of

@@ -264,20 +264,9 @@ impl NamespaceVm {
         let log_fd = log_write.as_raw_fd();
         let report = ReportPipe::new()?;
         let w = report.write_fd();
-        let started = child::clone_child(None, VM_CLONE_FLAGS, || {
-            // Quiet stdio first, while the host's /dev/null is still reachable:
-            // the caller's stdout may be a pipe someone reads to EOF.
-            let null = match sys::open(c"/dev/null", libc::O_RDWR, 0) {
-                Ok(fd) => fd,
-                Err(e) => child::fail(w, Stage::Stdio, 0, e),
-            };
-            if let Err(e) = child::setup_stdio([null, null, log_fd]) {
-                child::fail(w, Stage::Stdio, 0, e);
-            }
-            if let Err((i, e)) = plan::execute(&plan) {
-                child::fail(w, Stage::Plan, i as u32, e);
-            }
-            child::init_loop(w)
+        let init_plan = plan.clone();
+        let started = child::on_lifetime_thread(move || {
+            child::clone_child(None, VM_CLONE_FLAGS, move || vm_init(&init_plan, w, log_fd))
         });
         let (pid, pidfd) = match started {
             Ok(v) => v,
@@ -597,6 +586,28 @@ fn init_facts(pidfd: &OwnedFd, what: &str) -> Result<(i32, u64, u32), VmError> {
 }
 
 /// The body of a distribution's init, in its new pid, mount and uts namespaces.
+/// The VM's init, in its new namespaces: dies with the service (see
+/// [`child::on_lifetime_thread`]), mounts its root from `plan`, then reaps.
+/// Runs under clone3's rules: no allocation, bare syscalls.
+fn vm_init(plan: &[plan::MountStep], w: RawFd, log_fd: RawFd) -> ! {
+    if let Err(e) = sys::set_parent_death_signal(libc::SIGKILL) {
+        child::fail(w, Stage::Stdio, 0, e);
+    }
+    // Quiet stdio first, while the host's /dev/null is still reachable:
+    // the caller's stdout may be a pipe someone reads to EOF.
+    let null = match sys::open(c"/dev/null", libc::O_RDWR, 0) {
+        Ok(fd) => fd,
+        Err(e) => child::fail(w, Stage::Stdio, 0, e),
+    };
+    if let Err(e) = child::setup_stdio([null, null, log_fd]) {
+        child::fail(w, Stage::Stdio, 0, e);
+    }
+    if let Err((i, e)) = plan::execute(plan) {
+        child::fail(w, Stage::Plan, i as u32, e);
+    }
+    child::init_loop(w)
+}
+
 fn distro_init(plan: &[plan::MountStep], w: RawFd, log_fd: RawFd) -> ! {
     if let Err((i, e)) = plan::execute(plan) {
         child::fail(w, Stage::Plan, i as u32, e);

@@ -183,6 +183,22 @@ pub fn sethostname(name: &[u8]) -> Result<(), Errno> {
     check(unsafe { libc::syscall(libc::SYS_sethostname, name.as_ptr(), name.len()) }).map(drop)
 }
 
+/// prctl(PR_SET_PDEATHSIG): `sig` when the thread that created us exits.
+pub fn set_parent_death_signal(sig: c_int) -> Result<(), Errno> {
+    // SAFETY: plain integer arguments.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_prctl,
+            libc::PR_SET_PDEATHSIG,
+            sig as c_long,
+            0,
+            0,
+            0,
+        )
+    })
+    .map(drop)
+}
+
 /// setns(2) with a namespace or pidfd descriptor.
 pub fn setns(fd: RawFd, nstype: c_int) -> Result<(), Errno> {
     // SAFETY: plain integer arguments.
