@@ -87,7 +87,6 @@ fn a_read_only_share_cannot_be_written_from_the_vm() {
 /// `/mnt/wsl` with distributions yet, and the setup script then says so:
 /// "the shared folder /mnt/wsl/team is not visible in this distribution".
 #[test]
-#[ignore = "needs wslp-vm to share the VM's /mnt/wsl with distributions, as WSL does"]
 fn the_host_folder_is_usable_in_the_distribution() {
     let dir = tempfile::tempdir().unwrap();
     let (plugin, shared) = plugin_with_config(dir.path(), "required = true\n");
