@@ -10,7 +10,10 @@ use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
 pub fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 pub fn target_dir() -> PathBuf {
@@ -22,7 +25,11 @@ pub fn target_dir() -> PathBuf {
 /// A built binary of the workspace (debug profile).
 pub fn bin(name: &str) -> PathBuf {
     let p = target_dir().join("debug").join(name);
-    assert!(p.is_file(), "{} is missing: run `cargo build --workspace --bins` first", p.display());
+    assert!(
+        p.is_file(),
+        "{} is missing: run `cargo build --workspace --bins` first",
+        p.display()
+    );
     p
 }
 
@@ -30,9 +37,16 @@ pub fn bin(name: &str) -> PathBuf {
 pub fn rootfs_tarball() -> PathBuf {
     static T: OnceLock<PathBuf> = OnceLock::new();
     T.get_or_init(|| {
-        let dir = tempfile::Builder::new().prefix("wslp-e2e-rootfs").tempdir().unwrap().keep();
+        let dir = tempfile::Builder::new()
+            .prefix("wslp-e2e-rootfs")
+            .tempdir()
+            .unwrap()
+            .keep();
         let out = dir.join("rootfs.tar.gz");
-        let st = Command::new(workspace().join("scripts/make-rootfs.sh")).arg(&out).status().unwrap();
+        let st = Command::new(workspace().join("scripts/make-rootfs.sh"))
+            .arg(&out)
+            .status()
+            .unwrap();
         assert!(st.success(), "make-rootfs.sh failed");
         out
     })
@@ -53,7 +67,11 @@ pub fn build_plugin(name: &str, defines: &[&str], out_dir: &Path) -> PathBuf {
         cmd.arg(format!("-D{d}"));
     }
     let o = cmd.output().unwrap();
-    assert!(o.status.success(), "gcc failed: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "gcc failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     out
 }
 
@@ -75,7 +93,10 @@ impl Env {
     }
 
     pub fn with_settings(settings: &str) -> Env {
-        let tmp = tempfile::Builder::new().prefix("wslp-e2e").tempdir().unwrap();
+        let tmp = tempfile::Builder::new()
+            .prefix("wslp-e2e")
+            .tempdir()
+            .unwrap();
         let root = tmp.path().join("root");
         std::fs::create_dir(&root).unwrap();
         std::fs::write(root.join("wslp.toml"), settings).unwrap();
@@ -91,7 +112,9 @@ impl Env {
 
     pub fn cmd(&self) -> Command {
         let mut c = Command::new(bin("wslp"));
-        c.env("WSLP_ROOT", &self.root).env("WSLPD", bin("wslpd")).stdin(Stdio::null());
+        c.env("WSLP_ROOT", &self.root)
+            .env("WSLPD", bin("wslpd"))
+            .stdin(Stdio::null());
         c
     }
 
@@ -134,7 +157,12 @@ impl Env {
     /// Imports the busybox distribution as `name`.
     pub fn import(&self, name: &str) -> PathBuf {
         let dir = self._tmp.path().join("distros").join(name);
-        self.ok(&["--import", name, dir.to_str().unwrap(), rootfs_tarball().to_str().unwrap()]);
+        self.ok(&[
+            "--import",
+            name,
+            dir.to_str().unwrap(),
+            rootfs_tarball().to_str().unwrap(),
+        ]);
         dir
     }
 

@@ -8,21 +8,48 @@ fn run_passes_stdio_exit_code_user_cwd_and_env() {
     let env = Env::new();
     env.import("D");
     // Exit codes pass through, 128+signal when killed.
-    assert_eq!(env.wslp(&["-d", "D", "--", "sh", "-c", "exit 7"]).status.code(), Some(7));
-    assert_eq!(env.wslp(&["-d", "D", "--", "sh", "-c", "kill -TERM $$"]).status.code(), Some(128 + 15));
+    assert_eq!(
+        env.wslp(&["-d", "D", "--", "sh", "-c", "exit 7"])
+            .status
+            .code(),
+        Some(7)
+    );
+    assert_eq!(
+        env.wslp(&["-d", "D", "--", "sh", "-c", "kill -TERM $$"])
+            .status
+            .code(),
+        Some(128 + 15)
+    );
     // stdout and stderr are the client's own.
     let o = env.wslp(&["-d", "D", "--", "sh", "-c", "echo out; echo err >&2"]);
     assert_eq!(stdout(&o), "out\n");
     assert_eq!(stderr(&o), "err\n");
     // -u, --cd and a sane environment.
-    let o = env.ok(&["-d", "D", "-u", "user", "--cd", "/tmp", "--", "sh", "-c", "id -u; id -g; id -G; pwd; echo $HOME $USER $SHELL; echo $PATH"]);
+    let o = env.ok(&[
+        "-d",
+        "D",
+        "-u",
+        "user",
+        "--cd",
+        "/tmp",
+        "--",
+        "sh",
+        "-c",
+        "id -u; id -g; id -G; pwd; echo $HOME $USER $SHELL; echo $PATH",
+    ]);
     let lines: Vec<&str> = o.lines().collect();
     assert_eq!(lines[0], "1000");
     assert_eq!(lines[1], "1000");
-    assert!(lines[2].split_whitespace().any(|g| g == "10"), "supplementary groups: {o}");
+    assert!(
+        lines[2].split_whitespace().any(|g| g == "10"),
+        "supplementary groups: {o}"
+    );
     assert_eq!(lines[3], "/tmp");
     assert_eq!(lines[4], "/home/user user /bin/sh");
-    assert!(lines[5].contains("/usr/bin") && lines[5].contains("/bin"), "{o}");
+    assert!(
+        lines[5].contains("/usr/bin") && lines[5].contains("/bin"),
+        "{o}"
+    );
     // Root by default, home as the working directory; -e runs without a shell.
     assert_eq!(env.ok(&["-d", "D", "-e", "id", "-u"]).trim(), "0");
     assert_eq!(env.ok(&["-d", "D", "--", "pwd"]).trim(), "/root");
@@ -37,10 +64,17 @@ fn binary_data_round_trips_through_stdin_and_stdout() {
     let env = Env::new();
     env.import("D");
     let mut data = vec![0u8; 8 << 20];
-    std::fs::File::open("/dev/urandom").unwrap().read_exact(&mut data).unwrap();
+    std::fs::File::open("/dev/urandom")
+        .unwrap()
+        .read_exact(&mut data)
+        .unwrap();
     let o = env.wslp_input(&["-d", "D", "--", "cat"], &data);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(o.stdout == data, "8 MiB through cat came back different ({} bytes)", o.stdout.len());
+    assert!(
+        o.stdout == data,
+        "8 MiB through cat came back different ({} bytes)",
+        o.stdout.len()
+    );
 }
 
 #[test]
@@ -48,10 +82,17 @@ fn list_default_terminate_unregister() {
     let env = Env::new();
     let o = env.wslp(&["-l"]);
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("no installed distributions"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no installed distributions"),
+        "{}",
+        stderr(&o)
+    );
     env.import("Alpha");
     env.import("Beta");
-    assert_eq!(env.ok(&["-l"]), "wslp distributions:\nAlpha (Default)\nBeta\n");
+    assert_eq!(
+        env.ok(&["-l"]),
+        "wslp distributions:\nAlpha (Default)\nBeta\n"
+    );
     env.ok(&["-d", "Beta", "--", "true"]);
     assert_eq!(
         env.ok(&["-l", "-v"]),
@@ -80,16 +121,33 @@ fn import_rejects_bad_input_and_changes_nothing() {
     let junk = env.scratch().join("junk.tar");
     std::fs::write(&junk, b"this is not a tarball at all").unwrap();
     let dir = env.scratch().join("bad");
-    let o = env.wslp(&["--import", "Bad", dir.to_str().unwrap(), junk.to_str().unwrap()]);
+    let o = env.wslp(&[
+        "--import",
+        "Bad",
+        dir.to_str().unwrap(),
+        junk.to_str().unwrap(),
+    ]);
     assert!(!o.status.success());
     assert!(!stderr(&o).is_empty());
     // Same name again.
-    let o = env.wslp(&["--import", "Good", env.scratch().join("g2").to_str().unwrap(), rootfs_tarball().to_str().unwrap()]);
+    let o = env.wslp(&[
+        "--import",
+        "Good",
+        env.scratch().join("g2").to_str().unwrap(),
+        rootfs_tarball().to_str().unwrap(),
+    ]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("Good"), "{}", stderr(&o));
     assert_eq!(env.ok(&["-l", "-q"]), "Good\n");
     // WSL 1 does not exist here.
-    let o = env.wslp(&["--import", "V1", env.scratch().join("v1").to_str().unwrap(), rootfs_tarball().to_str().unwrap(), "--version", "1"]);
+    let o = env.wslp(&[
+        "--import",
+        "V1",
+        env.scratch().join("v1").to_str().unwrap(),
+        rootfs_tarball().to_str().unwrap(),
+        "--version",
+        "1",
+    ]);
     assert!(!o.status.success());
     assert_eq!(env.ok(&["-l", "-q"]), "Good\n");
 }
@@ -101,7 +159,11 @@ fn import_from_stdin() {
     let dir = env.scratch().join("piped");
     let o = env.wslp_input(&["--import", "Piped", dir.to_str().unwrap(), "-"], &data);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(env.ok(&["-d", "Piped", "--", "cat", "/etc/hostname"]).trim(), "debian");
+    assert_eq!(
+        env.ok(&["-d", "Piped", "--", "cat", "/etc/hostname"])
+            .trim(),
+        "debian"
+    );
 }
 
 #[test]
@@ -112,7 +174,21 @@ fn version_and_status_and_help() {
     let s = env.ok(&["--status"]);
     assert!(s.contains("Default distribution: (none)"), "{s}");
     let h = env.ok(&["--help"]);
-    for flag in ["--distribution", "--user", "--exec", "--cd", "--list", "--import", "--unregister", "--terminate", "--shutdown", "--set-default", "--status", "--debug-shell", "plugin"] {
+    for flag in [
+        "--distribution",
+        "--user",
+        "--exec",
+        "--cd",
+        "--list",
+        "--import",
+        "--unregister",
+        "--terminate",
+        "--shutdown",
+        "--set-default",
+        "--status",
+        "--debug-shell",
+        "plugin",
+    ] {
         assert!(h.contains(flag), "--help lacks {flag}");
     }
 }
@@ -122,7 +198,11 @@ fn signals_to_wslp_reach_the_command() {
     let env = Env::new();
     env.import("D");
     env.ok(&["-d", "D", "--", "true"]);
-    let mut child = env.cmd().args(["-d", "D", "--", "sleep", "30"]).spawn().unwrap();
+    let mut child = env
+        .cmd()
+        .args(["-d", "D", "--", "sleep", "30"])
+        .spawn()
+        .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(300));
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
@@ -130,7 +210,11 @@ fn signals_to_wslp_reach_the_command() {
     )
     .unwrap();
     let st = child.wait().unwrap();
-    assert_eq!(st.code(), Some(128 + 15), "SIGTERM forwarded to sleep, its status passed back");
+    assert_eq!(
+        st.code(),
+        Some(128 + 15),
+        "SIGTERM forwarded to sleep, its status passed back"
+    );
 }
 
 #[test]
@@ -153,5 +237,8 @@ fn a_terminal_gets_a_pty() {
         .unwrap();
     let out = stdout(&o);
     assert!(o.status.success(), "{out} {}", stderr(&o));
-    assert!(out.contains("tty-ok"), "the command sees a terminal: {out:?}");
+    assert!(
+        out.contains("tty-ok"),
+        "the command sees a terminal: {out:?}"
+    );
 }

@@ -13,13 +13,19 @@ use wslp_e2e::*;
 /// The pid of `env`'s wslpd (the process holding WSLP_ROOT=<root> named wslpd).
 fn service_pid(env: &Env) -> Option<i32> {
     for e in std::fs::read_dir("/proc").ok()?.flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
-        let Ok(cmd) = std::fs::read(format!("/proc/{pid}/cmdline")) else { continue };
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(cmd) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
         let argv0 = cmd.split(|b| *b == 0).next().unwrap_or_default();
         if !String::from_utf8_lossy(argv0).ends_with("wslpd") {
             continue;
         }
-        let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else { continue };
+        let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {
+            continue;
+        };
         let want = format!("WSLP_ROOT={}", env.root.display());
         if environ.split(|b| *b == 0).any(|kv| kv == want.as_bytes()) {
             return Some(pid);
@@ -34,7 +40,15 @@ fn gone(pid: i32) -> bool {
     for _ in 0..500 {
         match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
             Err(_) => return true,
-            Ok(s) if s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z') => return true,
+            Ok(s)
+                if s.rsplit(')')
+                    .next()
+                    .unwrap_or("")
+                    .trim_start()
+                    .starts_with('Z') =>
+            {
+                return true
+            }
             Ok(_) => std::thread::sleep(std::time::Duration::from_millis(10)),
         }
     }
@@ -42,7 +56,9 @@ fn gone(pid: i32) -> bool {
 }
 
 fn fd_count(pid: i32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0)
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
 }
 
 struct Setup {
@@ -76,7 +92,14 @@ struct Running {
 fn start_in_keep(env: &Env) -> Running {
     let mut child = env
         .cmd()
-        .args(["-d", "Keep", "--", "sh", "-c", "echo ready; read x; echo got:$x"])
+        .args([
+            "-d",
+            "Keep",
+            "--",
+            "sh",
+            "-c",
+            "echo ready; read x; echo got:$x",
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -106,7 +129,12 @@ impl Running {
 }
 
 /// The whole §8 scenario for a plugin misbehaving in OnDistributionStarted.
-fn crash_in_distribution_start(settings: &str, defines: &[&str], message: &str, code: &str) -> Setup {
+fn crash_in_distribution_start(
+    settings: &str,
+    defines: &[&str],
+    message: &str,
+    code: &str,
+) -> Setup {
     let s = setup(settings, &[&["IN_DISTRO_STARTED"], defines].concat());
     let env = &s.env;
     let running = start_in_keep(env);
@@ -179,7 +207,11 @@ fn leaked_descriptors_stay_in_the_plugin_host() {
     // The host leaks 200 descriptors and returns: the service does not hold them.
     assert_eq!(s.env.ok(&["-d", "Victim", "--", "echo", "ok"]), "ok\n");
     let service = service_pid(&s.env).unwrap();
-    assert!(fd_count(service) < 100, "service fds: {}", fd_count(service));
+    assert!(
+        fd_count(service) < 100,
+        "service fds: {}",
+        fd_count(service)
+    );
     // And when such a host crashes, the next one starts clean.
     crash_in_distribution_start(
         "",
@@ -258,7 +290,14 @@ fn plugins_run_outside_the_service_by_default() {
     env.ok(&["-d", "D", "--", "true"]);
     let service = service_pid(&env).unwrap();
     let l = read_log(&log);
-    let pid: i32 = l.lines().next().unwrap().strip_prefix("EntryPoint pid=").unwrap().parse().unwrap();
+    let pid: i32 = l
+        .lines()
+        .next()
+        .unwrap()
+        .strip_prefix("EntryPoint pid=")
+        .unwrap()
+        .parse()
+        .unwrap();
     assert_ne!(pid, service);
     // Its plugin host goes away with the service.
     env.ok(&["--shutdown"]);

@@ -11,8 +11,16 @@ fn log_define(env: &Env) -> (std::path::PathBuf, String) {
 
 fn fails_with(env: &Env, args: &[&str], expected: &str) {
     let o = env.wslp(args);
-    assert!(!o.status.success(), "wslp {args:?} should fail; stdout: {}", stdout(&o));
-    assert_eq!(stderr(&o), format!("{expected}\n"), "stderr of wslp {args:?}");
+    assert!(
+        !o.status.success(),
+        "wslp {args:?} should fail; stdout: {}",
+        stdout(&o)
+    );
+    assert_eq!(
+        stderr(&o),
+        format!("{expected}\n"),
+        "stderr of wslp {args:?}"
+    );
 }
 
 #[test]
@@ -30,7 +38,9 @@ fn vm_started_failure_prints_exact_text() {
     // The failing plugin got OnVMStopping, as WSL does.
     let l = read_log(&log);
     let started = l.find("OnVMStarted").expect("OnVMStarted logged");
-    let stopping = l.find("OnVMStopping").expect("OnVMStopping after a failed start");
+    let stopping = l
+        .find("OnVMStopping")
+        .expect("OnVMStopping after a failed start");
     assert!(started < stopping, "{l}");
 }
 
@@ -41,7 +51,11 @@ fn vm_started_failure_with_message() {
     let (_log, def) = log_define(&env);
     let so = build_plugin(
         "e2e",
-        &[&def, "VM_STARTED_HR=0x8000FFFF", "VM_ERROR_MSG=L\"Something went wrong\""],
+        &[
+            &def,
+            "VM_STARTED_HR=0x8000FFFF",
+            "VM_ERROR_MSG=L\"Something went wrong\"",
+        ],
         &env.scratch(),
     );
     env.add_plugin("Failing", &so);
@@ -73,7 +87,11 @@ fn distribution_started_failure_uses_create_instance_path() {
     let (log, def) = log_define(&env);
     let so = build_plugin(
         "e2e",
-        &[&def, "DISTRO_STARTED_HR=0x80004005", "DISTRO_ERROR_MSG=L\"no entry\""],
+        &[
+            &def,
+            "DISTRO_STARTED_HR=0x80004005",
+            "DISTRO_ERROR_MSG=L\"no entry\"",
+        ],
         &env.scratch(),
     );
     env.add_plugin("Gate", &so);
@@ -108,7 +126,11 @@ fn missing_plugin_file_is_mod_not_found() {
     env.import("D");
     let missing = env.scratch().join("nope.so");
     let o = env.wslp(&["plugin", "add", "Ghost", missing.to_str().unwrap()]);
-    assert!(o.status.success(), "plugin add registers any absolute path: {}", stderr(&o));
+    assert!(
+        o.status.success(),
+        "plugin add registers any absolute path: {}",
+        stderr(&o)
+    );
     env.ok(&["--shutdown"]);
     fails_with(
         &env,
@@ -141,7 +163,9 @@ fn requires_update_message() {
     let o = env.wslp(&["-d", "D", "--", "true"]);
     assert!(!o.status.success());
     assert!(
-        stderr(&o).starts_with("The plugin 'Future' requires a newer version of wslp. Please update wslp.\n"),
+        stderr(&o).starts_with(
+            "The plugin 'Future' requires a newer version of wslp. Please update wslp.\n"
+        ),
         "{}",
         stderr(&o)
     );

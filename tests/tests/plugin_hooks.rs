@@ -13,7 +13,12 @@ fn hooks_see_real_fields_and_api_calls_work() {
     };
     let so = build_plugin(
         "e2e",
-        &[&def, "EXEC_ON_VM_START", "EXEC_IN_DISTRO", "EXEC_ON_VM_STOP"],
+        &[
+            &def,
+            "EXEC_ON_VM_START",
+            "EXEC_IN_DISTRO",
+            "EXEC_ON_VM_STOP",
+        ],
         &env.scratch(),
     );
     env.add_plugin("Watcher", &so);
@@ -44,10 +49,22 @@ fn hooks_see_real_fields_and_api_calls_work() {
         ],
         "{l}"
     );
-    assert!(l.contains("OnVMStarted ExecuteBinary hr=0x00000000 out=Linux version"), "{l}");
-    assert!(l.contains("OnDistributionStarted ExecuteBinaryInDistribution hr=0x00000000 out=debian"), "{l}");
-    assert!(l.contains("OnDistributionStopping ExecuteBinaryInDistribution hr=0x00000000 out=debian"), "{l}");
-    assert!(l.contains("OnVMStopping ExecuteBinary hr=0x00000000 out=vm-still-up"), "{l}");
+    assert!(
+        l.contains("OnVMStarted ExecuteBinary hr=0x00000000 out=Linux version"),
+        "{l}"
+    );
+    assert!(
+        l.contains("OnDistributionStarted ExecuteBinaryInDistribution hr=0x00000000 out=debian"),
+        "{l}"
+    );
+    assert!(
+        l.contains("OnDistributionStopping ExecuteBinaryInDistribution hr=0x00000000 out=debian"),
+        "{l}"
+    );
+    assert!(
+        l.contains("OnVMStopping ExecuteBinary hr=0x00000000 out=vm-still-up"),
+        "{l}"
+    );
     assert!(l.contains("flavor=debian version=13 pfn=[]"), "{l}");
     assert!(l.contains("token=1 sid=1"), "{l}");
     assert!(l.contains("PluginError outside start hr=0x8000000e"), "{l}");
@@ -58,7 +75,11 @@ fn hooks_see_real_fields_and_api_calls_work() {
 fn distribution_id_stable_init_pid_changes() {
     let env = Env::new();
     let log = env.scratch().join("plugin.log");
-    let so = build_plugin("e2e", &[&format!("LOG_PATH=\"{}\"", log.display())], &env.scratch());
+    let so = build_plugin(
+        "e2e",
+        &[&format!("LOG_PATH=\"{}\"", log.display())],
+        &env.scratch(),
+    );
     env.add_plugin("Watcher", &so);
     env.import("D");
     env.ok(&["-d", "D", "--", "true"]);
@@ -72,12 +93,23 @@ fn distribution_id_stable_init_pid_changes() {
         .filter(|x| x.contains("OnDistributionStarted"))
         .map(|x| {
             let field = |k: &str| {
-                x.split_whitespace().find_map(|w| w.strip_prefix(k)).unwrap_or("").to_string()
+                x.split_whitespace()
+                    .find_map(|w| w.strip_prefix(k))
+                    .unwrap_or("")
+                    .to_string()
             };
             (field("id="), field("init="))
         })
         .collect();
     assert_eq!(starts.len(), 3, "{l}");
-    assert!(starts.iter().all(|(id, _)| *id == starts[0].0 && id.len() == 38), "{starts:?}");
-    assert_ne!(starts[0].1, starts[1].1, "InitPid is new on every start: {starts:?}");
+    assert!(
+        starts
+            .iter()
+            .all(|(id, _)| *id == starts[0].0 && id.len() == 38),
+        "{starts:?}"
+    );
+    assert_ne!(
+        starts[0].1, starts[1].1,
+        "InitPid is new on every start: {starts:?}"
+    );
 }

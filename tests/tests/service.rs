@@ -7,12 +7,18 @@ use wslp_e2e::*;
 fn service_pid(env: &Env) -> Option<i32> {
     // The service holds the lock file; fuser-free: scan /proc for wslpd with our root.
     for e in std::fs::read_dir("/proc").ok()?.flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
-        let Ok(cmd) = std::fs::read(format!("/proc/{pid}/cmdline")) else { continue };
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(cmd) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
         if !String::from_utf8_lossy(&cmd).contains("wslpd") {
             continue;
         }
-        let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else { continue };
+        let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {
+            continue;
+        };
         let want = format!("WSLP_ROOT={}", env.root.display());
         if environ.split(|b| *b == 0).any(|kv| kv == want.as_bytes()) {
             return Some(pid);
@@ -44,30 +50,49 @@ fn fifty_clients_at_once_are_all_answered() {
 fn service_killed_mid_command_comes_back_and_loses_nothing() {
     let env = Env::new();
     env.import("D");
-    let mut long = env.cmd().args(["-d", "D", "--", "sleep", "30"]).spawn().unwrap();
+    let mut long = env
+        .cmd()
+        .args(["-d", "D", "--", "sleep", "30"])
+        .spawn()
+        .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(500));
     let pid = service_pid(&env).expect("the service runs");
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
     let st = long.wait().unwrap();
     assert!(!st.success(), "the command died with the service");
     // The next command starts a new service; the registration survived.
-    assert_eq!(env.ok(&["-d", "D", "--", "cat", "/etc/hostname"]).trim(), "debian");
+    assert_eq!(
+        env.ok(&["-d", "D", "--", "cat", "/etc/hostname"]).trim(),
+        "debian"
+    );
     assert_ne!(service_pid(&env), Some(pid));
 }
 
 #[test]
 fn unprivileged_user_runs_as_self_and_cannot_administer() {
     let user = "wslp-e2e-user";
-    let _ = Command::new("useradd").args(["-M", "-s", "/bin/sh", user]).output();
-    let uid: u32 = String::from_utf8(Command::new("id").args(["-u", user]).output().unwrap().stdout)
-        .unwrap()
-        .trim()
-        .parse()
-        .expect("test user exists");
+    let _ = Command::new("useradd")
+        .args(["-M", "-s", "/bin/sh", user])
+        .output();
+    let uid: u32 = String::from_utf8(
+        Command::new("id")
+            .args(["-u", user])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap()
+    .trim()
+    .parse()
+    .expect("test user exists");
     let env = Env::new();
     env.import("D");
     env.ok(&["-d", "D", "--", "true"]); // the service runs (only root can start it)
-    // The temp dirs above the root must be traversable by the user.
+                                        // The temp dirs above the root must be traversable by the user.
     let mut p = env.root.clone();
     while let Some(parent) = p.parent() {
         if parent == std::path::Path::new("/tmp") || parent.as_os_str().is_empty() {
@@ -78,11 +103,16 @@ fn unprivileged_user_runs_as_self_and_cannot_administer() {
     }
     let as_user = |args: &[&str]| {
         let mut c = Command::new("setpriv");
-        c.args([&format!("--reuid={uid}"), &format!("--regid={uid}"), "--clear-groups", "--"])
-            .arg(bin("wslp"))
-            .args(args)
-            .env("WSLP_ROOT", &env.root)
-            .stdin(std::process::Stdio::null());
+        c.args([
+            &format!("--reuid={uid}"),
+            &format!("--regid={uid}"),
+            "--clear-groups",
+            "--",
+        ])
+        .arg(bin("wslp"))
+        .args(args)
+        .env("WSLP_ROOT", &env.root)
+        .stdin(std::process::Stdio::null());
         c.output().unwrap()
     };
     let o = as_user(&["-d", "D", "--", "id", "-u"]);

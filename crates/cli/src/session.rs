@@ -31,7 +31,12 @@ pub fn open() -> Result<Conn, i32> {
 pub fn send(req: Request, fds: &[RawFd]) -> Result<Conn, i32> {
     let conn = open()?;
     conn.send_with_fds(&ClientMessage::Request(req), fds)
-        .map_err(|e| fail(&format!("Cannot send the request to the wslp service: {e}"), 1))?;
+        .map_err(|e| {
+            fail(
+                &format!("Cannot send the request to the wslp service: {e}"),
+                1,
+            )
+        })?;
     Ok(conn)
 }
 
@@ -57,7 +62,12 @@ pub fn simple(req: Request, on_list: impl FnOnce(Vec<DistroListing>) -> i32) -> 
             }
             Ok((ServerMessage::Done, _)) => return list_code.unwrap_or(0),
             Ok((ServerMessage::Failed { text, exit_code }, _)) => return fail(&text, exit_code),
-            Ok((other, _)) => return fail(&format!("Unexpected answer from the wslp service: {other:?}"), 1),
+            Ok((other, _)) => {
+                return fail(
+                    &format!("Unexpected answer from the wslp service: {other:?}"),
+                    1,
+                )
+            }
             Err(e) => return fail(&format!("Lost the connection to the wslp service: {e}"), 1),
         }
     }

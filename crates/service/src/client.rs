@@ -29,7 +29,12 @@ pub fn connect(paths: &Paths) -> Result<Conn, ClientError> {
     match UnixStream::connect(paths.socket()) {
         Ok(s) => return handshake(s),
         Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::ConnectionRefused) => {}
-        Err(err) => return Err(ClientError::Unreachable { path: paths.socket(), err }),
+        Err(err) => {
+            return Err(ClientError::Unreachable {
+                path: paths.socket(),
+                err,
+            })
+        }
     }
     if !nix::unistd::geteuid().is_root() {
         return Err(ClientError::NotRunningNotRoot);
@@ -40,7 +45,10 @@ pub fn connect(paths: &Paths) -> Result<Conn, ClientError> {
         match UnixStream::connect(paths.socket()) {
             Ok(s) => return handshake(s),
             Err(err) if Instant::now() >= deadline => {
-                return Err(ClientError::Unreachable { path: paths.socket(), err })
+                return Err(ClientError::Unreachable {
+                    path: paths.socket(),
+                    err,
+                })
             }
             Err(_) => std::thread::sleep(Duration::from_millis(5)),
         }
@@ -49,11 +57,15 @@ pub fn connect(paths: &Paths) -> Result<Conn, ClientError> {
 
 fn handshake(s: UnixStream) -> Result<Conn, ClientError> {
     let conn = Conn::new(s);
-    conn.send(&ClientMessage::Hello { version: PROTOCOL_VERSION })?;
+    conn.send(&ClientMessage::Hello {
+        version: PROTOCOL_VERSION,
+    })?;
     match conn.recv::<ServerMessage>()?.0 {
         ServerMessage::Hello { .. } => Ok(conn),
         ServerMessage::Failed { text, .. } => Err(ClientError::StartFailed(text)),
-        other => Err(ClientError::StartFailed(format!("unexpected answer {other:?}"))),
+        other => Err(ClientError::StartFailed(format!(
+            "unexpected answer {other:?}"
+        ))),
     }
 }
 

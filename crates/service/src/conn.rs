@@ -22,7 +22,11 @@ pub struct Peer {
 
 pub fn peer(stream: &UnixStream) -> std::io::Result<Peer> {
     let c = getsockopt(stream, PeerCredentials).map_err(std::io::Error::from)?;
-    Ok(Peer { pid: c.pid(), uid: c.uid(), gid: c.gid() })
+    Ok(Peer {
+        pid: c.pid(),
+        uid: c.uid(),
+        gid: c.gid(),
+    })
 }
 
 /// A framed connection. Reads buffer whole frames; descriptors received with a
@@ -54,7 +58,13 @@ impl Conn {
             } else {
                 Vec::new()
             };
-            let n = match sendmsg::<()>(self.stream.as_raw_fd(), &iov, &cmsgs, MsgFlags::MSG_NOSIGNAL, None) {
+            let n = match sendmsg::<()>(
+                self.stream.as_raw_fd(),
+                &iov,
+                &cmsgs,
+                MsgFlags::MSG_NOSIGNAL,
+                None,
+            ) {
                 Ok(n) => n,
                 Err(nix::errno::Errno::EINTR) => continue,
                 Err(e) => return Err(std::io::Error::from(e).into()),
@@ -113,7 +123,9 @@ impl Conn {
     }
 
     pub fn try_clone(&self) -> std::io::Result<Conn> {
-        Ok(Conn { stream: self.stream.try_clone()? })
+        Ok(Conn {
+            stream: self.stream.try_clone()?,
+        })
     }
 }
 

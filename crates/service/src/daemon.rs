@@ -30,7 +30,10 @@ pub fn run(paths: Paths, opts: DaemonOptions) -> anyhow::Result<bool> {
         .mode(0o755)
         .create(&paths.root)
         .with_context(|| format!("cannot create the wslp root {}", paths.root.display()))?;
-    std::fs::DirBuilder::new().recursive(true).mode(0o755).create(paths.logs())?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(paths.logs())?;
 
     let lock = OpenOptions::new()
         .create(true)
@@ -95,7 +98,9 @@ fn init_logging(paths: &Paths, level: &str, to_stderr: bool) -> anyhow::Result<(
         .open(paths.service_log())
         .with_context(|| format!("cannot open the log {}", paths.service_log().display()))?;
     let filter = EnvFilter::try_from_env("WSLP_LOG").unwrap_or_else(|_| EnvFilter::new(level));
-    let file_layer = fmt::layer().with_ansi(false).with_writer(std::sync::Mutex::new(file));
+    let file_layer = fmt::layer()
+        .with_ansi(false)
+        .with_writer(std::sync::Mutex::new(file));
     let stderr_layer = to_stderr.then(|| fmt::layer().with_writer(std::io::stderr));
     tracing_subscriber::registry()
         .with(filter)

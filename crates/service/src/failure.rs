@@ -15,7 +15,10 @@ pub const ERROR_EXIT: i32 = 1;
 impl Failure {
     /// A failure whose text is already complete (the plugin manager's exact texts).
     pub fn text(text: impl Into<String>) -> Failure {
-        Failure { text: text.into(), exit_code: ERROR_EXIT }
+        Failure {
+            text: text.into(),
+            exit_code: ERROR_EXIT,
+        }
     }
 
     /// `message` then `Error code: Wsl/Service/<code>`, as WSL prints its service errors.

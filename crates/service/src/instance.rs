@@ -78,7 +78,9 @@ impl PluginServices for Services {
     ) -> Result<(), HResult> {
         let vm = self.0.vm.read().unwrap().clone();
         match vm {
-            Some(vm) => vm.mount_folder(host_path, vm_path, read_only).map_err(|e| e.hresult()),
+            Some(vm) => vm
+                .mount_folder(host_path, vm_path, read_only)
+                .map_err(|e| e.hresult()),
             None => Err(hresult::WSL_E_VM_MODE_INVALID_STATE),
         }
     }
@@ -125,9 +127,16 @@ fn ms(v: i64) -> Option<Duration> {
 }
 
 impl Instance {
-    pub fn new(paths: Paths, settings: Settings, backend: Box<dyn VmBackend>) -> Result<Instance, Failure> {
+    pub fn new(
+        paths: Paths,
+        settings: Settings,
+        backend: Box<dyn VmBackend>,
+    ) -> Result<Instance, Failure> {
         let store = DistroStore::open(&paths.root).map_err(|e| {
-            Failure::service(format!("cannot open the distribution registry: {e}"), "E_FAIL")
+            Failure::service(
+                format!("cannot open the distribution registry: {e}"),
+                "E_FAIL",
+            )
         })?;
         let plugins = PluginManager::load(HostConfig {
             wslp_root: paths.root.clone(),
@@ -154,7 +163,12 @@ impl Instance {
     }
 
     pub fn vm(&self) -> Option<Arc<dyn Vm>> {
-        self.live.vm.read().unwrap().clone().filter(|v| v.is_running())
+        self.live
+            .vm
+            .read()
+            .unwrap()
+            .clone()
+            .filter(|v| v.is_running())
     }
 
     /// Starts the VM if it is not running, with OnVMStarted for every plugin.
@@ -187,7 +201,11 @@ impl Instance {
             )
         })?;
         *self.live.vm.write().unwrap() = Some(vm.clone());
-        info!(init_pid = vm.init_pid(), elapsed_us = started.elapsed().as_micros() as u64, "vm started");
+        info!(
+            init_pid = vm.init_pid(),
+            elapsed_us = started.elapsed().as_micros() as u64,
+            "vm started"
+        );
         if let Err(f) = self.plugins.on_vm_started(&self.session, 0) {
             // The plugin manager already gave every plugin OnVMStopping (SPEC §4).
             warn!(plugin = %f.plugin, code = f.code, "OnVMStarted failed; stopping the vm");
@@ -215,7 +233,10 @@ impl Instance {
         };
         let distro = vm.start_distribution(&spec).map_err(|e| {
             Failure::service(
-                format!("The distribution '{}' could not be started: {e}", record.name),
+                format!(
+                    "The distribution '{}' could not be started: {e}",
+                    record.name
+                ),
                 "CreateInstance/E_FAIL",
             )
         })?;
@@ -236,8 +257,15 @@ impl Instance {
             idle_since: Mutex::new(None),
         });
         // Visible to ExecuteBinaryInDistribution during its own OnDistributionStarted.
-        self.live.running.write().unwrap().insert(record.id, running.clone());
-        if let Err(f) = self.plugins.on_distribution_started(&self.session, &running.info) {
+        self.live
+            .running
+            .write()
+            .unwrap()
+            .insert(record.id, running.clone());
+        if let Err(f) = self
+            .plugins
+            .on_distribution_started(&self.session, &running.info)
+        {
             // A distribution whose start failed gets no OnDistributionStopping (SPEC §4).
             self.live.running.write().unwrap().remove(&record.id);
             distro.stop();
@@ -248,7 +276,13 @@ impl Instance {
     }
 
     pub fn running(&self, id: &Uuid) -> Option<Arc<Running>> {
-        self.live.running.read().unwrap().get(id).cloned().filter(|r| r.distro.is_running())
+        self.live
+            .running
+            .read()
+            .unwrap()
+            .get(id)
+            .cloned()
+            .filter(|r| r.distro.is_running())
     }
 
     /// OnDistributionStopping while it is still up, then stop it.
@@ -262,7 +296,8 @@ impl Instance {
             return false;
         };
         if r.distro.is_running() {
-            self.plugins.on_distribution_stopping(&self.session, &r.info);
+            self.plugins
+                .on_distribution_stopping(&self.session, &r.info);
         }
         r.distro.stop();
         self.live.running.write().unwrap().remove(id);
@@ -319,7 +354,14 @@ impl Instance {
     pub fn idle_tick(&self, state: &mut IdleState) -> bool {
         let now = Instant::now();
         // Distributions: idle when no client command runs and nothing but init is left.
-        let running: Vec<Arc<Running>> = self.live.running.read().unwrap().values().cloned().collect();
+        let running: Vec<Arc<Running>> = self
+            .live
+            .running
+            .read()
+            .unwrap()
+            .values()
+            .cloned()
+            .collect();
         for r in running {
             if !r.distro.is_running() {
                 // Died on its own (its init was killed): nothing to tell plugins, it is gone.
@@ -344,7 +386,10 @@ impl Instance {
         }
         // The VM: idle when no distribution runs and no request needs it.
         let vm_up = self.vm().is_some();
-        if vm_up && self.live.running.read().unwrap().is_empty() && self.active.load(Ordering::SeqCst) == 0 {
+        if vm_up
+            && self.live.running.read().unwrap().is_empty()
+            && self.active.load(Ordering::SeqCst) == 0
+        {
             let t = *state.vm_idle_since.get_or_insert(now);
             if let Some(limit) = ms(self.settings.vm_idle_timeout_ms) {
                 if now.duration_since(t) >= limit {

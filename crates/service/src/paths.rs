@@ -25,7 +25,9 @@ impl Paths {
         let root = if root.is_absolute() {
             root.to_path_buf()
         } else {
-            std::env::current_dir().map(|d| d.join(root)).unwrap_or_else(|_| root.to_path_buf())
+            std::env::current_dir()
+                .map(|d| d.join(root))
+                .unwrap_or_else(|_| root.to_path_buf())
         };
         Paths { root }
     }

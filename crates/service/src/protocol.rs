@@ -25,7 +25,9 @@ pub const MAX_FDS: usize = 4;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ClientMessage {
-    Hello { version: u32 },
+    Hello {
+        version: u32,
+    },
     Request(Request),
     /// While a command runs: deliver this signal to it (SIGINT, SIGTERM, SIGHUP, …).
     Signal(i32),
@@ -37,13 +39,26 @@ pub enum Request {
     /// Run a command in a distribution. Carries 3 fds: stdin, stdout, stderr.
     Run(RunRequest),
     /// An interactive shell in the VM's root namespace. Carries 3 fds.
-    DebugShell { tty: bool, term: Option<String> },
+    DebugShell {
+        tty: bool,
+        term: Option<String>,
+    },
     /// A distribution was imported by the client (as root): run the registration hooks.
-    Registered { name: String },
-    Unregister { name: String },
-    SetDefault { name: String },
-    List { running_only: bool },
-    Terminate { name: String },
+    Registered {
+        name: String,
+    },
+    Unregister {
+        name: String,
+    },
+    SetDefault {
+        name: String,
+    },
+    List {
+        running_only: bool,
+    },
+    Terminate {
+        name: String,
+    },
     /// Stop every distribution, the VM and the service.
     Shutdown,
     Status,
@@ -97,10 +112,17 @@ impl std::fmt::Display for DistroState {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ServerMessage {
-    Hello { version: u32, service_pid: u32 },
+    Hello {
+        version: u32,
+        service_pid: u32,
+    },
     /// The command started; its exit follows as `Exited`.
-    Started { pid: i32 },
-    Exited { code: i32 },
+    Started {
+        pid: i32,
+    },
+    Exited {
+        code: i32,
+    },
     List(Vec<DistroListing>),
     /// Text for the client's stdout.
     Stdout(String),
@@ -110,7 +132,10 @@ pub enum ServerMessage {
     Done,
     /// The request failed: `text` is exactly what the user sees on stderr
     /// (WSL's two-line form for plugin failures), `exit_code` the client's status.
-    Failed { text: String, exit_code: i32 },
+    Failed {
+        text: String,
+        exit_code: i32,
+    },
 }
 
 pub fn encode<T: Serialize>(msg: &T) -> Vec<u8> {
@@ -166,7 +191,10 @@ mod tests {
             lang: None,
         }));
         let f = encode(&m);
-        assert_eq!(u32::from_le_bytes(f[..4].try_into().unwrap()) as usize, f.len() - 4);
+        assert_eq!(
+            u32::from_le_bytes(f[..4].try_into().unwrap()) as usize,
+            f.len() - 4
+        );
         assert_eq!(decode::<ClientMessage>(&f[4..]).unwrap(), m);
     }
 

@@ -58,10 +58,12 @@ pub fn serve(instance: Arc<Instance>, listener: UnixListener) {
         let inst = instance.clone();
         let guard_count = &inst.clients;
         guard_count.fetch_add(1, Ordering::SeqCst);
-        let spawned = std::thread::Builder::new().name("client".into()).spawn(move || {
-            handle_client(&inst, stream);
-            inst.clients.fetch_sub(1, Ordering::SeqCst);
-        });
+        let spawned = std::thread::Builder::new()
+            .name("client".into())
+            .spawn(move || {
+                handle_client(&inst, stream);
+                inst.clients.fetch_sub(1, Ordering::SeqCst);
+            });
         if let Err(e) = spawned {
             warn!(error = %e, "cannot spawn a client thread");
             instance.clients.fetch_sub(1, Ordering::SeqCst);
@@ -90,14 +92,23 @@ fn handle_client(inst: &Arc<Instance>, stream: UnixStream) {
     match conn.recv::<ClientMessage>() {
         Ok((ClientMessage::Hello { version }, _)) if version == PROTOCOL_VERSION => {}
         Ok((ClientMessage::Hello { version }, _)) => {
-            let e = ProtocolError::Version { client: version, service: PROTOCOL_VERSION };
-            let _ = conn.send(&ServerMessage::Failed { text: e.to_string(), exit_code: 1 });
+            let e = ProtocolError::Version {
+                client: version,
+                service: PROTOCOL_VERSION,
+            };
+            let _ = conn.send(&ServerMessage::Failed {
+                text: e.to_string(),
+                exit_code: 1,
+            });
             return;
         }
         Ok(_) | Err(_) => return,
     }
     if conn
-        .send(&ServerMessage::Hello { version: PROTOCOL_VERSION, service_pid: std::process::id() })
+        .send(&ServerMessage::Hello {
+            version: PROTOCOL_VERSION,
+            service_pid: std::process::id(),
+        })
         .is_err()
     {
         return;
@@ -107,7 +118,10 @@ fn handle_client(inst: &Arc<Instance>, stream: UnixStream) {
         Ok(_) => return,
         Err(ProtocolError::Closed) => return,
         Err(e) => {
-            let _ = conn.send(&ServerMessage::Failed { text: format!("bad request: {e}"), exit_code: 1 });
+            let _ = conn.send(&ServerMessage::Failed {
+                text: format!("bad request: {e}"),
+                exit_code: 1,
+            });
             return;
         }
     };
@@ -116,7 +130,10 @@ fn handle_client(inst: &Arc<Instance>, stream: UnixStream) {
     let result = dispatch(inst, &conn, peer, req, fds);
     let reply = match result {
         Ok(()) => ServerMessage::Done,
-        Err(f) => ServerMessage::Failed { text: f.text, exit_code: f.exit_code },
+        Err(f) => ServerMessage::Failed {
+            text: f.text,
+            exit_code: f.exit_code,
+        },
     };
     let _ = conn.send(&reply);
     if shutdown && matches!(reply, ServerMessage::Done) {
@@ -171,7 +188,8 @@ fn dispatch(
         Request::Registered { name } => {
             require_root(peer, "import distributions")?;
             let record = lookup(inst, &name)?;
-            inst.plugins.on_distribution_registered(&inst.session, &inst.offline_info(&record));
+            inst.plugins
+                .on_distribution_registered(&inst.session, &inst.offline_info(&record));
             Ok(())
         }
         Request::Unregister { name } => {
@@ -179,7 +197,8 @@ fn dispatch(
             let record = lookup(inst, &name)?;
             inst.stop_distro(&record.id);
             // Before removal, and with the VM possibly stopped (SPEC §4).
-            inst.plugins.on_distribution_unregistered(&inst.session, &inst.offline_info(&record));
+            inst.plugins
+                .on_distribution_unregistered(&inst.session, &inst.offline_info(&record));
             inst.store.unregister(&record.name).map_err(store_failure)?;
             info!(distro = %record.name, "unregistered");
             Ok(())
@@ -222,7 +241,10 @@ fn io_failure(e: ProtocolError) -> Failure {
 fn three_fds(fds: Vec<OwnedFd>) -> Result<[OwnedFd; 3], Failure> {
     <[OwnedFd; 3]>::try_from(fds).map_err(|v| {
         Failure::service(
-            format!("the request carried {} file descriptors instead of 3 (stdin, stdout, stderr)", v.len()),
+            format!(
+                "the request carried {} file descriptors instead of 3 (stdin, stdout, stderr)",
+                v.len()
+            ),
             "E_INVALIDARG",
         )
     })
@@ -247,10 +269,17 @@ fn base_env(
 }
 
 /// Which user a command runs as: root may pick anyone; others run as themselves.
-fn resolve_user(record: &DistroRecord, peer: Peer, requested: Option<&str>) -> Result<UserInfo, Failure> {
+fn resolve_user(
+    record: &DistroRecord,
+    peer: Peer,
+    requested: Option<&str>,
+) -> Result<UserInfo, Failure> {
     let not_found = |who: &str, e: wslp_distro::DistroError| {
         Failure::service(
-            format!("User '{who}' was not found in distribution '{}': {e}", record.name),
+            format!(
+                "User '{who}' was not found in distribution '{}': {e}",
+                record.name
+            ),
             "ERROR_NOT_FOUND",
         )
     };
@@ -328,16 +357,18 @@ fn run_command(
         controlling_tty: run.tty,
     };
     let _cmd = CountGuard::new(&running.commands);
-    let process = running.distro.spawn(spec).map_err(|e| {
-        Failure::service(format!("{e}"), &wslp_abi::hresult_name(e.hresult()))
-    })?;
+    let process = running
+        .distro
+        .spawn(spec)
+        .map_err(|e| Failure::service(format!("{e}"), &wslp_abi::hresult_name(e.hresult())))?;
     wait_process(conn, process)
 }
 
 /// Tells the client the command started, forwards its signals, and reports the exit code.
 fn wait_process(conn: &Conn, mut process: wslp_vm::Process) -> Result<(), Failure> {
     let pid = process.pid();
-    conn.send(&ServerMessage::Started { pid }).map_err(io_failure)?;
+    conn.send(&ServerMessage::Started { pid })
+        .map_err(io_failure)?;
     // The client's messages while the command runs are signals to forward; its
     // disconnect is a hangup.
     if let Ok(reader) = conn.try_clone() {
@@ -355,9 +386,11 @@ fn wait_process(conn: &Conn, mut process: wslp_vm::Process) -> Result<(), Failur
         });
     }
     let code = process.wait().map_err(|e| Failure::service(e, "E_FAIL"))?;
-    conn.send(&ServerMessage::Exited { code }).map_err(io_failure)?;
+    conn.send(&ServerMessage::Exited { code })
+        .map_err(io_failure)?;
     // Stop the reader thread's interest: the client closes after Exited.
-    let _ = nix::sys::socket::shutdown(conn.stream().as_raw_fd(), nix::sys::socket::Shutdown::Write);
+    let _ =
+        nix::sys::socket::shutdown(conn.stream().as_raw_fd(), nix::sys::socket::Shutdown::Write);
     Ok(())
 }
 
@@ -376,12 +409,20 @@ fn status_text(inst: &Instance) -> Result<String, Failure> {
     out.push_str("Default version: 2\n");
     out.push_str(&format!(
         "Utility VM: {}\n",
-        if inst.vm().is_some() { "Running" } else { "Stopped" }
+        if inst.vm().is_some() {
+            "Running"
+        } else {
+            "Stopped"
+        }
     ));
     out.push_str(&format!("Root: {}\n", inst.paths.root.display()));
     out.push_str(&format!(
         "Signatures required: {}\n",
-        if inst.settings.require_signatures { "yes" } else { "no (test signing)" }
+        if inst.settings.require_signatures {
+            "yes"
+        } else {
+            "no (test signing)"
+        }
     ));
     let plugins = inst.plugins.plugins();
     if plugins.is_empty() {

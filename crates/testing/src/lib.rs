@@ -69,14 +69,19 @@ pub struct TestHost {
 
 impl TestHost {
     pub fn builder() -> TestHostBuilder {
-        TestHostBuilder { plugins: vec![], settings: vec![], distros: vec![] }
+        TestHostBuilder {
+            plugins: vec![],
+            settings: vec![],
+            distros: vec![],
+        }
     }
 }
 
 impl TestHostBuilder {
     /// Registers a plugin (in order), as `wslp plugin add NAME PATH` does.
     pub fn plugin(mut self, name: &str, path: impl AsRef<Path>) -> Self {
-        self.plugins.push((name.to_string(), path.as_ref().to_path_buf()));
+        self.plugins
+            .push((name.to_string(), path.as_ref().to_path_buf()));
         self
     }
 
@@ -95,14 +100,22 @@ impl TestHostBuilder {
     }
 
     pub fn busybox_distribution_with(mut self, name: &str, id: &str, version: &str) -> Self {
-        self.distros
-            .push((name.to_string(), Source::Busybox { id: id.into(), version: version.into() }));
+        self.distros.push((
+            name.to_string(),
+            Source::Busybox {
+                id: id.into(),
+                version: version.into(),
+            },
+        ));
         self
     }
 
     /// A distribution imported from a rootfs tarball.
     pub fn distribution_tarball(mut self, name: &str, tarball: impl AsRef<Path>) -> Self {
-        self.distros.push((name.to_string(), Source::Tarball(tarball.as_ref().to_path_buf())));
+        self.distros.push((
+            name.to_string(),
+            Source::Tarball(tarball.as_ref().to_path_buf()),
+        ));
         self
     }
 
@@ -110,14 +123,21 @@ impl TestHostBuilder {
         if !nix::unistd::geteuid().is_root() {
             return Err("the wslp test host needs root (it creates namespaces and mounts); run the tests as root".into());
         }
-        let tmp = tempfile::Builder::new().prefix("wslp-test-host").tempdir().map_err(|e| e.to_string())?;
+        let tmp = tempfile::Builder::new()
+            .prefix("wslp-test-host")
+            .tempdir()
+            .map_err(|e| e.to_string())?;
         let root = tmp.path().join("root");
         std::fs::create_dir(&root).map_err(|e| e.to_string())?;
         let mut settings = self.settings.clone();
-        if !settings.iter().any(|l| l.trim_start().starts_with("require_signatures")) {
+        if !settings
+            .iter()
+            .any(|l| l.trim_start().starts_with("require_signatures"))
+        {
             settings.push("require_signatures = false".into());
         }
-        std::fs::write(root.join("wslp.toml"), settings.join("\n") + "\n").map_err(|e| e.to_string())?;
+        std::fs::write(root.join("wslp.toml"), settings.join("\n") + "\n")
+            .map_err(|e| e.to_string())?;
         for (name, path) in &self.plugins {
             let abs = std::path::absolute(path).map_err(|e| e.to_string())?;
             wslp_host::add_registry_entry(&root, name, &abs).map_err(|e| e.to_string())?;
@@ -145,7 +165,9 @@ impl TestHostBuilder {
             .map_err(|f| f.text)?;
         for name in imported {
             let record = instance.store.get(&name).map_err(|e| e.to_string())?;
-            instance.plugins.on_distribution_registered(&instance.session, &instance.offline_info(&record));
+            instance
+                .plugins
+                .on_distribution_registered(&instance.session, &instance.offline_info(&record));
         }
         Ok(TestHost { instance, tmp })
     }
@@ -178,7 +200,10 @@ impl TestHost {
     /// Starts a distribution (and the VM): OnDistributionStarted for every plugin.
     pub fn start_distribution(&self, name: &str) -> Result<(), String> {
         let record = self.instance.store.get(name).map_err(|e| e.to_string())?;
-        self.instance.ensure_distro(&record).map(|_| ()).map_err(|f| f.text)
+        self.instance
+            .ensure_distro(&record)
+            .map(|_| ())
+            .map_err(|f| f.text)
     }
 
     /// Runs `argv` as root in the distribution (starting it), stdin empty, and
@@ -188,7 +213,9 @@ impl TestHost {
         let _active = wslp_service::instance::CountGuard::new(&self.instance.active);
         let running = self.instance.ensure_distro(&record).map_err(|f| f.text)?;
         let _cmd = wslp_service::instance::CountGuard::new(&running.commands);
-        capture(argv, |spec| running.distro.spawn(spec).map_err(|e| e.to_string()))
+        capture(argv, |spec| {
+            running.distro.spawn(spec).map_err(|e| e.to_string())
+        })
     }
 
     /// Runs `argv` as root in the VM's root namespace.
@@ -238,7 +265,10 @@ fn capture(
     let spec = ProcessSpec {
         argv: argv.iter().map(|s| s.to_string()).collect(),
         env: vec![
-            ("PATH".into(), "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()),
+            (
+                "PATH".into(),
+                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+            ),
             ("HOME".into(), "/root".into()),
             ("USER".into(), "root".into()),
             ("LOGNAME".into(), "root".into()),
@@ -265,7 +295,11 @@ fn capture(
     };
     let (o, e) = (read_all(out_r), read_all(err_r));
     let code = process.wait().map_err(|e| e.to_string())?;
-    Ok(Output { code, stdout: o.join().unwrap_or_default(), stderr: e.join().unwrap_or_default() })
+    Ok(Output {
+        code,
+        stdout: o.join().unwrap_or_default(),
+        stderr: e.join().unwrap_or_default(),
+    })
 }
 
 /// Writes a busybox rootfs tarball: the host's static busybox with one link
@@ -278,21 +312,48 @@ pub fn busybox_tarball(out: &Path, id: &str, version: &str) -> Result<(), String
         .ok_or("busybox is missing: install Debian's busybox-static")?;
     let staging = tempfile::tempdir().map_err(|e| e.to_string())?;
     let r = staging.path();
-    for d in ["bin", "sbin", "etc", "root", "tmp", "proc", "sys", "dev", "run", "home/user", "usr/bin", "usr/lib", "var/tmp"] {
+    for d in [
+        "bin",
+        "sbin",
+        "etc",
+        "root",
+        "tmp",
+        "proc",
+        "sys",
+        "dev",
+        "run",
+        "home/user",
+        "usr/bin",
+        "usr/lib",
+        "var/tmp",
+    ] {
         std::fs::create_dir_all(r.join(d)).map_err(|e| e.to_string())?;
     }
     std::fs::copy(busybox, r.join("bin/busybox")).map_err(|e| e.to_string())?;
-    let list = std::process::Command::new(busybox).arg("--list").output().map_err(|e| e.to_string())?;
+    let list = std::process::Command::new(busybox)
+        .arg("--list")
+        .output()
+        .map_err(|e| e.to_string())?;
     for app in String::from_utf8_lossy(&list.stdout).lines() {
         if app != "busybox" && !app.is_empty() {
             let _ = symlink("busybox", r.join("bin").join(app));
         }
     }
     let files = [
-        ("etc/passwd", "root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000:A user:/home/user:/bin/sh\n".to_string()),
-        ("etc/group", "root:x:0:\nwheel:x:10:user\nuser:x:1000:\n".to_string()),
+        (
+            "etc/passwd",
+            "root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000:A user:/home/user:/bin/sh\n"
+                .to_string(),
+        ),
+        (
+            "etc/group",
+            "root:x:0:\nwheel:x:10:user\nuser:x:1000:\n".to_string(),
+        ),
         ("etc/hostname", format!("{id}\n")),
-        ("usr/lib/os-release", format!("ID={id}\nVERSION_ID=\"{version}\"\nNAME=\"wslp test\"\n")),
+        (
+            "usr/lib/os-release",
+            format!("ID={id}\nVERSION_ID=\"{version}\"\nNAME=\"wslp test\"\n"),
+        ),
     ];
     for (p, text) in files {
         std::fs::write(r.join(p), text).map_err(|e| e.to_string())?;

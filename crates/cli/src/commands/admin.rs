@@ -38,7 +38,10 @@ pub fn shutdown() -> i32 {
 pub fn version() -> i32 {
     let v = wslp_abi::WSL_API_VERSION;
     println!("wslp version: {}", env!("CARGO_PKG_VERSION"));
-    println!("WSL plugin API version: {}.{}.{}", v.Major, v.Minor, v.Revision);
+    println!(
+        "WSL plugin API version: {}.{}.{}",
+        v.Major, v.Minor, v.Revision
+    );
     println!("Kernel version: {}", kernel_release());
     0
 }

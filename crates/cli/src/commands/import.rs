@@ -32,7 +32,12 @@ pub fn run(name: &str, dir: &str, tarball: &str, version: Option<u32>) -> i32 {
     }
     let store = match DistroStore::open(&p.root) {
         Ok(s) => s,
-        Err(e) => return fail(&format!("{e}\nError code: Wsl/Service/RegisterDistro/E_FAIL"), 1),
+        Err(e) => {
+            return fail(
+                &format!("{e}\nError code: Wsl/Service/RegisterDistro/E_FAIL"),
+                1,
+            )
+        }
     };
     let source = if tarball == "-" {
         ImportSource::Reader(Box::new(std::io::stdin()))
@@ -41,9 +46,17 @@ pub fn run(name: &str, dir: &str, tarball: &str, version: Option<u32>) -> i32 {
     };
     let progress = std::io::stderr().is_terminal();
     if let Err(e) = store.import(name, &absolute(dir), source, progress) {
-        return fail(&format!("{e}\nError code: Wsl/Service/RegisterDistro/E_FAIL"), 1);
+        return fail(
+            &format!("{e}\nError code: Wsl/Service/RegisterDistro/E_FAIL"),
+            1,
+        );
     }
-    simple(Request::Registered { name: name.to_string() }, |_| 0)
+    simple(
+        Request::Registered {
+            name: name.to_string(),
+        },
+        |_| 0,
+    )
 }
 
 fn absolute(p: &str) -> PathBuf {

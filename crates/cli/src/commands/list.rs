@@ -4,21 +4,26 @@ use crate::session::{fail, simple};
 use wslp_service::protocol::{DistroListing, Request};
 
 pub fn run(verbose: bool, running: bool, quiet: bool) -> i32 {
-    simple(Request::List { running_only: running }, |list| {
-        if list.is_empty() {
-            return if running {
-                println!("There are no running distributions.");
-                0
-            } else {
-                fail(
+    simple(
+        Request::List {
+            running_only: running,
+        },
+        |list| {
+            if list.is_empty() {
+                return if running {
+                    println!("There are no running distributions.");
+                    0
+                } else {
+                    fail(
                     "wslp has no installed distributions.\nImport one with `wslp --import NAME DIR TARBALL`.",
                     1,
                 )
-            };
-        }
-        print!("{}", format(&list, verbose, quiet));
-        0
-    })
+                };
+            }
+            print!("{}", format(&list, verbose, quiet));
+            0
+        },
+    )
 }
 
 pub fn format(list: &[DistroListing], verbose: bool, quiet: bool) -> String {
@@ -32,7 +37,12 @@ pub fn format(list: &[DistroListing], verbose: bool, quiet: bool) -> String {
         out.push_str(&format!("  {:<w$}{:<16}{}\n", "NAME", "STATE", "VERSION"));
         for d in list {
             let mark = if d.is_default { '*' } else { ' ' };
-            out.push_str(&format!("{mark} {:<w$}{:<16}{}\n", d.name, d.state.to_string(), d.version));
+            out.push_str(&format!(
+                "{mark} {:<w$}{:<16}{}\n",
+                d.name,
+                d.state.to_string(),
+                d.version
+            ));
         }
     } else {
         out.push_str("wslp distributions:\n");
@@ -52,14 +62,27 @@ mod tests {
     #[test]
     fn verbose_like_wsl() {
         let l = vec![
-            DistroListing { name: "Debian".into(), state: DistroState::Running, version: 2, is_default: true },
-            DistroListing { name: "a".into(), state: DistroState::Stopped, version: 2, is_default: false },
+            DistroListing {
+                name: "Debian".into(),
+                state: DistroState::Running,
+                version: 2,
+                is_default: true,
+            },
+            DistroListing {
+                name: "a".into(),
+                state: DistroState::Stopped,
+                version: 2,
+                is_default: false,
+            },
         ];
         assert_eq!(
             format(&l, true, false),
             "  NAME      STATE           VERSION\n* Debian    Running         2\n  a         Stopped         2\n"
         );
-        assert_eq!(format(&l, false, false), "wslp distributions:\nDebian (Default)\na\n");
+        assert_eq!(
+            format(&l, false, false),
+            "wslp distributions:\nDebian (Default)\na\n"
+        );
         assert_eq!(format(&l, false, true), "Debian\na\n");
     }
 }

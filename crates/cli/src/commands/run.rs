@@ -17,8 +17,13 @@ use std::sync::mpsc;
 use std::time::Duration;
 use wslp_service::protocol::{ClientMessage, Request, RunCommand, RunRequest, ServerMessage};
 
-const FORWARDED: [Signal; 5] =
-    [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT, Signal::SIGWINCH];
+const FORWARDED: [Signal; 5] = [
+    Signal::SIGINT,
+    Signal::SIGTERM,
+    Signal::SIGHUP,
+    Signal::SIGQUIT,
+    Signal::SIGWINCH,
+];
 
 pub struct RunArgs {
     pub distribution: Option<String>,
@@ -44,7 +49,10 @@ pub fn run(args: RunArgs) -> i32 {
 
 pub fn debug_shell() -> i32 {
     let tty = std::io::stdin().is_terminal();
-    execute(tty, |tty| Request::DebugShell { tty, term: std::env::var("TERM").ok() })
+    execute(tty, |tty| Request::DebugShell {
+        tty,
+        term: std::env::var("TERM").ok(),
+    })
 }
 
 /// Restores the terminal when dropped, whatever way we leave.
@@ -57,7 +65,12 @@ impl Drop for RawMode {
 }
 
 fn copy_winsize(from: i32, to: i32) {
-    let mut ws: libc::winsize = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
+    let mut ws: libc::winsize = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
     // SAFETY: TIOCGWINSZ/TIOCSWINSZ read/write one winsize struct we own; bad fds only return errors.
     unsafe {
         if libc::ioctl(from, libc::TIOCGWINSZ, &mut ws) == 0 {
@@ -133,16 +146,17 @@ fn execute(tty: bool, make: impl FnOnce(bool) -> Request) -> i32 {
 
     if let Ok(sender) = conn.try_clone() {
         let master_fd = pty_master.as_ref().map(|m| m.as_raw_fd());
-        std::thread::spawn(move || loop {
-            let Ok(sig) = set.wait() else { break };
-            if sig == Signal::SIGWINCH {
-                if let Some(m) = master_fd {
-                    copy_winsize(0, m);
+        std::thread::spawn(move || {
+            while let Ok(sig) = set.wait() {
+                if sig == Signal::SIGWINCH {
+                    if let Some(m) = master_fd {
+                        copy_winsize(0, m);
+                    }
+                    continue;
                 }
-                continue;
-            }
-            if sender.send(&ClientMessage::Signal(sig as i32)).is_err() {
-                break;
+                if sender.send(&ClientMessage::Signal(sig as i32)).is_err() {
+                    break;
+                }
             }
         });
     }
