@@ -136,3 +136,69 @@ fn unprivileged_user_runs_as_self_and_cannot_administer() {
     }
     assert_eq!(env.ok(&["-l", "-q"]), "D\n", "nothing changed");
 }
+
+fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !cond() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn idle_distribution_vm_and_service_stop_by_themselves_with_their_hooks() {
+    let env = Env::with_settings(
+        "require_signatures = false\ndistro_idle_timeout_ms = 200\nvm_idle_timeout_ms = 200\nservice_idle_timeout_ms = 200\n",
+    );
+    let log = env.scratch().join("plugin.log");
+    let so = build_plugin(
+        "e2e",
+        &[
+            &format!("LOG_PATH=\"{}\"", log.display()),
+            "EXEC_IN_DISTRO",
+            "EXEC_ON_VM_STOP",
+        ],
+        &env.scratch(),
+    );
+    env.add_plugin("Idle", &so);
+    env.import("D");
+    // A background process keeps the distribution up after the command returns.
+    env.ok(&[
+        "-d",
+        "D",
+        "--",
+        "sh",
+        "-c",
+        "sleep 1 >/dev/null 2>&1 </dev/null &",
+    ]);
+    wait_for("the service to exit", || {
+        !env.root.join("wslpd.sock").exists()
+    });
+    let l = read_log(&log);
+    assert!(
+        l.contains("OnDistributionStopping ExecuteBinaryInDistribution hr=0x00000000 out=debian"),
+        "{l}"
+    );
+    assert!(
+        l.contains("OnVMStopping ExecuteBinary hr=0x00000000 out=vm-still-up"),
+        "{l}"
+    );
+    assert!(service_pid(&env).is_none(), "the service exited");
+}
+
+#[test]
+fn a_second_service_for_the_same_root_does_not_start() {
+    let env = Env::new();
+    env.import("D");
+    let first = service_pid(&env).expect("running");
+    let o = std::process::Command::new(bin("wslpd"))
+        .env("WSLP_ROOT", &env.root)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    assert!(stderr(&o).contains("already runs"), "{}", stderr(&o));
+    assert_eq!(service_pid(&env), Some(first));
+}
