@@ -242,3 +242,18 @@ fn a_terminal_gets_a_pty() {
         "the command sees a terminal: {out:?}"
     );
 }
+
+#[test]
+fn debug_shell_is_a_root_shell_in_the_vm_on_a_pty() {
+    let env = Env::new();
+    let cmdline = format!(
+        "(sleep 0.5; printf 'echo MARK $(id -u) $(test -t 0 && echo tty)\\nexit 3\\n') | WSLP_ROOT={} WSLPD={} script -qec '{} --debug-shell' /dev/null",
+        env.root.display(),
+        bin("wslpd").display(),
+        bin("wslp").display()
+    );
+    let o = std::process::Command::new("sh").args(["-c", &cmdline]).output().unwrap();
+    let out = stdout(&o);
+    assert!(out.contains("MARK 0 tty"), "a root shell in the VM's fresh root, on a terminal: {out:?}");
+    assert_eq!(o.status.code(), Some(3), "the shell's exit code passes through: {out:?}");
+}
