@@ -25,7 +25,24 @@ pub enum ClientError {
 }
 
 /// Connects to the service of `paths`, starting `wslpd` when nothing listens.
+///
+/// A service that exits (idle, or `--shutdown` from another client) just as we
+/// connect closes the connection during the handshake; that is retried with a
+/// fresh service rather than reported.
 pub fn connect(paths: &Paths) -> Result<Conn, ClientError> {
+    let mut attempts = 0;
+    loop {
+        match connect_once(paths) {
+            Err(ClientError::Protocol(ProtocolError::Closed)) if attempts < 3 => {
+                attempts += 1;
+                std::thread::sleep(Duration::from_millis(20 * attempts));
+            }
+            other => return other,
+        }
+    }
+}
+
+fn connect_once(paths: &Paths) -> Result<Conn, ClientError> {
     match UnixStream::connect(paths.socket()) {
         Ok(s) => return handshake(s),
         Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::ConnectionRefused) => {}
