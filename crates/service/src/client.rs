@@ -33,12 +33,25 @@ pub fn connect(paths: &Paths) -> Result<Conn, ClientError> {
     let mut attempts = 0;
     loop {
         match connect_once(paths) {
-            Err(ClientError::Protocol(ProtocolError::Closed)) if attempts < 3 => {
+            Err(ClientError::Protocol(e)) if attempts < 3 && went_away(&e) => {
                 attempts += 1;
                 std::thread::sleep(Duration::from_millis(20 * attempts));
             }
             other => return other,
         }
+    }
+}
+
+fn went_away(e: &ProtocolError) -> bool {
+    match e {
+        ProtocolError::Closed => true,
+        ProtocolError::Io(io) => {
+            matches!(
+                io.kind(),
+                ErrorKind::ConnectionReset | ErrorKind::BrokenPipe
+            )
+        }
+        _ => false,
     }
 }
 
