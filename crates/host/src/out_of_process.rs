@@ -268,6 +268,20 @@ impl HostProcess {
             Err(ProtoError::Closed) => return Err(self.closed()),
             Err(e) => return Err(Lost::Broken(e.to_string())),
         }
+        // Most hooks answer within microseconds: see `protocol::recv_soon`.
+        let spin_until = Instant::now() + protocol::SPIN;
+        loop {
+            match protocol::try_recv(self.control.as_fd(), &mut self.buf) {
+                Ok(Some(_)) => return Ok(()),
+                Ok(None) => {}
+                Err(ProtoError::Closed) => return Err(self.closed()),
+                Err(e) => return Err(Lost::Broken(e.to_string())),
+            }
+            if Instant::now() >= spin_until {
+                break;
+            }
+            std::thread::yield_now();
+        }
         let deadline = timeout.map(|t| Instant::now() + t);
         loop {
             let wait = match deadline {

@@ -6,8 +6,8 @@
 //! socket on fd 3 and the api socket on fd 4 (see [`crate::protocol`]). It gives up
 //! what it does not need before loading any plugin code: no new privileges, no
 //! descriptors but 0–4, its own process group (set by the service at spawn).
-//! When the service goes away (control socket closed) it kills its process group,
-//! so children the plugin forked do not outlive it.
+//! When the service goes away (control socket closed, or the service process gone)
+//! it kills its process group, so children the plugin forked do not outlive it.
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::PathBuf;
@@ -70,12 +70,20 @@ fn run() -> Result<(), String> {
         sock: Mutex::new((api_sock, Vec::new())),
     }));
 
+    // The service's end of the control socket could outlive the service in a
+    // process it forked and that has not exec'd yet; its pidfd cannot.
+    let service = sys::pidfd_open(nix::unistd::getppid().as_raw()).ok();
     let mut plugin: Option<InProcessPlugin> = None;
     // The verified file stays open so /proc/self/fd/N (and the plugin's own
     // dladdr + realpath) keeps naming it.
     let mut _loaded_from: Option<OwnedFd> = None;
     let mut buf = Vec::new();
     loop {
+        if let Some(service) = &service {
+            if !wait_for_request(&control, service)? {
+                return Ok(());
+            }
+        }
         let fd = match protocol::recv(control.as_fd(), &mut buf) {
             Ok(fd) => fd,
             Err(ProtoError::Closed) => return Ok(()),
@@ -107,6 +115,28 @@ fn run() -> Result<(), String> {
             Ok(()) => {}
             Err(ProtoError::Closed) => return Ok(()),
             Err(e) => return Err(format!("control socket: {e}")),
+        }
+    }
+}
+
+/// Waits until a request arrives (true) or the service has exited (false).
+fn wait_for_request(control: &OwnedFd, service: &OwnedFd) -> Result<bool, String> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    loop {
+        let mut fds = [
+            PollFd::new(control.as_fd(), PollFlags::POLLIN),
+            PollFd::new(service.as_fd(), PollFlags::POLLIN),
+        ];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(format!("poll: {e}")),
+            Ok(_) => {}
+        }
+        if fds[0].revents().is_some_and(|r| !r.is_empty()) {
+            return Ok(true);
+        }
+        if fds[1].revents().is_some_and(|r| !r.is_empty()) {
+            return Ok(false);
         }
     }
 }
@@ -164,7 +194,7 @@ impl RemoteApi {
         let (sock, buf) = &mut *guard;
         // A service that went away answers as a closed session would.
         protocol::send(sock.as_fd(), &frame, None).map_err(|_| RPC_E_DISCONNECTED)?;
-        let fd = protocol::recv(sock.as_fd(), buf).map_err(|_| RPC_E_DISCONNECTED)?;
+        let fd = protocol::recv_soon(sock.as_fd(), buf).map_err(|_| RPC_E_DISCONNECTED)?;
         let hr = match Dec::new(buf) {
             Ok((protocol::T_API_DONE, mut d)) => d.i32().map_err(|_| E_UNEXPECTED)?,
             _ => return Err(E_UNEXPECTED),

@@ -205,6 +205,36 @@ pub(crate) fn send(sock: BorrowedFd<'_>, frame: &[u8], fd: Option<BorrowedFd<'_>
 /// Receives one frame into `buf` (resized to the frame) and the descriptor sent
 /// beside it, if any. Descriptors arrive close-on-exec.
 pub(crate) fn recv(sock: BorrowedFd<'_>, buf: &mut Vec<u8>) -> R<Option<OwnedFd>> {
+    recv_flags(sock, buf, MsgFlags::empty())
+}
+
+/// [`recv`] without waiting: `Ok(None)` when no frame is there yet.
+pub(crate) fn try_recv(sock: BorrowedFd<'_>, buf: &mut Vec<u8>) -> R<Option<Option<OwnedFd>>> {
+    match recv_flags(sock, buf, MsgFlags::MSG_DONTWAIT) {
+        Ok(fd) => Ok(Some(fd)),
+        Err(ProtoError::Io(Errno::EAGAIN)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// How long [`recv_soon`] keeps its CPU busy before sleeping.
+pub(crate) const SPIN: std::time::Duration = std::time::Duration::from_micros(50);
+
+/// [`recv`] of a reply expected within microseconds. Waiting that long without
+/// sleeping (yielding to any runnable thread) keeps this CPU from going idle, and
+/// waking an idle CPU costs tens of microseconds in a VM; then it sleeps in `recv`.
+pub(crate) fn recv_soon(sock: BorrowedFd<'_>, buf: &mut Vec<u8>) -> R<Option<OwnedFd>> {
+    let until = std::time::Instant::now() + SPIN;
+    while std::time::Instant::now() < until {
+        if let Some(fd) = try_recv(sock, buf)? {
+            return Ok(fd);
+        }
+        std::thread::yield_now();
+    }
+    recv(sock, buf)
+}
+
+fn recv_flags(sock: BorrowedFd<'_>, buf: &mut Vec<u8>, flags: MsgFlags) -> R<Option<OwnedFd>> {
     buf.resize(MAX_FRAME + 1, 0);
     let mut space = nix::cmsg_space!([RawFd; 1]);
     let (len, fd, truncated) = loop {
@@ -213,7 +243,7 @@ pub(crate) fn recv(sock: BorrowedFd<'_>, buf: &mut Vec<u8>) -> R<Option<OwnedFd>
             sock.as_raw_fd(),
             &mut iov,
             Some(&mut space),
-            MsgFlags::MSG_CMSG_CLOEXEC,
+            MsgFlags::MSG_CMSG_CLOEXEC | flags,
         ) {
             Ok(msg) => {
                 let mut fd = None;
