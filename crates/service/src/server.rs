@@ -337,7 +337,11 @@ fn run_command(
         RunCommand::Exec(argv) if argv.is_empty() => vec![user.shell.clone(), "-l".into()],
         RunCommand::Exec(argv) => argv,
     };
+    // Like a login: the home directory, or / when the distribution lacks it
+    // (`nobody`'s /nonexistent). Only this choice looks at the host path.
+    let home_exists = record.rootfs.join(user.home.trim_start_matches('/')).is_dir();
     let cwd = match run.cwd.as_deref() {
+        None if !home_exists => PathBuf::from("/"),
         None | Some("~") => PathBuf::from(&user.home),
         Some(d) if d.starts_with("~/") => PathBuf::from(&user.home).join(&d[2..]),
         Some(d) => PathBuf::from(d),
