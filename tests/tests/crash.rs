@@ -303,3 +303,22 @@ fn plugins_run_outside_the_service_by_default() {
     env.ok(&["--shutdown"]);
     assert!(gone(pid), "the plugin host outlived the service");
 }
+
+#[test]
+fn plugin_hosts_go_when_the_service_is_killed() {
+    let env = Env::new();
+    env.import("D");
+    let log = env.scratch().join("plugin.log");
+    let def = format!("LOG_PATH=\"{}\"", log.display());
+    let so = build_plugin("crash", &[&def], &env.scratch());
+    env.add_plugin("Orphan", &so);
+    env.ok(&["-d", "D", "--", "true"]);
+    let l = read_log(&log);
+    let host: i32 = l.lines().next().unwrap().strip_prefix("EntryPoint pid=").unwrap().parse().unwrap();
+    let service = service_pid(&env).unwrap();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(service), nix::sys::signal::Signal::SIGKILL).unwrap();
+    assert!(gone(host), "the plugin host {host} outlived a killed service");
+    // The next command starts a new service with a new plugin host.
+    env.ok(&["-d", "D", "--", "true"]);
+    assert_eq!(read_log(&log).lines().filter(|l| l.starts_with("EntryPoint")).count(), 2);
+}
