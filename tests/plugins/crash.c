@@ -11,6 +11,8 @@
  *   DO_SEGV | DO_ABORT | DO_EXIT0 | DO_HANG    what to do
  *   LEAK_FDS=N            first open N descriptors and never close them
  *   FORK_CHILD            first fork a child that sleeps forever (logged "child=PID")
+ *
+ * Its entry point also writes "crash plugin loaded" to stderr.
  */
 #include <WslPluginApi.h>
 
@@ -115,6 +117,7 @@ EXTERN_C __declspec(dllexport) HRESULT WSLPLUGINAPI_ENTRYPOINTV1(const struct WS
     (void)is_victim;
     (void)misbehave;
     logf_("EntryPoint pid=%d", (int)getpid());
+    fprintf(stderr, "crash plugin loaded\n");
 #ifdef IN_ENTRY
     misbehave("EntryPoint");
 #endif

@@ -299,6 +299,16 @@ fn plugins_run_outside_the_service_by_default() {
         .parse()
         .unwrap();
     assert_ne!(pid, service);
+    // What it writes to stderr is in the service log, not on the user's terminal.
+    let mut logged = false;
+    for _ in 0..200 {
+        logged = env.service_log().contains("plugin output: crash plugin loaded");
+        if logged {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(logged, "{}", env.service_log());
     // Its plugin host goes away with the service.
     env.ok(&["--shutdown"]);
     assert!(gone(pid), "the plugin host outlived the service");

@@ -406,14 +406,43 @@ impl Drop for HostProcess {
     }
 }
 
+/// Lines of plugin output logged per second and plugin host; the rest are counted.
+const LOG_LINES_PER_SECOND: u32 = 100;
+
+/// Copies the host's stdout/stderr into the service log, rate-limited: a plugin
+/// printing in a loop must not fill the disk with the service's log.
 fn forward_log(pipe: OwnedFd, name: &str) {
     let reader = std::io::BufReader::new(std::fs::File::from(pipe));
+    let mut window = Instant::now();
+    let (mut logged, mut dropped) = (0u32, 0u64);
     for line in reader.split(b'\n') {
-        let Ok(line) = line else { return };
-        tracing::info!(
+        let Ok(line) = line else { break };
+        if window.elapsed() >= Duration::from_secs(1) {
+            if dropped > 0 {
+                tracing::warn!(
+                    plugin = name,
+                    dropped,
+                    "plugin output rate-limited: lines not logged"
+                );
+            }
+            (window, logged, dropped) = (Instant::now(), 0, 0);
+        }
+        if logged < LOG_LINES_PER_SECOND {
+            logged += 1;
+            tracing::info!(
+                plugin = name,
+                "plugin output: {}",
+                String::from_utf8_lossy(&line)
+            );
+        } else {
+            dropped += 1;
+        }
+    }
+    if dropped > 0 {
+        tracing::warn!(
             plugin = name,
-            "plugin output: {}",
-            String::from_utf8_lossy(&line)
+            dropped,
+            "plugin output rate-limited: lines not logged"
         );
     }
 }

@@ -496,6 +496,49 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Frames from a plugin host are untrusted: any bytes decode to a value or
+        /// an error, never a panic or a huge allocation.
+        #[test]
+        fn any_bytes_decode_without_panicking(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256)) {
+            if let Ok((_, mut d)) = Dec::new(&bytes) {
+                let _ = OwnedHook::decode(&mut d).map(|h| format!("{:?}", h.call()));
+            }
+            if let Ok((_, mut d)) = Dec::new(&bytes) {
+                let _ = (|| -> R<()> {
+                    d.u32()?;
+                    d.opt_guid()?;
+                    d.opt_str()?;
+                    d.strs()?;
+                    d.bool()?;
+                    Ok(())
+                })();
+            }
+        }
+
+        #[test]
+        fn api_frames_round_trip(
+            session in proptest::prelude::any::<u32>(),
+            path in proptest::option::of(".*"),
+            argv in proptest::collection::vec(".*", 0..8),
+            d1 in proptest::prelude::any::<u32>(),
+        ) {
+            let g = GUID { Data1: d1, Data2: 1, Data3: 2, Data4: [3; 8] };
+            let frame = Enc::new(T_EXEC_DISTRO)
+                .u32(session)
+                .opt_guid(Some(&g))
+                .opt_str(path.as_deref())
+                .strs(&argv)
+                .finish();
+            let (tag, mut d) = Dec::new(&frame).unwrap();
+            proptest::prop_assert_eq!(tag, T_EXEC_DISTRO);
+            proptest::prop_assert_eq!(d.u32().unwrap(), session);
+            proptest::prop_assert_eq!(d.opt_guid().unwrap(), Some(g));
+            proptest::prop_assert_eq!(d.opt_str().unwrap(), path);
+            proptest::prop_assert_eq!(d.strs().unwrap(), argv);
+        }
+    }
+
     #[test]
     fn frames_carry_a_descriptor() {
         let (a, b) = pair();
