@@ -208,6 +208,8 @@ impl HostProcess {
         let mut cmd = Command::new(exe);
         cmd.arg("--plugin")
             .arg(name)
+            .arg("--service")
+            .arg(std::process::id().to_string())
             .stdin(Stdio::null())
             // Never the service's own stdout/stderr: `wslp` waits for EOF on the
             // service's stderr to know it is ready.

@@ -2,7 +2,7 @@
 //! the service uses in process, so the plugin sees the same API table, struct
 //! layouts and PluginError rules. Its VM calls are forwarded to the service.
 //!
-//! Started by the service as `wslp-plugin-host --plugin NAME` with the control
+//! Started by the service as `wslp-plugin-host --plugin NAME --service PID` with the control
 //! socket on fd 3 and the api socket on fd 4 (see [`crate::protocol`]). It gives up
 //! what it does not need before loading any plugin code: no new privileges, no
 //! descriptors but 0–4, its own process group (set by the service at spawn).
@@ -30,8 +30,10 @@ pub(crate) const API_FD: i32 = 4;
 /// Entry point of the `wslp-plugin-host` binary. Never returns.
 pub fn main() -> ! {
     let args: Vec<String> = std::env::args().collect();
-    let name = match args.as_slice() {
-        [_, flag, name] if flag == "--plugin" => name.clone(),
+    let (name, service_pid) = match args.as_slice() {
+        [_, p, name, s, pid] if p == "--plugin" && s == "--service" => {
+            (name.clone(), pid.parse::<i32>().unwrap_or(0))
+        }
         _ => {
             eprintln!(
                 "wslp-plugin-host: runs one WSL plugin for wslpd, which starts it; \
@@ -40,7 +42,7 @@ pub fn main() -> ! {
             std::process::exit(2);
         }
     };
-    if let Err(e) = run() {
+    if let Err(e) = run(service_pid) {
         eprintln!("wslp-plugin-host ({name}): {e}");
     }
     // Whatever ended us, take the plugin's children along.
@@ -48,7 +50,7 @@ pub fn main() -> ! {
     std::process::exit(1)
 }
 
-fn run() -> Result<(), String> {
+fn run(service_pid: i32) -> Result<(), String> {
     nix::sys::prctl::set_no_new_privs().map_err(|e| format!("PR_SET_NO_NEW_PRIVS: {e}"))?;
     sys::close_from((API_FD + 1) as u32);
     for fd in [CONTROL_FD, API_FD] {
@@ -71,8 +73,14 @@ fn run() -> Result<(), String> {
     }));
 
     // The service's end of the control socket could outlive the service in a
-    // process it forked and that has not exec'd yet; its pidfd cannot.
-    let service = sys::pidfd_open(nix::unistd::getppid().as_raw()).ok();
+    // process it forked and that has not exec'd yet; its pidfd cannot. Checked
+    // against our parent after opening, so a pid reused meanwhile is not watched.
+    let service = sys::pidfd_open(service_pid).ok();
+    if nix::unistd::getppid().as_raw() != service_pid {
+        return Err(format!(
+            "started by pid {service_pid}, which has already exited"
+        ));
+    }
     let mut plugin: Option<InProcessPlugin> = None;
     // The verified file stays open so /proc/self/fd/N (and the plugin's own
     // dladdr + realpath) keeps naming it.
