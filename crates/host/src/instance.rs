@@ -2,8 +2,9 @@
 //!
 //! The dispatch policy (order, fatal vs logged, PluginError rules, OnVMStopping
 //! after a failed OnVMStarted) lives in [`crate::manager`] and sees plugins only
-//! through [`PluginInstance`]. Today the one implementation runs the plugin in this
-//! process (`ffi`); SPEC §8's plugin-host process implements the same trait.
+//! through [`PluginInstance`], implemented twice: in this process (`ffi`, WSL's way,
+//! `in_process_plugins`) and in a plugin-host process (`out_of_process`, SPEC §8's
+//! default).
 
 use std::time::Duration;
 
