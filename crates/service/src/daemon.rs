@@ -35,17 +35,8 @@ pub fn run(paths: Paths, opts: DaemonOptions) -> anyhow::Result<bool> {
         .mode(0o755)
         .create(paths.logs())?;
 
-    let lock = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(paths.lock())
-        .with_context(|| format!("cannot open {}", paths.lock().display()))?;
-    match Flock::lock(lock, FlockArg::LockExclusiveNonblock) {
-        // Held for the life of the process: the kernel drops it when we exit, however we exit.
-        Ok(held) => std::mem::forget(held),
-        Err((_, nix::errno::Errno::EWOULDBLOCK)) => return Ok(false),
-        Err((_, e)) => return Err(e).context("cannot lock the service lock file"),
+    if !take_instance_lock(&paths)? {
+        return Ok(false);
     }
 
     let settings = wslp_host::Settings::load(&paths.root)
@@ -75,6 +66,43 @@ pub fn run(paths: Paths, opts: DaemonOptions) -> anyhow::Result<bool> {
     }
     crate::server::serve(Arc::new(instance), listener);
     Ok(true)
+}
+
+/// Takes the single-instance lock of the root, held for the life of the
+/// process (the kernel drops it however we exit). Returns false when another
+/// service is serving the root. A service that is shutting down still holds
+/// the lock for a moment after its socket is gone; we wait for it rather than
+/// leave the client that started us with nobody to talk to.
+fn take_instance_lock(paths: &Paths) -> anyhow::Result<bool> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(paths.lock())
+            .with_context(|| format!("cannot open {}", paths.lock().display()))?;
+        match Flock::lock(lock, FlockArg::LockExclusiveNonblock) {
+            Ok(held) => {
+                std::mem::forget(held);
+                return Ok(true);
+            }
+            Err((_, nix::errno::Errno::EWOULDBLOCK)) => {
+                if std::os::unix::net::UnixStream::connect(paths.socket()).is_ok() {
+                    return Ok(false);
+                }
+                if std::time::Instant::now() >= deadline {
+                    bail!(
+                        "another wslpd holds {} but does not answer on {}; stop it (or remove a hung one) and try again",
+                        paths.lock().display(),
+                        paths.socket().display()
+                    );
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err((_, e)) => return Err(e).context("cannot lock the service lock file"),
+        }
+    }
 }
 
 /// Socket activation (systemd's LISTEN_FDS protocol): fd 3 is our listener.

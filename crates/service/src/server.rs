@@ -339,7 +339,10 @@ fn run_command(
     };
     // Like a login: the home directory, or / when the distribution lacks it
     // (`nobody`'s /nonexistent). Only this choice looks at the host path.
-    let home_exists = record.rootfs.join(user.home.trim_start_matches('/')).is_dir();
+    let home_exists = record
+        .rootfs
+        .join(user.home.trim_start_matches('/'))
+        .is_dir();
     let cwd = match run.cwd.as_deref() {
         None if !home_exists => PathBuf::from("/"),
         None | Some("~") => PathBuf::from(&user.home),

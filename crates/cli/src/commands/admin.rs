@@ -26,13 +26,25 @@ pub fn shutdown() -> i32 {
         return 0;
     }
     let code = simple(Request::Shutdown, |_| 0);
-    // The service exits right after answering; wait until its socket is gone so
-    // the next command surely starts a fresh one.
+    // The service exits right after answering; wait until it is gone (its
+    // instance lock is free) so the next command surely starts a fresh one.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while code == 0 && paths().socket().exists() && std::time::Instant::now() < deadline {
+    while code == 0 && service_alive() && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
     code
+}
+
+/// Whether a wslpd still holds the root's instance lock.
+fn service_alive() -> bool {
+    use nix::fcntl::{Flock, FlockArg};
+    let Ok(f) = std::fs::File::open(paths().lock()) else {
+        return false;
+    };
+    match Flock::lock(f, FlockArg::LockSharedNonblock) {
+        Ok(_released_on_drop) => false,
+        Err(_) => true,
+    }
 }
 
 pub fn version() -> i32 {
