@@ -1,0 +1,115 @@
+//! `wslp-bench`: the whole benchmark table, as text, JSON and a PNG chart.
+//!
+//! `scripts/bench.sh` builds everything in release mode and runs this. Options:
+//! `--quick` (fewer iterations, for a smoke run), `--out DIR` (default
+//! `target/wslp-bench`).
+
+mod setup;
+mod suites;
+
+use anyhow::{Context, Result};
+use std::path::PathBuf;
+use std::time::Instant;
+use wslp_bench::Report;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    // Internal: the crun peer, run by the suite inside `unshare --mount`.
+    if args.first().map(String::as_str) == Some("crun-peer") {
+        let n = args.get(2).and_then(|n| n.parse().ok()).unwrap_or(1);
+        if let Err(e) = suites::crun_peer_main(&PathBuf::from(&args[1]), n) {
+            eprintln!("{e:#}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    match run(&args) {
+        Ok(missed) => std::process::exit(if missed { 2 } else { 0 }),
+        Err(e) => {
+            eprintln!("wslp-bench: {e:#}");
+            std::process::exit(1);
+        }
+    }
+}
+
+fn usage() -> ! {
+    eprintln!("usage: wslp-bench [--quick] [--out DIR]");
+    std::process::exit(64);
+}
+
+/// Runs the suite; true when a goal was missed.
+fn run(args: &[String]) -> Result<bool> {
+    let mut it = suites::Iters::full();
+    let mut out: Option<PathBuf> = None;
+    let mut a = args.iter();
+    while let Some(arg) = a.next() {
+        match arg.as_str() {
+            "--quick" => it = suites::Iters::quick(),
+            "--out" => out = Some(a.next().unwrap_or_else(|| usage()).into()),
+            _ => usage(),
+        }
+    }
+    let t0 = Instant::now();
+    let env = setup::Env::new()?;
+    let out = out.unwrap_or_else(|| env.bin_dir.parent().unwrap_or(&env.bin_dir).join("wslp-bench"));
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+
+    let mut rep = Report {
+        machine: machine(),
+        started_unix: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+        ..Report::default()
+    };
+    let step = |name: &str| eprintln!("[{:>5.1}s] {name}", t0.elapsed().as_secs_f64());
+    {
+        step("setting up a wslp root (service, VM, distribution, one plugin)");
+        let cli = setup::CliRoot::new(&env, "cli-root", &env.plain_plugin)?;
+        step("warm runs against bwrap, unshare, crun and a plain spawn");
+        let bwrap = suites::warm(&env, &cli, it, &mut rep)?;
+        step("cold starts");
+        suites::cold(&env, &cli, &bwrap, it, &mut rep)?;
+        step("ExecuteBinary from a hook, and bytes through sockets and pipes");
+        suites::exec_and_bytes(&env, &cli, it, &mut rep)?;
+        step("hook dispatch");
+        suites::hooks(&env, it, &mut rep)?;
+        step("VM start with 0, 1, 10, 50 plugins");
+        suites::scale_plugins(&env, &bwrap, it, &mut rep)?;
+        step("1, 10, 100 running distributions");
+        suites::scale_distros(&env, &bwrap, it, &mut rep)?;
+        step("1, 10, 100 concurrent clients");
+        suites::scale_clients(&cli, it, &mut rep)?;
+        step("idle memory");
+        suites::idle_rss(&cli, &mut rep)?;
+        step("wslp --shutdown");
+    }
+    rep.wall_seconds = t0.elapsed().as_secs_f64();
+
+    println!("{}", rep.table());
+    let json = out.join("results.json");
+    std::fs::write(&json, serde_json::to_vec_pretty(&rep)?).with_context(|| format!("cannot write {}", json.display()))?;
+    let png = out.join("results.png");
+    match wslp_bench::chart::draw(&rep, &png) {
+        Ok(()) => println!("\nwrote {} and {}", json.display(), png.display()),
+        Err(e) => println!("\nwrote {}; no chart: {e}", json.display()),
+    }
+    let missed = rep.missed();
+    if missed.is_empty() {
+        println!("every goal met ({:.0} s)", rep.wall_seconds);
+    } else {
+        println!("{} goal(s) missed ({:.0} s):", missed.len(), rep.wall_seconds);
+        for r in &missed {
+            println!("  {}: {}", r.section, r.name);
+        }
+    }
+    Ok(!missed.is_empty())
+}
+
+/// CPU model, core count and kernel: what the figures were measured on.
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| c.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|s| s.trim().to_string()))
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let kernel = nix::sys::utsname::uname().map(|u| u.release().to_string_lossy().into_owned()).unwrap_or_default();
+    format!("{cores} cores, {cpu}, Linux {kernel}")
+}

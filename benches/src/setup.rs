@@ -1,0 +1,208 @@
+//! What the suite needs before it measures: the binaries, a busybox rootfs, the
+//! benchmark plugin built with gcc, temporary wslp roots, a crun bundle, and
+//! the peers' command lines.
+
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// The plugin's source, built at run time with the flags of each use.
+const PLUGIN_SRC: &str = include_str!("../plugin/bench_plugin.c");
+/// The Linux WSL plugin header.
+const INCLUDE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../include");
+
+pub struct Env {
+    /// Everything the suite creates lives here and goes with it.
+    pub tmp: tempfile::TempDir,
+    /// target/release: wslp, wslpd and wslp-plugin-host beside this binary.
+    pub bin_dir: PathBuf,
+    /// A busybox rootfs tarball (the test distribution).
+    pub tarball: PathBuf,
+    /// The plugin whose hooks do nothing.
+    pub plain_plugin: PathBuf,
+}
+
+impl Env {
+    pub fn new() -> Result<Env> {
+        if !nix::unistd::geteuid().is_root() {
+            bail!("wslp-bench needs root (the VM uses namespaces and mounts; the peers too): run `sudo scripts/bench.sh`");
+        }
+        let exe = std::env::current_exe().context("cannot find the wslp-bench binary's path")?;
+        let bin_dir = exe.parent().context("the wslp-bench binary has no directory")?.to_path_buf();
+        for b in ["wslp", "wslpd", "wslp-plugin-host"] {
+            if !bin_dir.join(b).is_file() {
+                bail!(
+                    "{} is missing: build it first (`cargo build --release -p wslp-cli -p wslp-service -p wslp-host`), or run scripts/bench.sh, which does",
+                    bin_dir.join(b).display()
+                );
+            }
+        }
+        for tool in ["bwrap", "unshare", "crun", "dd", "cat", "gcc", "tar"] {
+            which(tool).with_context(|| format!("{tool} is missing: run scripts/bench.sh, which installs the peers"))?;
+        }
+        // The plugin host beside this binary is the one wslpd would use.
+        std::env::set_var(wslp_host::manager::PLUGIN_HOST_ENV, bin_dir.join("wslp-plugin-host"));
+        let tmp = tempfile::Builder::new().prefix("wslp-bench").tempdir().context("cannot create a temporary directory")?;
+        let tarball = tmp.path().join("busybox.tar");
+        wslp_testing::busybox_tarball(&tarball, "debian", "13")
+            .map_err(|e| anyhow::anyhow!("cannot build the busybox rootfs: {e}"))?;
+        let mut env = Env { tmp, bin_dir, tarball, plain_plugin: PathBuf::new() };
+        env.plain_plugin = env.compile_plugin("plain", &[])?;
+        Ok(env)
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.tmp.path().join(name)
+    }
+
+    /// Builds the benchmark plugin with `-D` flags into `lib<name>.so`.
+    pub fn compile_plugin(&self, name: &str, defines: &[String]) -> Result<PathBuf> {
+        let src = self.path("bench_plugin.c");
+        std::fs::write(&src, PLUGIN_SRC).context("cannot write the plugin source")?;
+        let out = self.path(&format!("lib{name}.so"));
+        let o = Command::new("gcc")
+            .args(["-O2", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC"])
+            .arg(format!("-I{INCLUDE}"))
+            .args(defines.iter().map(|d| format!("-D{d}")))
+            .arg(&src)
+            .arg("-o")
+            .arg(&out)
+            .output()
+            .context("cannot run gcc (apt-get install gcc)")?;
+        if !o.status.success() {
+            bail!("gcc failed to build the benchmark plugin:\n{}", String::from_utf8_lossy(&o.stderr));
+        }
+        Ok(out)
+    }
+
+    /// `count` copies of the plain plugin (the dynamic loader shares one object per
+    /// file, so each plugin gets its own file).
+    pub fn plugin_copies(&self, count: usize) -> Result<Vec<PathBuf>> {
+        let dir = self.path(&format!("plugins-{count}"));
+        std::fs::create_dir_all(&dir)?;
+        (0..count)
+            .map(|i| {
+                let p = dir.join(format!("libplain{i}.so"));
+                std::fs::copy(&self.plain_plugin, &p).with_context(|| format!("cannot copy the plugin to {}", p.display()))?;
+                Ok(p)
+            })
+            .collect()
+    }
+
+    /// An OCI bundle whose process is `/bin/true` in the busybox rootfs.
+    pub fn crun_bundle(&self) -> Result<PathBuf> {
+        let b = self.path("crun-bundle");
+        std::fs::create_dir_all(b.join("rootfs"))?;
+        run(Command::new("tar").arg("-C").arg(b.join("rootfs")).arg("-xf").arg(&self.tarball))?;
+        run(Command::new("crun").arg("spec").current_dir(&b))?;
+        let path = b.join("config.json");
+        let mut cfg: serde_json::Value = serde_json::from_slice(&std::fs::read(&path)?).context("crun spec wrote bad JSON")?;
+        cfg["process"]["terminal"] = false.into();
+        cfg["process"]["args"] = serde_json::json!(["/bin/true"]);
+        std::fs::write(&path, serde_json::to_vec_pretty(&cfg)?)?;
+        Ok(b)
+    }
+}
+
+/// A wslp root driven through the CLI, as a user drives it. Dropping it runs
+/// `wslp --shutdown`.
+pub struct CliRoot {
+    pub root: PathBuf,
+    pub wslp: PathBuf,
+    pub distro: String,
+}
+
+impl CliRoot {
+    pub fn new(env: &Env, name: &str, plugin: &Path) -> Result<CliRoot> {
+        let root = env.path(name);
+        std::fs::create_dir_all(&root)?;
+        // Nothing stops on its own during the run: idle timeouts would stop the
+        // VM or the distribution between two samples.
+        std::fs::write(
+            root.join("wslp.toml"),
+            "require_signatures = false\nvm_idle_timeout_ms = -1\ndistro_idle_timeout_ms = -1\nservice_idle_timeout_ms = -1\nlog_level = \"warn\"\n",
+        )?;
+        wslp_host::add_registry_entry(&root, "Bench", plugin).context("cannot register the benchmark plugin")?;
+        let r = CliRoot { root, wslp: env.bin_dir.join("wslp"), distro: "Bench".into() };
+        let dir = env.path(&format!("{name}-distro"));
+        run(r.cmd().arg("--import").arg(&r.distro).arg(&dir).arg(&env.tarball))?;
+        Ok(r)
+    }
+
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(&self.wslp);
+        c.env("WSLP_ROOT", &self.root).stdin(Stdio::null());
+        c
+    }
+
+    /// `wslp -d D -- ARGS…`
+    pub fn run_in(&self, args: &[&str]) -> Command {
+        let mut c = self.cmd();
+        c.arg("-d").arg(&self.distro).arg("--").args(args);
+        c
+    }
+
+    pub fn shutdown(&self) -> Result<()> {
+        run(self.cmd().arg("--shutdown"))
+    }
+
+    /// The service's pid, from its greeting.
+    pub fn service_pid(&self) -> Result<i32> {
+        use wslp_service::protocol::{ClientMessage, ServerMessage, PROTOCOL_VERSION};
+        let sock = wslp_service::paths::Paths::new(&self.root).socket();
+        let s = std::os::unix::net::UnixStream::connect(&sock).with_context(|| format!("cannot reach wslpd at {}", sock.display()))?;
+        let conn = wslp_service::conn::Conn::new(s);
+        conn.send(&ClientMessage::Hello { version: PROTOCOL_VERSION })?;
+        match conn.recv::<ServerMessage>()?.0 {
+            ServerMessage::Hello { service_pid, .. } => Ok(service_pid as i32),
+            other => bail!("wslpd answered {other:?} to a greeting"),
+        }
+    }
+}
+
+impl Drop for CliRoot {
+    fn drop(&mut self) {
+        if let Err(e) = self.shutdown() {
+            eprintln!("wslp-bench: `wslp --shutdown` for {} failed: {e:#}", self.root.display());
+        }
+    }
+}
+
+/// Runs to completion; an error carries the command and its stderr.
+pub fn run(cmd: &mut Command) -> Result<()> {
+    let o = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).output().with_context(|| format!("cannot start {cmd:?}"))?;
+    if !o.status.success() {
+        bail!("{cmd:?} failed ({}): {}", o.status, String::from_utf8_lossy(&o.stderr).trim());
+    }
+    Ok(())
+}
+
+pub fn which(tool: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?).map(|d| d.join(tool)).find(|p| p.is_file())
+}
+
+/// `/bin/true` with no isolation: the floor of any spawn.
+pub fn plain(args: &[&str]) -> Command {
+    let mut c = Command::new(args[0]);
+    c.args(&args[1..]);
+    c
+}
+
+/// util-linux unshare with the namespaces the VM gets (mount, pid, uts, ipc, net, cgroup).
+pub fn unshare(args: &[&str]) -> Command {
+    let mut c = Command::new("unshare");
+    c.args(["--fork", "--pid", "--mount", "--uts", "--ipc", "--net", "--cgroup"]).args(args);
+    c
+}
+
+/// bubblewrap with every namespace and a minimal read-only root: the host's /usr
+/// with the usrmerge links, /proc and /dev, as the VM has.
+pub fn bwrap(args: &[&str]) -> Command {
+    let mut c = Command::new("bwrap");
+    c.args(["--unshare-all", "--ro-bind", "/usr", "/usr"]);
+    for (link, target) in [("/bin", "usr/bin"), ("/sbin", "usr/sbin"), ("/lib", "usr/lib"), ("/lib64", "usr/lib64")] {
+        c.args(["--symlink", target, link]);
+    }
+    c.args(["--proc", "/proc", "--dev", "/dev"]).args(args);
+    c
+}
