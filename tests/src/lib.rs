@@ -173,6 +173,40 @@ impl Env {
         self.ok(&["--shutdown"]);
     }
 
+    /// The pid of this root's wslpd: the process named wslpd with our
+    /// WSLP_ROOT that lives in the host's pid namespace (the VM's and the
+    /// distributions' inits are clones of it, with a nested NSpid).
+    pub fn service_pid(&self) -> Option<i32> {
+        let want = format!("WSLP_ROOT={}", self.root.display());
+        for e in std::fs::read_dir("/proc").ok()?.flatten() {
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            let Ok(cmd) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+                continue;
+            };
+            let argv0 = cmd.split(|b| *b == 0).next().unwrap_or_default();
+            if !String::from_utf8_lossy(argv0).ends_with("wslpd") {
+                continue;
+            }
+            let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {
+                continue;
+            };
+            if !environ.split(|b| *b == 0).any(|kv| kv == want.as_bytes()) {
+                continue;
+            }
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+            let host_level = status
+                .lines()
+                .find_map(|l| l.strip_prefix("NSpid:"))
+                .is_some_and(|v| v.split_whitespace().count() == 1);
+            if host_level {
+                return Some(pid);
+            }
+        }
+        None
+    }
+
     pub fn service_log(&self) -> String {
         std::fs::read_to_string(self.root.join("logs/wslpd.log")).unwrap_or_default()
     }

@@ -252,8 +252,18 @@ fn debug_shell_is_a_root_shell_in_the_vm_on_a_pty() {
         bin("wslpd").display(),
         bin("wslp").display()
     );
-    let o = std::process::Command::new("sh").args(["-c", &cmdline]).output().unwrap();
+    let o = std::process::Command::new("sh")
+        .args(["-c", &cmdline])
+        .output()
+        .unwrap();
     let out = stdout(&o);
-    assert!(out.contains("MARK 0 tty"), "a root shell in the VM's fresh root, on a terminal: {out:?}");
-    assert_eq!(o.status.code(), Some(3), "the shell's exit code passes through: {out:?}");
+    assert!(
+        out.contains("MARK 0 tty"),
+        "a root shell in the VM's fresh root, on a terminal: {out:?}"
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "the shell's exit code passes through: {out:?}"
+    );
 }

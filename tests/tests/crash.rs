@@ -10,30 +10,6 @@ use std::process::Stdio;
 
 use wslp_e2e::*;
 
-/// The pid of `env`'s wslpd (the process holding WSLP_ROOT=<root> named wslpd).
-fn service_pid(env: &Env) -> Option<i32> {
-    for e in std::fs::read_dir("/proc").ok()?.flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(cmd) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
-            continue;
-        };
-        let argv0 = cmd.split(|b| *b == 0).next().unwrap_or_default();
-        if !String::from_utf8_lossy(argv0).ends_with("wslpd") {
-            continue;
-        }
-        let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {
-            continue;
-        };
-        let want = format!("WSLP_ROOT={}", env.root.display());
-        if environ.split(|b| *b == 0).any(|kv| kv == want.as_bytes()) {
-            return Some(pid);
-        }
-    }
-    None
-}
-
 /// Whether `pid` is gone (or a zombie: it runs no code any more), waiting a little
 /// for a SIGKILL to land.
 fn gone(pid: i32) -> bool {
@@ -138,7 +114,7 @@ fn crash_in_distribution_start(
     let s = setup(settings, &[&["IN_DISTRO_STARTED"], defines].concat());
     let env = &s.env;
     let running = start_in_keep(env);
-    let service = service_pid(env).expect("the service runs");
+    let service = env.service_pid().expect("the service runs");
 
     let o = env.wslp(&["-d", "Victim", "--", "true"]);
     assert!(!o.status.success());
@@ -150,10 +126,10 @@ fn crash_in_distribution_start(
         )
     );
     running.finish();
-    assert_eq!(service_pid(env), Some(service), "the service stayed up");
+    assert_eq!(env.service_pid(), Some(service), "the service stayed up");
     // The next start works: a new plugin host, its entry point called again.
     assert_eq!(env.ok(&["-d", "Victim", "--", "echo", "ok"]), "ok\n");
-    assert_eq!(service_pid(env), Some(service));
+    assert_eq!(env.service_pid(), Some(service));
     let l = read_log(&s.log);
     let entries: Vec<&str> = l.lines().filter(|l| l.starts_with("EntryPoint")).collect();
     assert_eq!(entries.len(), 2, "{l}");
@@ -206,7 +182,7 @@ fn leaked_descriptors_stay_in_the_plugin_host() {
     let s = setup("", &["IN_DISTRO_STARTED", "LEAK_FDS=200"]);
     // The host leaks 200 descriptors and returns: the service does not hold them.
     assert_eq!(s.env.ok(&["-d", "Victim", "--", "echo", "ok"]), "ok\n");
-    let service = service_pid(&s.env).unwrap();
+    let service = s.env.service_pid().unwrap();
     assert!(
         fd_count(service) < 100,
         "service fds: {}",
@@ -275,7 +251,7 @@ fn in_process_plugins_run_inside_the_service() {
     let so = build_plugin("crash", &[&def], &env.scratch());
     env.add_plugin("Inside", &so);
     env.ok(&["-d", "D", "--", "true"]);
-    let service = service_pid(&env).unwrap();
+    let service = env.service_pid().unwrap();
     assert!(read_log(&log).contains(&format!("EntryPoint pid={service}\n")));
 }
 
@@ -288,7 +264,7 @@ fn plugins_run_outside_the_service_by_default() {
     let so = build_plugin("crash", &[&def], &env.scratch());
     env.add_plugin("Outside", &so);
     env.ok(&["-d", "D", "--", "true"]);
-    let service = service_pid(&env).unwrap();
+    let service = env.service_pid().unwrap();
     let l = read_log(&log);
     let pid: i32 = l
         .lines()
@@ -302,7 +278,9 @@ fn plugins_run_outside_the_service_by_default() {
     // What it writes to stderr is in the service log, not on the user's terminal.
     let mut logged = false;
     for _ in 0..200 {
-        logged = env.service_log().contains("plugin output: crash plugin loaded");
+        logged = env
+            .service_log()
+            .contains("plugin output: crash plugin loaded");
         if logged {
             break;
         }
@@ -324,11 +302,31 @@ fn plugin_hosts_go_when_the_service_is_killed() {
     env.add_plugin("Orphan", &so);
     env.ok(&["-d", "D", "--", "true"]);
     let l = read_log(&log);
-    let host: i32 = l.lines().next().unwrap().strip_prefix("EntryPoint pid=").unwrap().parse().unwrap();
-    let service = service_pid(&env).unwrap();
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(service), nix::sys::signal::Signal::SIGKILL).unwrap();
-    assert!(gone(host), "the plugin host {host} outlived a killed service");
+    let host: i32 = l
+        .lines()
+        .next()
+        .unwrap()
+        .strip_prefix("EntryPoint pid=")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let service = env.service_pid().unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(service),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    assert!(
+        gone(host),
+        "the plugin host {host} outlived a killed service"
+    );
     // The next command starts a new service with a new plugin host.
     env.ok(&["-d", "D", "--", "true"]);
-    assert_eq!(read_log(&log).lines().filter(|l| l.starts_with("EntryPoint")).count(), 2);
+    assert_eq!(
+        read_log(&log)
+            .lines()
+            .filter(|l| l.starts_with("EntryPoint"))
+            .count(),
+        2
+    );
 }

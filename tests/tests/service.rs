@@ -4,29 +4,6 @@
 use std::process::Command;
 use wslp_e2e::*;
 
-fn service_pid(env: &Env) -> Option<i32> {
-    // The service holds the lock file; fuser-free: scan /proc for wslpd with our root.
-    for e in std::fs::read_dir("/proc").ok()?.flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(cmd) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
-            continue;
-        };
-        if !String::from_utf8_lossy(&cmd).contains("wslpd") {
-            continue;
-        }
-        let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {
-            continue;
-        };
-        let want = format!("WSLP_ROOT={}", env.root.display());
-        if environ.split(|b| *b == 0).any(|kv| kv == want.as_bytes()) {
-            return Some(pid);
-        }
-    }
-    None
-}
-
 #[test]
 fn fifty_clients_at_once_are_all_answered() {
     let env = Env::new();
@@ -56,7 +33,7 @@ fn service_killed_mid_command_comes_back_and_loses_nothing() {
         .spawn()
         .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(500));
-    let pid = service_pid(&env).expect("the service runs");
+    let pid = env.service_pid().expect("the service runs");
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(pid),
         nix::sys::signal::Signal::SIGKILL,
@@ -69,7 +46,7 @@ fn service_killed_mid_command_comes_back_and_loses_nothing() {
         env.ok(&["-d", "D", "--", "cat", "/etc/hostname"]).trim(),
         "debian"
     );
-    assert_ne!(service_pid(&env), Some(pid));
+    assert_ne!(env.service_pid(), Some(pid));
 }
 
 #[test]
@@ -186,19 +163,19 @@ fn idle_distribution_vm_and_service_stop_by_themselves_with_their_hooks() {
         l.contains("OnVMStopping ExecuteBinary hr=0x00000000 out=vm-still-up"),
         "{l}"
     );
-    assert!(service_pid(&env).is_none(), "the service exited");
+    assert!(env.service_pid().is_none(), "the service exited");
 }
 
 #[test]
 fn a_second_service_for_the_same_root_does_not_start() {
     let env = Env::new();
     env.import("D");
-    let first = service_pid(&env).expect("running");
+    let first = env.service_pid().expect("running");
     let o = std::process::Command::new(bin("wslpd"))
         .env("WSLP_ROOT", &env.root)
         .output()
         .unwrap();
     assert!(o.status.success());
     assert!(stderr(&o).contains("already runs"), "{}", stderr(&o));
-    assert_eq!(service_pid(&env), Some(first));
+    assert_eq!(env.service_pid(), Some(first));
 }
