@@ -13,7 +13,7 @@ need_root() {
     fi
 }
 
-pkgs=(gcc g++ make pkg-config libssl-dev liblzma-dev busybox-static bubblewrap crun hyperfine mingw-w64 curl ca-certificates xz-utils zstd gzip tar util-linux)
+pkgs=(gcc g++ make pkg-config libssl-dev liblzma-dev busybox-static bubblewrap crun hyperfine mingw-w64 curl ca-certificates xz-utils zstd gzip tar util-linux fonts-dejavu-core)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -3,7 +3,9 @@
 //! `cargo bench -p wslp-bench --bench protocol`
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
-use wslp_service::protocol::{decode, encode, ClientMessage, Request, RunCommand, RunRequest, ServerMessage};
+use wslp_service::protocol::{
+    decode, encode, ClientMessage, Request, RunCommand, RunRequest, ServerMessage,
+};
 
 fn run_request() -> ClientMessage {
     ClientMessage::Request(Request::Run(RunRequest {
@@ -20,12 +22,16 @@ fn run_request() -> ClientMessage {
 fn frames(c: &mut Criterion) {
     let req = run_request();
     let frame = encode(&req);
-    c.bench_function("encode Run request frame", |b| b.iter(|| encode(black_box(&req))));
+    c.bench_function("encode Run request frame", |b| {
+        b.iter(|| encode(black_box(&req)))
+    });
     c.bench_function("decode Run request frame", |b| {
         b.iter(|| decode::<ClientMessage>(black_box(&frame[4..])).unwrap())
     });
     let exited = encode(&ServerMessage::Exited { code: 0 });
-    c.bench_function("encode Exited frame", |b| b.iter(|| encode(black_box(&ServerMessage::Exited { code: 0 }))));
+    c.bench_function("encode Exited frame", |b| {
+        b.iter(|| encode(black_box(&ServerMessage::Exited { code: 0 })))
+    });
     c.bench_function("decode Exited frame", |b| {
         b.iter(|| decode::<ServerMessage>(black_box(&exited[4..])).unwrap())
     });

