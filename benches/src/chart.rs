@@ -107,7 +107,7 @@ pub fn draw(report: &Report, out: &Path) -> Result<(), String> {
         root.draw(&text(label, 24, y + 5, &small)).map_err(err)?;
         let (a, b) = (one.min(x_of(ratio)), one.max(x_of(ratio)));
         root.draw(&Rectangle::new(
-            [(a, y + 3), (b.max(a + 2), y + row_h - 3)],
+            [(a, y + 3), (b.max(a + 5), y + row_h - 3)],
             color.filled(),
         ))
         .map_err(err)?;
@@ -125,4 +125,40 @@ pub fn draw(report: &Report, out: &Path) -> Result<(), String> {
     }
     root.present().map_err(err)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::Row;
+    use crate::stats::Summary;
+
+    #[test]
+    fn draws_a_png() {
+        let mut rep = Report {
+            machine: "test".into(),
+            ..Report::default()
+        };
+        let s = |p50| Summary {
+            p50,
+            p99: p50,
+            n: 1,
+        };
+        let peer = rep.add(Row::new("a", "peer", "ms", s(2.0)));
+        rep.add(
+            Row::new("a", "met", "ms", s(1.0))
+                .against(&peer)
+                .goal(Goal::RatioAtMost(1.0)),
+        );
+        rep.add(
+            Row::new("b", "missed", "ms", s(0.0))
+                .against(&peer)
+                .goal(Goal::RatioAtLeast(0.9)),
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("chart.png");
+        draw(&rep, &out).unwrap();
+        let bytes = std::fs::read(&out).unwrap();
+        assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    }
 }
