@@ -720,7 +720,7 @@ pub fn hooks(env: &Env, it: Iters, rep: &mut Report) -> Result<()> {
 pub fn scale_plugins(env: &Env, bwrap: &Row, it: Iters, rep: &mut Report) -> Result<()> {
     let s = "scaling: VM start with N plugins (embedded host)";
     let mut base: Option<Row> = None;
-    let mut p50 = vec![];
+    let (mut p50, mut loads) = (vec![], vec![]);
     for n in [0usize, 1, 10, 50] {
         let mut b = wslp_testing::TestHost::builder();
         for (i, p) in env.plugin_copies(n)?.iter().enumerate() {
@@ -751,14 +751,16 @@ pub fn scale_plugins(env: &Env, bwrap: &Row, it: Iters, rep: &mut Report) -> Res
             ));
         }
         p50.push((n, row.p50));
+        loads.push((n, load));
         base.get_or_insert(row);
     }
     let per = |a: (usize, f64), b: (usize, f64)| (b.1 - a.1) / (b.0 - a.0) as f64;
     rep.growth.push(format!(
-        "VM start grows linearly with plugins: {:.2} ms per plugin from 1 to 10, {:.2} ms per plugin from 10 to 50 (OnVMStarted is one round trip per plugin; the VM itself is {:.1} ms)",
+        "VM start grows linearly with plugins: {:.2} ms per plugin from 1 to 10, {:.2} ms per plugin from 10 to 50 (OnVMStarted is one round trip per plugin; the VM itself is {:.1} ms); loading at service start grows linearly too, {:.1} ms per plugin from 10 to 50 (a plugin-host process each)",
         per(p50[1], p50[2]),
         per(p50[2], p50[3]),
-        p50[0].1
+        p50[0].1,
+        per(loads[2], loads[3])
     ));
     Ok(())
 }
