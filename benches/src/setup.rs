@@ -141,11 +141,12 @@ impl CliRoot {
     pub fn new(env: &Env, name: &str, plugin: &Path) -> Result<CliRoot> {
         let root = env.path(name);
         std::fs::create_dir_all(&root)?;
-        // Nothing stops on its own during the run: idle timeouts would stop the
-        // VM or the distribution between two samples.
+        // Nothing stops on its own during the run (the idle timeouts are longer
+        // than the run's longest gap between two commands), yet a run killed
+        // half-way leaves no service and VM behind for long.
         std::fs::write(
             root.join("wslp.toml"),
-            "require_signatures = false\nvm_idle_timeout_ms = -1\ndistro_idle_timeout_ms = -1\nservice_idle_timeout_ms = -1\nlog_level = \"warn\"\n",
+            "require_signatures = false\nvm_idle_timeout_ms = 180000\ndistro_idle_timeout_ms = 180000\nservice_idle_timeout_ms = 5000\nlog_level = \"warn\"\n",
         )?;
         wslp_host::add_registry_entry(&root, "Bench", plugin)
             .context("cannot register the benchmark plugin")?;

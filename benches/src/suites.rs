@@ -527,6 +527,8 @@ fn bytes(
     rep: &mut Report,
 ) -> Result<()> {
     let total = (it.thr_mib as u64) << 20;
+    // The service may have gone idle since the cold starts: start it again.
+    spawn_ms(&mut cli.run_in(&["true"]))?;
     // The same ExecuteBinary socket, read here, so that it interleaves with its peers.
     let host = wslp_testing::TestHost::builder()
         .build()
@@ -954,6 +956,7 @@ fn is_running(host: &wslp_testing::TestHost, name: &str) -> bool {
 pub fn scale_clients(cli: &CliRoot, it: Iters, rep: &mut Report) -> Result<()> {
     let s = "scaling: concurrent clients";
     let mut lines = vec![];
+    spawn_ms(&mut cli.run_in(&["true"]))?;
     for k in [1usize, 10, 100] {
         let per_client = (it.client_runs / k).max(2);
         let mut measured = vec![];
