@@ -143,23 +143,19 @@ fn start_daemon(paths: &Paths) -> Result<(), ClientError> {
     if let Some(mut s) = child.stderr.take() {
         let _ = s.read_to_string(&mut err);
     }
-    // EOF: either it is ready (and keeps running) or it exited; give an exit
-    // that is under way a moment to become visible.
-    let mut status = child.try_wait();
-    if matches!(status, Ok(None)) {
-        std::thread::sleep(Duration::from_millis(20));
-        status = child.try_wait();
+    // EOF: the service is ready when the marker ends its output; otherwise it
+    // exited, with its reason on stderr (or status 0: another one serves the root).
+    if err.ends_with(crate::daemon::READY_MARKER) {
+        // Reap it later without blocking: it is our child until we exit.
+        std::thread::spawn(move || {
+            let _ = child.wait();
+        });
+        return Ok(());
     }
-    match status {
-        Ok(Some(status)) if !status.success() => Err(ClientError::StartFailed(
+    match child.wait() {
+        Ok(status) if status.success() => Ok(()),
+        _ => Err(ClientError::StartFailed(
             err.trim().trim_start_matches("wslpd: ").to_string(),
         )),
-        _ => {
-            // Reap it later without blocking: it is our child until we exit.
-            std::thread::spawn(move || {
-                let _ = child.wait();
-            });
-            Ok(())
-        }
     }
 }

@@ -139,9 +139,16 @@ fn init_logging(paths: &Paths, level: &str, to_stderr: bool) -> anyhow::Result<(
     Ok(())
 }
 
-/// Tells the `wslp` that started us that we are listening: it reads our stderr
-/// until EOF, so pointing stdout and stderr at /dev/null is the signal.
+/// The last thing wslpd writes on its stderr once it listens. The `wslp` that
+/// started it reads stderr to EOF: with this marker at the end the service is
+/// ready; without it the text is why it could not start.
+pub const READY_MARKER: &str = "wslpd: ready\n";
+
+/// Tells the `wslp` that started us that we are listening: the marker, then
+/// stdout and stderr pointed at /dev/null (which gives the client its EOF).
 fn ready() {
+    use std::io::Write;
+    let _ = std::io::stderr().write_all(READY_MARKER.as_bytes());
     if let Ok(null) = OpenOptions::new().write(true).open("/dev/null") {
         let _ = nix::unistd::dup2(null.as_raw_fd(), 1);
         let _ = nix::unistd::dup2(null.as_raw_fd(), 2);
