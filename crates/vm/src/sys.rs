@@ -660,14 +660,44 @@ fn bare_syscall4(nr: c_long, a1: usize, a2: usize, a3: usize, a4: usize) -> isiz
     unsafe { libc::syscall(nr, a1, a2, a3, a4) as isize }
 }
 
+/// The thread pointer: the address of the thread's control block (x86_64:
+/// `%fs` base, which glibc's TCB holds at offset 0; aarch64: `tpidr_el0`, right
+/// after glibc's `struct pthread`).
+#[cfg(target_arch = "x86_64")]
+fn thread_pointer() -> usize {
+    let tp: usize;
+    // SAFETY: reads the TCB's self-pointer at %fs:0, which glibc and musl keep
+    // for every thread; no memory is written.
+    unsafe {
+        std::arch::asm!("mov {}, fs:0", out(reg) tp, options(nostack, readonly, preserves_flags))
+    };
+    tp
+}
+
+/// See the x86_64 version.
+#[cfg(target_arch = "aarch64")]
+fn thread_pointer() -> usize {
+    let tp: usize;
+    // SAFETY: reads a system register readable from user space.
+    unsafe {
+        std::arch::asm!("mrs {}, tpidr_el0", out(reg) tp, options(nostack, nomem, preserves_flags))
+    };
+    tp
+}
+
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+fn thread_pointer() -> usize {
+    0
+}
+
 /// Whether [`shed_memory`] can work on this architecture.
 pub const CAN_SHED_MEMORY: bool = cfg!(any(target_arch = "x86_64", target_arch = "aarch64"));
 
 const MAX_SHED: usize = 1024;
 
 /// Parses one line of /proc/self/maps; returns the range when it is private,
-/// writable, anonymous (or the heap) memory that does not hold `keep`.
-fn sheddable(line: &[u8], keep: usize) -> Option<(usize, usize)> {
+/// writable, anonymous (or the heap) memory that holds none of `keep`.
+fn sheddable(line: &[u8], keep: &[usize]) -> Option<(usize, usize)> {
     fn hex(s: &[u8]) -> Option<usize> {
         let mut v: usize = 0;
         if s.is_empty() {
@@ -695,7 +725,7 @@ fn sheddable(line: &[u8], keep: usize) -> Option<(usize, usize)> {
     let end = hex(&range[dash + 1..])?;
     let private_writable = perms.len() >= 4 && perms[1] == b'w' && perms[3] == b'p';
     let anonymous = path.is_empty() || path == b"[heap]" || path.starts_with(b"[anon:");
-    if private_writable && anonymous && !(start <= keep && keep < end) {
+    if private_writable && anonymous && !keep.iter().any(|k| start <= *k && *k < end) {
         Some((start, end))
     } else {
         None
@@ -716,7 +746,12 @@ fn sheddable(line: &[u8], keep: usize) -> Option<(usize, usize)> {
 /// its stack, code and read-only data.
 pub unsafe fn shed_memory() {
     let marker = 0u8;
-    let keep = &marker as *const u8 as usize;
+    // The stack we run on, and the thread's control block: glibc registers the
+    // thread's rseq area there, and the kernel writes to it whenever it
+    // reschedules us. With that page gone the kernel kills the process with
+    // SIGSEGV at a random later moment (seen: a distribution started from the
+    // main thread, whose control block ld.so allocated apart from its stack).
+    let keep = [&marker as *const u8 as usize, thread_pointer()];
     let mut ranges = [(0usize, 0usize); MAX_SHED];
     let mut count = 0;
     let Ok(fd) = open(c"/proc/self/maps", libc::O_RDONLY | libc::O_CLOEXEC, 0) else {
@@ -741,7 +776,7 @@ pub unsafe fn shed_memory() {
         let mut consumed = 0;
         while let Some(nl) = buf[consumed..filled].iter().position(|c| *c == b'\n') {
             if count < MAX_SHED {
-                if let Some(r) = sheddable(&buf[consumed..consumed + nl], keep) {
+                if let Some(r) = sheddable(&buf[consumed..consumed + nl], &keep) {
                     ranges[count] = r;
                     count += 1;
                 }
@@ -800,7 +835,7 @@ mod tests {
 
     #[test]
     fn only_private_writable_anonymous_mappings_away_from_the_stack_are_shed() {
-        let line = |s: &str| sheddable(s.as_bytes(), 0x7000);
+        let line = |s: &str| sheddable(s.as_bytes(), &[0x7000]);
         assert_eq!(
             line("1000-2000 rw-p 00000000 00:00 0 "),
             Some((0x1000, 0x2000))
@@ -827,5 +862,28 @@ mod tests {
         assert_eq!(line("1000-2000 r--p 00000000 00:00 0"), None);
         assert_eq!(line("1000-2000 rw-p 00000000 00:00 0 [stack]"), None);
         assert_eq!(line("garbage"), None);
+    }
+
+    #[test]
+    fn the_thread_control_block_is_kept_too() {
+        let keep = [0x7000, 0xa100];
+        assert_eq!(sheddable(b"a000-b000 rw-p 00000000 00:00 0", &keep), None);
+        assert_eq!(
+            sheddable(b"c000-d000 rw-p 00000000 00:00 0", &keep),
+            Some((0xc000, 0xd000))
+        );
+        // This very thread's pointer lies in some mapping of ours.
+        assert!(std::fs::read_to_string("/proc/self/maps")
+            .unwrap()
+            .lines()
+            .any(|l| {
+                let (range, _) = l.split_once(' ').unwrap();
+                let (a, b) = range.split_once('-').unwrap();
+                let (a, b) = (
+                    usize::from_str_radix(a, 16).unwrap(),
+                    usize::from_str_radix(b, 16).unwrap(),
+                );
+                (a..b).contains(&super::thread_pointer())
+            }));
     }
 }

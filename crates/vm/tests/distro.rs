@@ -334,3 +334,61 @@ fn mnt_wsl_is_shared_between_the_vm_and_distributions() {
         before
     );
 }
+
+/// Many distributions started back to back all stay up: none of their inits
+/// dies during or right after its start (a bug the benchmark suite found).
+#[test]
+fn many_distributions_started_back_to_back_stay_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let rootfs = busybox_rootfs(dir.path());
+    let vm = start_vm(dir.path(), "many");
+    let distros: Vec<_> = (0..12)
+        .map(|i| {
+            vm.start_distribution(&DistroSpec {
+                name: format!("d{i}"),
+                rootfs: rootfs.clone(),
+                hostname: format!("d{i}"),
+            })
+            .expect("start")
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let dead: Vec<usize> = distros
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| !d.is_running())
+        .map(|(i, _)| i)
+        .collect();
+    assert!(dead.is_empty(), "distributions whose init died: {dead:?}");
+    for d in &distros {
+        let out = sh(d.as_ref(), "echo up");
+        assert_eq!(out.code, 0, "{} {}", out.stdout, out.stderr);
+    }
+    vm.stop();
+}
+
+/// A distribution stopped and started again, many times over, comes up every
+/// time and stays up.
+#[test]
+fn restarted_distribution_stays_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let rootfs = busybox_rootfs(dir.path());
+    let vm = start_vm(dir.path(), "restart");
+    let mut dead = vec![];
+    for i in 0..30 {
+        let d = vm
+            .start_distribution(&DistroSpec {
+                name: "again".into(),
+                rootfs: rootfs.clone(),
+                hostname: "again".into(),
+            })
+            .expect("start");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        if !d.is_running() {
+            dead.push(i);
+        }
+        d.stop();
+    }
+    assert!(dead.is_empty(), "starts whose init died: {dead:?}");
+    vm.stop();
+}
