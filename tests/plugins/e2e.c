@@ -14,6 +14,7 @@
  *   EXEC_ON_VM_START          run /bin/cat /proc/version via ExecuteBinary in OnVMStarted
  *   EXEC_IN_DISTRO            run `cat /etc/hostname` in the distribution on start and stop
  *   EXEC_ON_VM_STOP           run `echo vm-still-up` via ExecuteBinary in OnVMStopping
+ *   EXEC_STDERR="text"        on VM start, run `echo text >&2` via ExecuteBinary (the VM log)
  */
 #include <WslPluginApi.h>
 
@@ -88,6 +89,10 @@ static HRESULT OnVMStarted(const struct WSLSessionInformation* s, const struct W
 #ifdef EXEC_ON_VM_START
     LPCSTR argv[] = {"/bin/cat", "/proc/version", NULL};
     run_in_vm(s->SessionId, "OnVMStarted", argv);
+#endif
+#ifdef EXEC_STDERR
+    LPCSTR err_argv[] = {"/bin/sh", "-c", "echo " EXEC_STDERR " >&2", NULL};
+    run_in_vm(s->SessionId, "Stderr", err_argv);
 #endif
 #ifdef VM_ERROR_MSG
     logf_("PluginError hr=0x%08x", (unsigned)g_api->PluginError(VM_ERROR_MSG));

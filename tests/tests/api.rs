@@ -79,3 +79,30 @@ fn api_calls_against_the_real_vm() {
         "InDistribution missing hr=0x80004005 out=[]"
     );
 }
+
+#[test]
+fn execute_binary_stderr_lands_in_the_vm_log() {
+    let env = Env::new();
+    let s = env.scratch();
+    let log = s.join("plugin.log");
+    let so = build_plugin(
+        "e2e",
+        &[
+            &format!("LOG_PATH=\"{}\"", log.display()),
+            "EXEC_STDERR=\"wslp-vm-log-check\"",
+        ],
+        &s,
+    );
+    env.add_plugin("Loud", &so);
+    env.import("D");
+    env.ok(&["-d", "D", "--", "true"]);
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = env.ok(&["--vm-log"]);
+        if text.contains("wslp-vm-log-check") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(text.contains("wslp-vm-log-check"), "{text}");
+}

@@ -81,6 +81,10 @@ pub struct Cli {
     #[arg(long = "status")]
     pub status: bool,
 
+    /// Print the VM log (dmesg of the utility VM: stderr of plugins' ExecuteBinary processes).
+    #[arg(long = "vm-log")]
+    pub vm_log: bool,
+
     /// An interactive root shell in the utility VM's root namespace (root only).
     #[arg(long = "debug-shell")]
     pub debug_shell: bool,

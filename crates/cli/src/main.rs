@@ -60,6 +60,9 @@ fn dispatch(cli: Cli) -> i32 {
     if cli.status {
         return commands::admin::status();
     }
+    if cli.vm_log {
+        return commands::admin::vm_log();
+    }
     if cli.debug_shell {
         return commands::run::debug_shell();
     }

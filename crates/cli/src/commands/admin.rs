@@ -47,6 +47,36 @@ fn service_alive() -> bool {
     }
 }
 
+/// The VM log, oldest first: the rotated part, then the current file. Read
+/// from disk, so it works while the service is stopped too.
+pub fn vm_log() -> i32 {
+    let log = paths().vm_log();
+    let mut rotated = log.clone().into_os_string();
+    rotated.push(".1");
+    let mut found = false;
+    for p in [std::path::PathBuf::from(rotated), log.clone()] {
+        match std::fs::read(&p) {
+            Ok(bytes) => {
+                found = true;
+                use std::io::Write;
+                let _ = std::io::stdout().write_all(&bytes);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return crate::session::fail(&format!("Cannot read {}: {e}", p.display()), 1),
+        }
+    }
+    if !found {
+        return crate::session::fail(
+            &format!(
+                "There is no VM log at {} yet: the utility VM has not run.",
+                log.display()
+            ),
+            1,
+        );
+    }
+    0
+}
+
 pub fn version() -> i32 {
     let v = wslp_abi::WSL_API_VERSION;
     println!("wslp version: {}", env!("CARGO_PKG_VERSION"));
