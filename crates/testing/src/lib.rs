@@ -30,6 +30,90 @@ use wslp_service::instance::Instance;
 use wslp_service::paths::Paths;
 use wslp_vm::ProcessSpec;
 
+/// Builds the plugin crate at `manifest_dir` (its `cdylib`) and returns the
+/// path of the shared object, for tests that load the plugin they belong to:
+/// `wslp_testing::build_plugin(env!("CARGO_MANIFEST_DIR"))`.
+///
+/// `cargo test` builds a package's library only as an rlib for its tests and
+/// holds the lock of its target directory while they run, so this runs
+/// `cargo build --lib` into its own directory, `target/wslp-testing`
+/// (`$WSLP_TESTING_TARGET_DIR` to choose another).
+pub fn build_plugin(manifest_dir: impl AsRef<Path>) -> Result<PathBuf, String> {
+    let manifest = manifest_dir.as_ref().join("Cargo.toml");
+    // Cargo names the manifest by its canonical path in its messages.
+    let manifest =
+        std::fs::canonicalize(&manifest).map_err(|e| format!("{}: {e}", manifest.display()))?;
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let target_dir = match std::env::var_os("WSLP_TESTING_TARGET_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => {
+            let meta = std::process::Command::new(&cargo)
+                .args([
+                    "metadata",
+                    "--format-version",
+                    "1",
+                    "--no-deps",
+                    "--manifest-path",
+                ])
+                .arg(&manifest)
+                .output()
+                .map_err(|e| format!("cannot run cargo: {e}"))?;
+            let v: serde_json::Value = serde_json::from_slice(&meta.stdout)
+                .map_err(|e| format!("cargo metadata for {}: {e}", manifest.display()))?;
+            let dir = v["target_directory"].as_str().ok_or_else(|| {
+                format!(
+                    "cargo metadata for {} names no target directory",
+                    manifest.display()
+                )
+            })?;
+            Path::new(dir).join("wslp-testing")
+        }
+    };
+    let out = std::process::Command::new(&cargo)
+        .args([
+            "build",
+            "--lib",
+            "--message-format=json-render-diagnostics",
+            "--manifest-path",
+        ])
+        .arg(&manifest)
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("cargo build of {} failed", manifest.display()));
+    }
+    let mut found = None;
+    for line in out.stdout.split(|b| *b == b'\n') {
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(line) else {
+            continue;
+        };
+        if v["reason"] != "compiler-artifact" {
+            continue;
+        }
+        let is_cdylib = v["target"]["kind"]
+            .as_array()
+            .is_some_and(|k| k.iter().any(|x| x == "cdylib"));
+        if !is_cdylib || v["manifest_path"].as_str().map(Path::new) != Some(manifest.as_path()) {
+            continue;
+        }
+        if let Some(files) = v["filenames"].as_array() {
+            found = files
+                .iter()
+                .filter_map(|f| f.as_str())
+                .find(|f| f.ends_with(".so"))
+                .map(PathBuf::from);
+        }
+    }
+    found.ok_or_else(|| {
+        format!(
+            "{} builds no cdylib: add crate-type = [\"cdylib\"] to its [lib]",
+            manifest.display()
+        )
+    })
+}
+
 /// What a command printed and how it ended.
 #[derive(Debug, Clone)]
 pub struct Output {

@@ -178,21 +178,17 @@ impl PluginServices for HostServices {
     }
 }
 
-/// Finds the example's shared object next to this test binary's directory
-/// (cargo builds a package's library before its integration tests).
+/// Builds the example's shared object (with `wslp_testing::build_plugin`: a
+/// package's tests only get its rlib from cargo) and returns its path.
 pub fn built_plugin(file_name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let deps = exe.parent().expect("target/<profile>/deps");
-    for dir in [deps, deps.parent().unwrap_or(deps)] {
-        let p = dir.join(file_name);
-        if p.is_file() {
-            return p;
-        }
-    }
-    panic!(
-        "{file_name} is not built next to {}; run `cargo build -p <the example>` first",
-        exe.display()
+    let so =
+        wslp_testing::build_plugin(env!("CARGO_MANIFEST_DIR")).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        so.ends_with(file_name),
+        "built {} instead of {file_name}",
+        so.display()
     );
+    so
 }
 
 /// A private `$WSLP_ROOT` with one registered plugin, copied into it so that
