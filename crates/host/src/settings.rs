@@ -9,6 +9,8 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::Duration;
 
+use wslp_abi::{WSLVersion, WSL_API_VERSION};
+
 use crate::toml_util::{item_line, key_line, parse_spanned, read_optional};
 use crate::HostError;
 
@@ -32,6 +34,10 @@ pub struct Settings {
     pub in_process_plugins: Vec<String>,
     /// One of error, warn, info, debug, trace.
     pub log_level: String,
+    /// What every plugin's entry point sees in `Api->Version` (SPEC §1): the WSL API
+    /// level to pretend to be, so plugin authors can test their version checks
+    /// against an older WSL.
+    pub api_version: WSLVersion,
     /// Unknown keys, one message each; the caller logs them.
     pub warnings: Vec<String>,
 }
@@ -46,6 +52,7 @@ impl Default for Settings {
             hook_timeout_ms: 30_000,
             in_process_plugins: Vec::new(),
             log_level: "info".to_string(),
+            api_version: WSL_API_VERSION,
             warnings: Vec::new(),
         }
     }
@@ -133,6 +140,18 @@ impl Settings {
                         })?
                         .to_string();
                 }
+                "api_version" => {
+                    s.api_version = item
+                        .as_str()
+                        .and_then(parse_version)
+                        .ok_or_else(|| {
+                            bad(format!(
+                                "api_version must be a string \"MAJOR.MINOR.REVISION\" of whole numbers, \
+                                 such as \"{}\"",
+                                version_string(WSL_API_VERSION)
+                            ))
+                        })?;
+                }
                 other => {
                     let line = doc
                         .as_table()
@@ -166,6 +185,28 @@ fn only_admin_can_write(uid: u32, mode: u32) -> bool {
     (uid == 0 || uid == nix::unistd::geteuid().as_raw()) && mode & 0o022 == 0
 }
 
+/// `"2.1.2"` → 2.1.2; `None` unless exactly three dot-separated u32s (no sign,
+/// no spaces), so a typo is reported rather than read as some other version.
+pub fn parse_version(text: &str) -> Option<WSLVersion> {
+    let mut parts = text.split('.').map(|p| {
+        p.bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| p.parse::<u32>().ok())
+            .flatten()
+    });
+    let v = WSLVersion {
+        Major: parts.next()??,
+        Minor: parts.next()??,
+        Revision: parts.next()??,
+    };
+    parts.next().is_none().then_some(v)
+}
+
+/// `2.9.5` → `"2.9.5"`, the form `api_version` takes.
+pub fn version_string(v: WSLVersion) -> String {
+    format!("{}.{}.{}", v.Major, v.Minor, v.Revision)
+}
+
 fn timeout_value(key: &str, item: &toml_edit::Item) -> Result<i64, String> {
     match item.as_integer() {
         Some(v) if v >= -1 => Ok(v),
@@ -195,6 +236,7 @@ mod tests {
         assert_eq!(s.hook_timeout_ms, 30000);
         assert_eq!(s.log_level, "info");
         assert_eq!(s.hook_timeout(), Some(Duration::from_secs(30)));
+        assert_eq!(version_string(s.api_version), "2.9.5");
     }
 
     #[test]
@@ -202,7 +244,7 @@ mod tests {
         let s = parse(
             "require_signatures = false\nvm_idle_timeout_ms = -1\ndistro_idle_timeout_ms = 5\n\
              service_idle_timeout_ms = 7\nhook_timeout_ms = -1\nin_process_plugins = [\"A\", \"B\"]\n\
-             log_level = \"debug\"\n",
+             log_level = \"debug\"\napi_version = \"2.0.5\"\n",
         )
         .unwrap();
         assert!(!s.require_signatures);
@@ -213,6 +255,14 @@ mod tests {
         assert!(s.is_in_process("B"));
         assert!(!s.is_in_process("C"));
         assert_eq!(s.log_level, "debug");
+        assert_eq!(
+            s.api_version,
+            WSLVersion {
+                Major: 2,
+                Minor: 0,
+                Revision: 5
+            }
+        );
         assert!(s.warnings.is_empty());
     }
 
@@ -268,6 +318,50 @@ mod tests {
     }
 
     #[test]
+    fn api_version_must_be_three_whole_numbers() {
+        let v = |major, minor, revision| WSLVersion {
+            Major: major,
+            Minor: minor,
+            Revision: revision,
+        };
+        assert_eq!(parse_version("2.1.2"), Some(v(2, 1, 2)));
+        assert_eq!(parse_version("0.0.0"), Some(v(0, 0, 0)));
+        assert_eq!(parse_version("4294967295.0.10"), Some(v(u32::MAX, 0, 10)));
+        for bad in [
+            "",
+            "2",
+            "2.1",
+            "2.1.2.0",
+            "2.1.",
+            ".1.2",
+            "2..2",
+            "v2.1.2",
+            "2.1.2 ",
+            " 2.1.2",
+            "+2.1.2",
+            "-1.0.0",
+            "2.1.x",
+            "4294967296.0.0",
+            "2,1,2",
+        ] {
+            assert_eq!(parse_version(bad), None, "{bad:?}");
+        }
+        for (text, line) in [
+            ("log_level = \"info\"\napi_version = \"2.1\"\n", 2),
+            ("\n\n\napi_version = 2\n", 4),
+            ("api_version = [2, 1, 2]\n", 1),
+        ] {
+            let e = parse(text).unwrap_err();
+            assert!(
+                e.to_string()
+                    .starts_with(&format!("/root/wslp.toml:{line}: api_version must be")),
+                "{e}"
+            );
+            assert!(e.to_string().contains("\"2.9.5\""), "{e}");
+        }
+    }
+
+    #[test]
     fn malformed_names_file_and_line() {
         let e = parse("log_level = \"info\"\nvm_idle_timeout_ms = = 3\n").unwrap_err();
         match e {
@@ -296,6 +390,14 @@ mod proptests {
             let s = Settings::parse(&format!("hook_timeout_ms = {ms}\n"), Path::new("/x")).unwrap();
             prop_assert_eq!(s.hook_timeout_ms, ms);
             prop_assert_eq!(s.hook_timeout().is_none(), ms == -1);
+        }
+
+        #[test]
+        fn api_versions_round_trip(major: u32, minor: u32, revision: u32) {
+            let v = WSLVersion { Major: major, Minor: minor, Revision: revision };
+            let text = format!("api_version = \"{}\"\n", version_string(v));
+            let s = Settings::parse(&text, Path::new("/x")).unwrap();
+            prop_assert_eq!(s.api_version, v);
         }
     }
 }
