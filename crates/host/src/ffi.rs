@@ -18,7 +18,7 @@ use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
 use wslp_abi::hresult::{hresult_from_win32, win32, E_INVALIDARG, E_NOTIMPL, E_UNEXPECTED, S_OK};
 use wslp_abi::{
     from_wide, to_wide, WSLDistributionInformation, WSLPluginAPIV1, WSLPluginAPI_EntryPointV1,
-    WSLPluginHooksV1, WSLSessionInformation, WSLVmCreationSettings,
+    WSLPluginHooksV1, WSLSessionInformation, WSLVersion, WSLVmCreationSettings,
     WslOfflineDistributionInformation, BOOL, GUID, HANDLE, HRESULT, LPCSTR, LPCWSTR, LPSTR, SOCKET,
     WSL_API_VERSION,
 };
@@ -26,9 +26,10 @@ use wslp_abi::{
 use crate::api::{self, HookScope};
 use crate::instance::{DistroInfo, HookCall, HookOutcome, OfflineDistroInfo, PluginInstance};
 
-/// The API table. Static so its address stays valid for as long as a plugin keeps
-/// the pointer (plugins store it in a global and use it from any thread).
-pub(crate) static API_TABLE: WSLPluginAPIV1 = WSLPluginAPIV1 {
+/// The API table at the default version. Static so its address stays valid for as
+/// long as a plugin keeps the pointer (plugins store it in a global and use it from
+/// any thread).
+static API_TABLE: WSLPluginAPIV1 = WSLPluginAPIV1 {
     Version: WSL_API_VERSION,
     MountFolder: Some(mount_folder),
     ExecuteBinary: Some(execute_binary),
@@ -42,6 +43,27 @@ pub(crate) static API_TABLE: WSLPluginAPIV1 = WSLPluginAPIV1 {
     WSLCProcessGetExitCode: Some(wslc_process_get_exit_code),
     WSLCReleaseProcess: Some(wslc_release_process),
 };
+
+/// The API table whose `Version` is `version` (`api_version` in wslp.toml). Tables
+/// other than the default are leaked, one per distinct version, created on first use:
+/// a plugin keeps the pointer for the life of the process, and a service sees only
+/// the few versions its settings named.
+pub(crate) fn api_table(version: WSLVersion) -> &'static WSLPluginAPIV1 {
+    if version == WSL_API_VERSION {
+        return &API_TABLE;
+    }
+    type Key = (u32, u32, u32);
+    static TABLES: LazyLock<Mutex<HashMap<Key, &'static WSLPluginAPIV1>>> =
+        LazyLock::new(|| Mutex::new(HashMap::new()));
+    let mut map = TABLES.lock().unwrap_or_else(|p| p.into_inner());
+    let key = (version.Major, version.Minor, version.Revision);
+    map.entry(key).or_insert_with(|| {
+        Box::leak(Box::new(WSLPluginAPIV1 {
+            Version: version,
+            ..API_TABLE
+        }))
+    })
+}
 
 fn guarded(f: impl FnOnce() -> HRESULT) -> HRESULT {
     catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| {
@@ -218,9 +240,12 @@ pub(crate) struct InProcessPlugin {
 
 impl InProcessPlugin {
     /// `dlopen`s `path` (the plugin's own path, or `/proc/self/fd/N`), resolves the entry
-    /// point and calls it once. The library is never unloaded: a plugin may have started
+    /// point and calls it once with the API table reporting `api_version`. The library is never unloaded: a plugin may have started
     /// threads or handed out pointers into itself (WSL keeps plugins until service exit).
-    pub(crate) fn load(path: &Path) -> Result<InProcessPlugin, LoadFailure> {
+    pub(crate) fn load(
+        path: &Path,
+        api_version: WSLVersion,
+    ) -> Result<InProcessPlugin, LoadFailure> {
         // SAFETY: loading runs the plugin's constructors; running plugin code is this
         // module's purpose, and the caller has already verified the file when required.
         let lib = unsafe { Library::open(Some(path), RTLD_NOW | RTLD_LOCAL) }.map_err(|e| {
@@ -241,9 +266,10 @@ impl InProcessPlugin {
             message: None,
         })?;
         let mut hooks = WSLPluginHooksV1::default();
-        // SAFETY: the API table is static and full-size; `hooks` is a zeroed full-size
-        // table the plugin fills during the call.
-        let hr = unsafe { entry(&API_TABLE, &mut hooks) };
+        let table = api_table(api_version);
+        // SAFETY: the API table lives for the rest of the process and is full-size;
+        // `hooks` is a zeroed full-size table the plugin fills during the call.
+        let hr = unsafe { entry(table, &mut hooks) };
         if hr < 0 {
             return Err(LoadFailure {
                 hr,
@@ -365,5 +391,35 @@ impl PluginInstance for InProcessPlugin {
             hr,
             message: scope.finish(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_table_per_version_that_never_moves() {
+        let v = |minor| WSLVersion {
+            Major: 2,
+            Minor: minor,
+            Revision: 7,
+        };
+        assert!(ptr::eq(api_table(WSL_API_VERSION), &API_TABLE));
+        let a = api_table(v(0));
+        assert_eq!(a.Version, v(0));
+        assert!(ptr::eq(a, api_table(v(0))));
+        let b = api_table(v(1));
+        assert_eq!(b.Version, v(1));
+        assert!(!ptr::eq(a, b));
+        // Same calls as the default table: only the version differs.
+        assert_eq!(
+            a.ExecuteBinary.map(|f| f as usize),
+            API_TABLE.ExecuteBinary.map(|f| f as usize)
+        );
+        assert_eq!(
+            a.WSLCReleaseProcess.map(|f| f as usize),
+            API_TABLE.WSLCReleaseProcess.map(|f| f as usize)
+        );
     }
 }

@@ -40,6 +40,8 @@ pub(crate) struct LoadOptions<'a> {
     pub trust_dir: &'a Path,
     /// How long the entry point may run in a plugin host (SPEC §8).
     pub hook_timeout: Option<std::time::Duration>,
+    /// What the entry point sees in `Api->Version` (`api_version` in wslp.toml).
+    pub api_version: wslp_abi::WSLVersion,
 }
 
 fn mod_not_found(path: &Path, what: impl std::fmt::Display) -> LoadFailure {
@@ -76,7 +78,7 @@ pub(crate) fn load_in_process(
         Source::VerifiedFile(fd) | Source::SealedCopy(fd) => proc_fd_path(fd),
     };
     tracing::debug!(plugin = name, path = %path.display(), dlopen = %dlopen_path.display(), "loading plugin");
-    let plugin = InProcessPlugin::load(&dlopen_path);
+    let plugin = InProcessPlugin::load(&dlopen_path, opts.api_version);
     match source {
         // Leaked with the plugin, which is never unloaded either.
         Source::VerifiedFile(fd) => std::mem::forget(fd),
@@ -101,7 +103,7 @@ pub(crate) fn load_out_of_process(
         Source::VerifiedFile(fd) | Source::SealedCopy(fd) => HostSource::Fd(fd),
     };
     tracing::debug!(plugin = name, path = %path.display(), host = %exe.display(), "loading plugin in a plugin host");
-    let plugin = OutOfProcessPlugin::load(name, exe, source, opts.hook_timeout)?;
+    let plugin = OutOfProcessPlugin::load(name, exe, source, opts.api_version, opts.hook_timeout)?;
     Ok(Box::new(plugin))
 }
 

@@ -72,6 +72,7 @@ impl PluginManager {
             require_signatures: config.settings.require_signatures,
             trust_dir: &trust_dir,
             hook_timeout: config.settings.hook_timeout(),
+            api_version: config.settings.api_version,
         };
         let mut manager = PluginManager {
             config,

@@ -28,7 +28,7 @@ use nix::sys::socket::{shutdown, socketpair, AddressFamily, Shutdown, SockFlag, 
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
 use wslp_abi::hresult::{hresult_from_win32, win32, E_FAIL, E_UNEXPECTED, S_OK};
-use wslp_abi::messages;
+use wslp_abi::{messages, WSLVersion};
 
 use crate::api;
 use crate::ffi::LoadFailure;
@@ -52,6 +52,8 @@ pub(crate) struct OutOfProcessPlugin {
     name: String,
     exe: PathBuf,
     source: HostSource,
+    /// `Api->Version` for every entry point call, the first and each restart.
+    api_version: WSLVersion,
     /// `None` after a host was lost: the next hook starts a new one.
     host: Mutex<Option<HostProcess>>,
 }
@@ -63,12 +65,14 @@ impl OutOfProcessPlugin {
         name: &str,
         exe: &Path,
         source: HostSource,
+        api_version: WSLVersion,
         timeout: Option<Duration>,
     ) -> Result<OutOfProcessPlugin, LoadFailure> {
         let plugin = OutOfProcessPlugin {
             name: name.to_string(),
             exe: exe.to_path_buf(),
             source,
+            api_version,
             host: Mutex::new(None),
         };
         let host = plugin.start(timeout)?;
@@ -85,7 +89,9 @@ impl OutOfProcessPlugin {
             ),
             message: None,
         })?;
-        let frame = Enc::new(protocol::T_LOAD).u32(protocol::PROTOCOL_VERSION);
+        let frame = Enc::new(protocol::T_LOAD)
+            .u32(protocol::PROTOCOL_VERSION)
+            .version(self.api_version);
         let (frame, fd) = match &self.source {
             HostSource::Path(p) => (frame.opt_str(Some(&p.to_string_lossy())), None),
             HostSource::Fd(fd) => (frame.opt_str(None), Some(fd.as_fd())),

@@ -149,8 +149,9 @@ fn wait_for_request(control: &OwnedFd, service: &OwnedFd) -> Result<bool, String
     }
 }
 
-/// `T_LOAD`: protocol version, then the path to load, or none when the verified
-/// file's descriptor came with the frame (signatures on: never re-open the path).
+/// `T_LOAD`: protocol version, the API version the entry point sees, then the path
+/// to load, or none when the verified file's descriptor came with the frame
+/// (signatures on: never re-open the path).
 fn load(
     d: &mut Dec<'_>,
     fd: Option<OwnedFd>,
@@ -158,7 +159,7 @@ fn load(
     loaded_from: &mut Option<OwnedFd>,
 ) -> Result<(i32, String), ProtoError> {
     let version = d.u32()?;
-    let by_path = d.opt_str()?;
+    // Checked before reading on: another version's fields may not decode at all.
     if version != protocol::PROTOCOL_VERSION {
         return Ok((
             E_FAIL,
@@ -169,6 +170,8 @@ fn load(
             ),
         ));
     }
+    let api_version = d.version()?;
+    let by_path = d.opt_str()?;
     if plugin.is_some() {
         return Ok((E_UNEXPECTED, "the plugin is already loaded".into()));
     }
@@ -178,7 +181,7 @@ fn load(
         (None, None) => return Ok((E_FAIL, "Load without a path or descriptor".into())),
     };
     *loaded_from = fd;
-    match InProcessPlugin::load(&path) {
+    match InProcessPlugin::load(&path, api_version) {
         Ok(p) => {
             *plugin = Some(p);
             Ok((S_OK, String::new()))

@@ -17,13 +17,13 @@ use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
 use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
-use wslp_abi::GUID;
+use wslp_abi::{WSLVersion, GUID};
 
 use crate::instance::{DistroInfo, HookCall, OfflineDistroInfo, Session};
 
 /// Bumped whenever a frame changes, so a stale plugin-host binary is refused with a
-/// clear message instead of misreading frames.
-pub(crate) const PROTOCOL_VERSION: u32 = 1;
+/// clear message instead of misreading frames. 2: `Load` carries the API version.
+pub(crate) const PROTOCOL_VERSION: u32 = 2;
 
 /// The largest frame either side sends or accepts. An API call bigger than this
 /// (a huge argv) is refused with `E_INVALIDARG`.
@@ -42,6 +42,8 @@ pub(crate) enum ProtoError {
 }
 
 // Frame tags.
+/// `Load`: protocol version (u32), `Api->Version` (major, minor, revision: u32 each),
+/// then the path to load, or none when the verified file's descriptor travels beside.
 pub(crate) const T_LOAD: u8 = 1;
 pub(crate) const T_LOAD_DONE: u8 = 2;
 pub(crate) const T_HOOK: u8 = 3;
@@ -101,6 +103,9 @@ impl Enc {
             Some(g) => self.u8(1).guid(g),
             None => self.u8(0),
         }
+    }
+    pub(crate) fn version(self, v: WSLVersion) -> Self {
+        self.u32(v.Major).u32(v.Minor).u32(v.Revision)
     }
     pub(crate) fn finish(self) -> Vec<u8> {
         self.0
@@ -180,6 +185,13 @@ impl<'a> Dec<'a> {
     }
     pub(crate) fn opt_guid(&mut self) -> R<Option<GUID>> {
         self.bool()?.then(|| self.guid()).transpose()
+    }
+    pub(crate) fn version(&mut self) -> R<WSLVersion> {
+        Ok(WSLVersion {
+            Major: self.u32()?,
+            Minor: self.u32()?,
+            Revision: self.u32()?,
+        })
     }
 }
 
@@ -537,6 +549,31 @@ mod tests {
             proptest::prop_assert_eq!(d.opt_str().unwrap(), path);
             proptest::prop_assert_eq!(d.strs().unwrap(), argv);
         }
+    }
+
+    #[test]
+    fn load_frame_carries_the_api_version() {
+        let v = WSLVersion {
+            Major: 2,
+            Minor: 0,
+            Revision: u32::MAX,
+        };
+        let frame = Enc::new(T_LOAD)
+            .u32(PROTOCOL_VERSION)
+            .version(v)
+            .opt_str(None)
+            .finish();
+        let (tag, mut d) = Dec::new(&frame).unwrap();
+        assert_eq!(tag, T_LOAD);
+        assert_eq!(d.u32().unwrap(), PROTOCOL_VERSION);
+        assert_eq!(d.version().unwrap(), v);
+        assert_eq!(d.opt_str().unwrap(), None);
+        assert!(Dec::new(&frame[..frame.len() - 2])
+            .unwrap()
+            .1
+            .version()
+            .is_ok());
+        assert!(Dec::new(&frame[..8]).unwrap().1.version().is_err());
     }
 
     #[test]
