@@ -106,6 +106,22 @@ pub struct Instance {
     pub shutting_down: AtomicBool,
 }
 
+/// A running distribution with one command counted in it until dropped.
+pub struct CommandLease(Arc<Running>);
+
+impl std::ops::Deref for CommandLease {
+    type Target = Running;
+    fn deref(&self) -> &Running {
+        &self.0
+    }
+}
+
+impl Drop for CommandLease {
+    fn drop(&mut self) {
+        self.0.commands.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// Decrements a counter when dropped, so every exit path of a request releases it.
 pub struct CountGuard<'a>(&'a AtomicUsize);
 
@@ -219,6 +235,20 @@ impl Instance {
     /// Starts a distribution if it is not running, with OnDistributionStarted.
     pub fn ensure_distro(&self, record: &DistroRecord) -> Result<Arc<Running>, Failure> {
         let _g = self.lifecycle.lock().unwrap();
+        self.ensure_distro_locked(record)
+    }
+
+    /// Like [`Instance::ensure_distro`], and counts a command in the
+    /// distribution before the lifecycle lock is released, so the idle policy
+    /// cannot stop it between its start and the command's.
+    pub fn lease_distro(&self, record: &DistroRecord) -> Result<CommandLease, Failure> {
+        let _g = self.lifecycle.lock().unwrap();
+        let running = self.ensure_distro_locked(record)?;
+        running.commands.fetch_add(1, Ordering::SeqCst);
+        Ok(CommandLease(running))
+    }
+
+    fn ensure_distro_locked(&self, record: &DistroRecord) -> Result<Arc<Running>, Failure> {
         let vm = self.ensure_vm_locked()?;
         if let Some(r) = self.live.running.read().unwrap().get(&record.id).cloned() {
             if r.distro.is_running() {
@@ -379,8 +409,13 @@ impl Instance {
             drop(since);
             if let Some(limit) = ms(self.settings.distro_idle_timeout_ms) {
                 if now.duration_since(t) >= limit {
-                    info!(distro = %r.record.name, "distribution idle; stopping it");
-                    self.stop_distro(&r.record.id);
+                    // Checked again under the lock: a command may have just
+                    // leased it (see lease_distro).
+                    let _g = self.lifecycle.lock().unwrap();
+                    if r.commands.load(Ordering::SeqCst) == 0 && r.distro.is_idle() {
+                        info!(distro = %r.record.name, "distribution idle; stopping it");
+                        self.stop_distro_locked(&r.record.id);
+                    }
                 }
             }
         }

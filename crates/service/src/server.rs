@@ -10,7 +10,7 @@
 
 use crate::conn::{peer, Conn, Peer};
 use crate::failure::Failure;
-use crate::instance::{store_failure, CountGuard, IdleState, Instance, Running};
+use crate::instance::{store_failure, CountGuard, IdleState, Instance};
 use crate::protocol::{
     ClientMessage, ProtocolError, Request, RunCommand, RunRequest, ServerMessage, PROTOCOL_VERSION,
 };
@@ -331,7 +331,7 @@ fn run_command(
         })?,
     };
     let user = resolve_user(&record, peer, run.user.as_deref())?;
-    let running: Arc<Running> = inst.ensure_distro(&record)?;
+    let running = inst.lease_distro(&record)?;
     let argv = match run.command {
         RunCommand::LoginShell => vec![user.shell.clone(), "-l".into()],
         RunCommand::Exec(argv) if argv.is_empty() => vec![user.shell.clone(), "-l".into()],
@@ -363,7 +363,6 @@ fn run_command(
         stderr,
         controlling_tty: run.tty,
     };
-    let _cmd = CountGuard::new(&running.commands);
     let process = running
         .distro
         .spawn(spec)
@@ -372,21 +371,25 @@ fn run_command(
 }
 
 /// Tells the client the command started, forwards its signals, and reports the exit code.
-fn wait_process(conn: &Conn, mut process: wslp_vm::Process) -> Result<(), Failure> {
-    let pid = process.pid();
-    conn.send(&ServerMessage::Started { pid })
+fn wait_process(conn: &Conn, process: wslp_vm::Process) -> Result<(), Failure> {
+    let process = Arc::new(process);
+    conn.send(&ServerMessage::Started { pid: process.pid() })
         .map_err(io_failure)?;
     // The client's messages while the command runs are signals to forward; its
-    // disconnect is a hangup.
+    // disconnect is a hangup. Signals go through the process's pidfd: once it
+    // is reaped they reach nobody, never a process that reused its pid.
     if let Ok(reader) = conn.try_clone() {
+        let target = process.clone();
         std::thread::spawn(move || loop {
             match reader.recv::<ClientMessage>() {
                 Ok((ClientMessage::Signal(sig), _)) => {
-                    let _ = forward_signal(pid, sig);
+                    let _ = target.signal(sig);
                 }
                 Ok(_) => {}
                 Err(_) => {
-                    let _ = forward_signal(pid, libc::SIGHUP);
+                    if target.try_wait().is_none() {
+                        let _ = target.signal(libc::SIGHUP);
+                    }
                     break;
                 }
             }
@@ -399,11 +402,6 @@ fn wait_process(conn: &Conn, mut process: wslp_vm::Process) -> Result<(), Failur
     let _ =
         nix::sys::socket::shutdown(conn.stream().as_raw_fd(), nix::sys::socket::Shutdown::Write);
     Ok(())
-}
-
-fn forward_signal(pid: i32, sig: i32) -> nix::Result<()> {
-    let sig = nix::sys::signal::Signal::try_from(sig)?;
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig)
 }
 
 fn status_text(inst: &Instance) -> Result<String, Failure> {

@@ -295,8 +295,7 @@ impl TestHost {
     pub fn run(&self, distro: &str, argv: &[&str]) -> Result<Output, String> {
         let record = self.instance.store.get(distro).map_err(|e| e.to_string())?;
         let _active = wslp_service::instance::CountGuard::new(&self.instance.active);
-        let running = self.instance.ensure_distro(&record).map_err(|f| f.text)?;
-        let _cmd = wslp_service::instance::CountGuard::new(&running.commands);
+        let running = self.instance.lease_distro(&record).map_err(|f| f.text)?;
         capture(argv, |spec| {
             running.distro.spawn(spec).map_err(|e| e.to_string())
         })
@@ -369,7 +368,7 @@ fn capture(
         stderr: err_w,
         controlling_tty: false,
     };
-    let mut process = spawn(spec)?;
+    let process = spawn(spec)?;
     let read_all = |fd: OwnedFd| {
         std::thread::spawn(move || {
             let mut v = Vec::new();

@@ -45,7 +45,7 @@ fn main() {
                 .unwrap()
                 .into()
         };
-        let mut p = vm
+        let p = vm
             .spawn(ProcessSpec {
                 argv: argv.clone(),
                 env: vec![],

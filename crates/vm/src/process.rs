@@ -113,7 +113,7 @@ impl Process {
 
     /// Waits for the process to end: its exit code, or 128 + the signal number
     /// when a signal killed it. Can be called again; returns the same value.
-    pub fn wait(&mut self) -> Result<i32, VmError> {
+    pub fn wait(&self) -> Result<i32, VmError> {
         Ok(self.exit.wait())
     }
 

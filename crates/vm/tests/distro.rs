@@ -69,7 +69,7 @@ fn exit_codes_and_signals() {
     assert_eq!(sh(&*distro, "exit 0").code, 0);
     assert_eq!(sh(&*distro, "kill -TERM $$").code, 128 + 15);
     let (s, _, _) = spec(&["sleep", "1000"]);
-    let mut p = distro.spawn(s).unwrap();
+    let p = distro.spawn(s).unwrap();
     assert!(!distro.is_idle());
     p.signal(libc::SIGKILL).unwrap();
     assert_eq!(p.wait().unwrap(), 128 + 9);
@@ -241,7 +241,7 @@ fn stop_leaves_nothing_and_the_vm_keeps_running() {
         .execute_binary("/bin/cat", &strings(&["cat"]))
         .unwrap();
     let (s, _, _) = spec(&["sleep", "1000"]);
-    let mut sleeper = distro.spawn(s).unwrap();
+    let sleeper = distro.spawn(s).unwrap();
     let inside: Vec<(&str, u64, Vec<i32>)> =
         ns.iter().map(|(n, i)| (*n, *i, members(n, *i))).collect();
     assert_eq!(inside[0].2.len(), 3, "init, cat, sleep: {:?}", inside[0].2);

@@ -273,7 +273,7 @@ fn spawn_reports_exit_codes_signals_and_missing_programs() {
     );
     // A process still running when the VM stops is killed.
     let (s, _, _) = spec(&["/bin/sleep", "1000"]);
-    let mut p = vm.spawn(s).unwrap();
+    let p = vm.spawn(s).unwrap();
     vm.stop();
     assert_eq!(p.wait().unwrap(), 128 + 9);
 }
@@ -313,7 +313,7 @@ fn stop_leaves_no_mount_process_or_namespace() {
         .execute_binary("/bin/sh", &strings(&["sh", "-c", "cat"]))
         .unwrap();
     let (spec, _, _) = spec(&["/bin/sleep", "1000"]);
-    let mut sleeper = vm.spawn(spec).unwrap();
+    let sleeper = vm.spawn(spec).unwrap();
     assert!(members("pid", namespaces[1].1).len() >= 3);
     // Namespace inode numbers are recycled (other tests start VMs in parallel),
     // so what is checked after the stop is the processes that were inside.

@@ -53,7 +53,7 @@ pub fn spec(argv: &[&str]) -> (ProcessSpec, File, File) {
 
 /// Runs a spawned process to its end and collects its output.
 pub fn collect(started: Result<Process, VmError>, mut out: File, mut err: File) -> Output {
-    let mut p = started.expect("spawn");
+    let p = started.expect("spawn");
     let err_thread = std::thread::spawn(move || {
         let mut s = String::new();
         err.read_to_string(&mut s).unwrap();
