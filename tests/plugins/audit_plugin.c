@@ -24,6 +24,7 @@
  *   DLL_MAIN_PID          the entry point logs its pid
  *   WSLC_CALLS            the entry point checks the hooks table is zeroed and
  *                         every API pointer set, and calls the WSLC API
+ *   CHECK_PATH="..."      the registration hooks log whether this path exists
  *   DISTRO_MARK           OnDistributionStarted writes /tmp/audit-hook-ran in
  *                         the distribution
  */
@@ -199,6 +200,9 @@ static HRESULT OnDistributionRegistered(const struct WSLSessionInformation* s, c
     (void)s;
     logf_("OnDistributionRegistered name=%ls flavor=%ls version=%ls", d->Name, d->Flavor ? d->Flavor : L"(null)",
           d->Version ? d->Version : L"(null)");
+#ifdef CHECK_PATH
+    logf_("registered path-exists=%d", access(CHECK_PATH, F_OK) == 0);
+#endif
     g_registered = d->Id;
     g_have_registered = 1;
 #ifdef CRASH_IN_REGISTERED
@@ -211,6 +215,9 @@ static HRESULT OnDistributionUnregistered(const struct WSLSessionInformation* s,
 {
     (void)s;
     logf_("OnDistributionUnregistered name=%ls", d->Name);
+#ifdef CHECK_PATH
+    logf_("unregistered path-exists=%d", access(CHECK_PATH, F_OK) == 0);
+#endif
     return S_OK;
 }
 

@@ -474,6 +474,10 @@ fn s4_failed_vm_start_gives_every_loaded_plugin_vm_stopping() {
         ],
         "C never saw OnVMStarted but gets OnVMStopping"
     );
+    assert!(
+        env.ok(&["--status"]).contains("Utility VM: Stopped"),
+        "the VM was torn down"
+    );
 }
 
 #[test]
@@ -509,6 +513,33 @@ fn s4_distribution_started_runs_before_the_users_command() {
         env.ok(&["-d", "D", "--", "cat", "/tmp/audit-hook-ran"]),
         "hook-ran\n"
     );
+}
+
+#[test]
+fn s4_registered_runs_after_import_and_unregistered_before_the_files_go() {
+    let env = Env::new();
+    let log = env.scratch().join("plugin.log");
+    let dir = env.scratch().join("distro-R");
+    let hostname = dir.join("rootfs/etc/hostname");
+    let so = audit_plugin(
+        &env,
+        &log,
+        "R",
+        &[&format!("CHECK_PATH=\"{}\"", hostname.display())],
+    );
+    env.add_plugin("Reg", &so);
+    env.ok(&[
+        "--import",
+        "R",
+        dir.to_str().unwrap(),
+        rootfs_tarball().to_str().unwrap(),
+    ]);
+    assert!(hostname.exists(), "the import puts the rootfs there");
+    env.ok(&["--unregister", "R"]);
+    assert!(!hostname.exists(), "unregister removes it");
+    let l = log_of(&log);
+    assert!(l.contains("R registered path-exists=1"), "{l}");
+    assert!(l.contains("R unregistered path-exists=1"), "{l}");
 }
 
 #[test]
@@ -569,6 +600,24 @@ fn s4_stop_hooks_execute_while_up_when_the_service_is_stopped() {
     .unwrap();
     wait_for("the service to exit", || env.service_pid().is_none());
     assert_stop_hooks_saw_everything_up(&log);
+}
+
+#[test]
+#[ignore = "SPEC §4: a wslpd started by `wslp -d D -- CMD` inherits the CLI's blocked SIGHUP/SIGINT/SIGQUIT/SIGTERM and never stops on SIGTERM"]
+fn s4_a_service_started_by_a_command_stops_on_sigterm() {
+    let env = Env::new();
+    env.import("D");
+    env.ok(&["--shutdown"]);
+    env.ok(&["-d", "D", "--", "true"]); // this command starts the service
+    let pid = env.service_pid().expect("the service runs");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    wait_for("the service to exit on SIGTERM", || {
+        env.service_pid().is_none()
+    });
 }
 
 #[test]
