@@ -25,6 +25,9 @@
  *   WSLC_CALLS            the entry point checks the hooks table is zeroed and
  *                         every API pointer set, and calls the WSLC API
  *   CHECK_PATH="..."      the registration hooks log whether this path exists
+ *   CRASH_IN_VM_STARTED   OnVMStarted dereferences a bad pointer
+ *   BACKGROUND_EXEC       OnVMStarted starts a thread that, after the hook
+ *                         returned, runs `echo later` with ExecuteBinary
  *   DISTRO_MARK           OnDistributionStarted writes /tmp/audit-hook-ran in
  *                         the distribution
  */
@@ -108,10 +111,31 @@ static void* error_from_thread(void* arg)
 }
 #endif
 
+#ifdef BACKGROUND_EXEC
+static WSLSessionId g_session;
+
+static void* exec_later(void* arg)
+{
+    (void)arg;
+    usleep(300 * 1000);
+    run_vm(g_session, "background", "echo later");
+    return NULL;
+}
+#endif
+
 static HRESULT OnVMStarted(const struct WSLSessionInformation* s, const struct WSLVmCreationSettings* u)
 {
     (void)u;
     logf_("OnVMStarted session=%u", s->SessionId);
+#ifdef CRASH_IN_VM_STARTED
+    *(volatile int*)(uintptr_t)8 = 1;
+#endif
+#ifdef BACKGROUND_EXEC
+    g_session = s->SessionId;
+    pthread_t later;
+    if (pthread_create(&later, NULL, exec_later, NULL) == 0)
+        pthread_detach(later);
+#endif
 #ifdef VM_PROBE
     run_vm(s->SessionId, "vm-probe",
            "for b in /bin/sh cat readlink true; do command -v $b >/dev/null && echo has-$b || echo no-$b; done;"

@@ -816,6 +816,23 @@ fn s5_unknown_session_is_rpc_e_disconnected_for_every_call() {
     );
 }
 
+#[test]
+fn s5_execute_binary_works_from_a_plugin_thread_after_the_hook_returned() {
+    let env = Env::new();
+    let log = env.scratch().join("plugin.log");
+    let so = audit_plugin(&env, &log, "T", &["BACKGROUND_EXEC"]);
+    env.add_plugin("Later", &so);
+    env.import("D");
+    env.ok(&["-d", "D", "--", "true"]); // the distribution, so the VM, stays up a while
+    wait_for("the plugin's background ExecuteBinary", || {
+        log_of(&log).contains("T background")
+    });
+    assert_eq!(
+        call(&log_of(&log), "T background"),
+        ("0x00000000".into(), "later|".into())
+    );
+}
+
 // ---- §6 The utility VM ----------------------------------------------------
 
 #[test]
@@ -1026,6 +1043,56 @@ fn s8_hook_timeout_defaults_to_30000_ms() {
             "A fatal error was returned by plugin 'Slow'. Error message: 'The plugin did not answer within 30000 ms.'\n{CREATE_INSTANCE}ERROR_TIMEOUT"
         ),
     );
+}
+
+#[test]
+fn s8_crash_in_vm_started_uses_the_create_vm_path_and_everyone_gets_vm_stopping() {
+    let env = Env::new();
+    env.import("D");
+    let log = env.scratch().join("plugins.log");
+    let crash = audit_plugin(&env, &log, "C", &["CRASH_IN_VM_STARTED"]);
+    let next = audit_plugin(&env, &log, "N", &[]);
+    write_registry(
+        &env,
+        &(toml_entry("Crash", &crash) + &toml_entry("Next", &next)),
+    );
+    fails_with(
+        &env,
+        &["-d", "D", "--", "true"],
+        &format!(
+            "A fatal error was returned by plugin 'Crash'. Error message: 'The plugin crashed (SIGSEGV).'\n{CREATE_VM}ERROR_PROCESS_ABORTED"
+        ),
+    );
+    let l = log_of(&log);
+    assert!(l.contains("C OnVMStopping"), "a new host serves it: {l}");
+    assert!(l.contains("N OnVMStopping"), "{l}");
+    assert!(!l.contains("N OnVMStarted"), "{l}");
+}
+
+#[test]
+fn s8_a_plugin_host_killed_between_hooks_is_replaced_for_the_next_hook() {
+    let env = Env::new();
+    env.import("D");
+    env.import("E");
+    let log = env.scratch().join("plugin.log");
+    let so = audit_plugin(&env, &log, "K", &["DLL_MAIN_PID"]);
+    env.add_plugin("Killed", &so);
+    env.ok(&["-d", "D", "--", "true"]);
+    let pid: i32 = log_of(&log)
+        .lines()
+        .find_map(|l| l.strip_prefix("K EntryPoint pid="))
+        .unwrap()
+        .parse()
+        .unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    assert_eq!(env.ok(&["-d", "E", "--", "echo", "ok"]), "ok\n");
+    let l = log_of(&log);
+    assert_eq!(l.matches("K EntryPoint").count(), 2, "{l}");
+    assert!(l.contains("K OnDistributionStarted name=E"), "{l}");
 }
 
 #[test]
