@@ -28,6 +28,7 @@
  *   CRASH_IN_VM_STARTED   OnVMStarted dereferences a bad pointer
  *   BACKGROUND_EXEC       OnVMStarted starts a thread that, after the hook
  *                         returned, runs `echo later` with ExecuteBinary
+ *   HANG_IN_VM_STOPPING   OnVMStopping never returns
  *   DISTRO_MARK           OnDistributionStarted writes /tmp/audit-hook-ran in
  *                         the distribution
  */
@@ -182,6 +183,10 @@ static HRESULT OnVMStarted(const struct WSLSessionInformation* s, const struct W
 static HRESULT OnVMStopping(const struct WSLSessionInformation* s)
 {
     logf_("OnVMStopping session=%u", s->SessionId);
+#ifdef HANG_IN_VM_STOPPING
+    for (;;)
+        pause();
+#endif
 #ifdef EXEC_ON_STOP
     run_vm(s->SessionId, "vm-stopping", "echo vm-up");
 #endif

@@ -294,6 +294,22 @@ fn s2_registry_and_trust_store_are_writable_only_by_root() {
     }
 }
 
+#[test]
+fn s2_minus_one_means_never_is_accepted_for_every_timeout() {
+    let env = Env::with_settings(
+        "require_signatures = false\nvm_idle_timeout_ms = -1\ndistro_idle_timeout_ms = -1\nservice_idle_timeout_ms = -1\nhook_timeout_ms = -1\n",
+    );
+    env.import("D");
+    assert_eq!(env.ok(&["-d", "D", "--", "echo", "ok"]), "ok\n");
+}
+
+#[test]
+#[ignore = "SPEC §7: a malformed wslp.toml is reported in one line, without `Error code:`"]
+fn s7_a_malformed_settings_file_is_a_two_line_error() {
+    let env = Env::with_settings("vm_idle_timeout_ms = \"soon\"\n");
+    assert_two_line_error(&env, &["--status"]);
+}
+
 // ---- §3 Loading plugins ---------------------------------------------------
 
 #[test]
@@ -1137,6 +1153,22 @@ fn s8_a_stop_hook_that_hangs_is_only_logged() {
         env.service_log()
     );
     assert_eq!(env.ok(&["-d", "D", "--", "echo", "again"]), "again\n");
+}
+
+#[test]
+fn s8_a_vm_stopping_hook_that_hangs_does_not_hold_up_the_shutdown() {
+    let env = Env::with_settings("require_signatures = false\nhook_timeout_ms = 1000\n");
+    env.import("D");
+    let log = env.scratch().join("plugin.log");
+    let so = audit_plugin(&env, &log, "H", &["HANG_IN_VM_STOPPING"]);
+    env.add_plugin("Hangs", &so);
+    env.ok(&["-d", "D", "--", "true"]);
+    let o = env.wslp(&["--shutdown"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stderr(&o), "", "the user sees nothing");
+    assert!(log_of(&log).contains("H OnVMStopping"));
+    assert!(env.service_pid().is_none(), "the service is gone");
+    assert_eq!(env.ok(&["-d", "D", "--", "echo", "ok"]), "ok\n");
 }
 
 #[test]
