@@ -143,6 +143,8 @@ static HRESULT OnVMStarted(const struct WSLSessionInformation* s, const struct W
            "test -r /proc/self/stat && echo proc;"
            "test -c /dev/null && echo dev;"
            "test -d /tmp && echo tmp;"
+           "test -d /sbin && echo sbin;"
+           "test -d /lib && echo lib;"
            "stat -f -c root-fs=%T /;"
            "test -e /tmp/audit-marker && echo marker-present || echo marker-absent;"
            "touch /tmp/audit-marker /audit-marker 2>/dev/null;"

@@ -424,6 +424,27 @@ fn s3_a_group_writable_signed_plugin_is_loaded_from_a_copy() {
 }
 
 #[test]
+fn s3_a_signed_plugin_owned_by_another_user_is_loaded_from_a_copy() {
+    let env = Env::with_settings("");
+    env.import("D");
+    let (key, cert) = trusted_signer(&env);
+    let log = env.scratch().join("plugin.log");
+    let so = audit_plugin(&env, &log, "W", &["WHERE_AM_I"]);
+    sign(&env, &key, &cert, &so);
+    std::os::unix::fs::chown(&so, Some(1000), Some(1000)).unwrap();
+    std::fs::set_permissions(&so, std::fs::Permissions::from_mode(0o755)).unwrap();
+    env.add_plugin("Where", &so);
+    env.ok(&["-d", "D", "--", "true"]);
+    let l = log_of(&log);
+    assert!(l.contains("W OnVMStarted"), "it loads: {l}");
+    assert_ne!(
+        where_line(&l),
+        std::fs::canonicalize(&so).unwrap().to_str().unwrap(),
+        "a file its owner may change is not loaded from its path"
+    );
+}
+
+#[test]
 fn s3_with_signatures_off_the_plugin_is_loaded_from_its_path() {
     let env = Env::new();
     env.import("D");
@@ -445,6 +466,21 @@ fn s3_signatures_off_counts_only_in_a_root_only_settings_file() {
         std::fs::Permissions::from_mode(0o666),
     )
     .unwrap(); // … in a file anybody may write
+    env.import("D");
+    let log = env.scratch().join("plugin.log");
+    let so = audit_plugin(&env, &log, "U", &[]);
+    env.add_plugin("Unsigned", &so);
+    fails_with(
+        &env,
+        &["-d", "D", "--", "true"],
+        &format!("A fatal error was returned by plugin 'Unsigned'\n{CREATE_VM}TRUST_E_NOSIGNATURE"),
+    );
+}
+
+#[test]
+fn s3_signatures_off_does_not_count_in_a_settings_file_owned_by_a_user() {
+    let env = Env::new(); // require_signatures = false …
+    std::os::unix::fs::chown(env.root.join("wslp.toml"), Some(1000), Some(1000)).unwrap(); // … owned by a user
     env.import("D");
     let log = env.scratch().join("plugin.log");
     let so = audit_plugin(&env, &log, "U", &[]);
@@ -877,6 +913,8 @@ fn s6_vm_has_a_minimal_system_own_namespaces_and_forgets_writes() {
             "proc",
             "dev",
             "tmp",
+            "sbin",
+            "lib",
             "root-fs=tmpfs",
             "marker-absent",
             "usr-read-only",
