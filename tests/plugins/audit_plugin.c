@@ -293,6 +293,22 @@ EXTERN_C __declspec(dllexport) HRESULT WSLPLUGINAPI_ENTRYPOINTV1(const struct WS
         logf_("where=%s", real);
     else
         logf_("where=unknown");
+    /* The other way SPEC names: the mapping that holds our code in /proc/self/maps. */
+    FILE* maps = fopen("/proc/self/maps", "r");
+    char line[PATH_MAX + 128];
+    uintptr_t self = (uintptr_t)OnVMStarted;
+    while (maps != NULL && fgets(line, sizeof line, maps) != NULL)
+    {
+        unsigned long lo, hi;
+        int off = 0;
+        if (sscanf(line, "%lx-%lx %*s %*s %*s %*s %n", &lo, &hi, &off) >= 2 && self >= lo && self < hi && off > 0)
+        {
+            line[strcspn(line, "\n")] = '\0';
+            logf_("mapped=%s", line + off);
+        }
+    }
+    if (maps != NULL)
+        fclose(maps);
 #endif
     hooks->OnVMStarted = OnVMStarted;
     hooks->OnVMStopping = OnVMStopping;

@@ -397,9 +397,12 @@ fn s3_a_root_owned_signed_plugin_loaded_through_its_descriptor_knows_its_path() 
     sign(&env, &key, &cert, &so);
     env.add_plugin("Where", &so);
     env.ok(&["-d", "D", "--", "true"]);
-    assert_eq!(
-        where_line(&log_of(&log)),
-        std::fs::canonicalize(&so).unwrap().to_str().unwrap()
+    let real = std::fs::canonicalize(&so).unwrap();
+    let l = log_of(&log);
+    assert_eq!(where_line(&l), real.to_str().unwrap());
+    assert!(
+        l.contains(&format!("W mapped={}\n", real.display())),
+        "/proc/self/maps names the real path: {l}"
     );
 }
 
@@ -420,6 +423,11 @@ fn s3_a_group_writable_signed_plugin_is_loaded_from_a_copy() {
         where_line(&l),
         std::fs::canonicalize(&so).unwrap().to_str().unwrap(),
         "a file others may change is not loaded from its path"
+    );
+    assert!(
+        l.lines()
+            .any(|x| x.starts_with("W mapped=/memfd:") && x.ends_with("(deleted)")),
+        "mapped from a memfd: {l}"
     );
 }
 
@@ -442,6 +450,11 @@ fn s3_a_signed_plugin_owned_by_another_user_is_loaded_from_a_copy() {
         std::fs::canonicalize(&so).unwrap().to_str().unwrap(),
         "a file its owner may change is not loaded from its path"
     );
+    assert!(
+        l.lines()
+            .any(|x| x.starts_with("W mapped=/memfd:") && x.ends_with("(deleted)")),
+        "mapped from a memfd: {l}"
+    );
 }
 
 #[test]
@@ -452,9 +465,12 @@ fn s3_with_signatures_off_the_plugin_is_loaded_from_its_path() {
     let so = audit_plugin(&env, &log, "W", &["WHERE_AM_I"]);
     env.add_plugin("Where", &so);
     env.ok(&["-d", "D", "--", "true"]);
-    assert_eq!(
-        where_line(&log_of(&log)),
-        std::fs::canonicalize(&so).unwrap().to_str().unwrap()
+    let real = std::fs::canonicalize(&so).unwrap();
+    let l = log_of(&log);
+    assert_eq!(where_line(&l), real.to_str().unwrap());
+    assert!(
+        l.contains(&format!("W mapped={}\n", real.display())),
+        "/proc/self/maps names the real path: {l}"
     );
 }
 
