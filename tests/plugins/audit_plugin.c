@@ -29,6 +29,8 @@
  *   BACKGROUND_EXEC       OnVMStarted starts a thread that, after the hook
  *                         returned, runs `echo later` with ExecuteBinary
  *   HANG_IN_VM_STOPPING   OnVMStopping never returns
+ *   PLUGIN_ERROR_OUTSIDE  PluginError in the entry point, OnDistributionRegistered
+ *                         and OnVMStopping
  *   DISTRO_MARK           OnDistributionStarted writes /tmp/audit-hook-ran in
  *                         the distribution
  */
@@ -185,6 +187,9 @@ static HRESULT OnVMStarted(const struct WSLSessionInformation* s, const struct W
 static HRESULT OnVMStopping(const struct WSLSessionInformation* s)
 {
     logf_("OnVMStopping session=%u", s->SessionId);
+#ifdef PLUGIN_ERROR_OUTSIDE
+    logf_("PluginError vm-stopping hr=0x%08x", (unsigned)g_api->PluginError(L"stopping"));
+#endif
 #ifdef HANG_IN_VM_STOPPING
     for (;;)
         pause();
@@ -228,9 +233,11 @@ static HRESULT OnDistributionStopping(const struct WSLSessionInformation* s, con
 
 static HRESULT OnDistributionRegistered(const struct WSLSessionInformation* s, const struct WslOfflineDistributionInformation* d)
 {
-    (void)s;
-    logf_("OnDistributionRegistered name=%ls flavor=%ls version=%ls", d->Name, d->Flavor ? d->Flavor : L"(null)",
-          d->Version ? d->Version : L"(null)");
+    logf_("OnDistributionRegistered name=%ls flavor=%ls version=%ls session=%u", d->Name, d->Flavor ? d->Flavor : L"(null)",
+          d->Version ? d->Version : L"(null)", s->SessionId);
+#ifdef PLUGIN_ERROR_OUTSIDE
+    logf_("PluginError registered hr=0x%08x", (unsigned)g_api->PluginError(L"registered"));
+#endif
 #ifdef CHECK_PATH
     logf_("registered path-exists=%d", access(CHECK_PATH, F_OK) == 0);
 #endif
@@ -309,6 +316,9 @@ EXTERN_C __declspec(dllexport) HRESULT WSLPLUGINAPI_ENTRYPOINTV1(const struct WS
     }
     if (maps != NULL)
         fclose(maps);
+#endif
+#ifdef PLUGIN_ERROR_OUTSIDE
+    logf_("PluginError entry hr=0x%08x", (unsigned)api->PluginError(L"entry"));
 #endif
     hooks->OnVMStarted = OnVMStarted;
     hooks->OnVMStopping = OnVMStopping;

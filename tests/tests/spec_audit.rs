@@ -711,6 +711,23 @@ fn s4_session_id_is_stable_across_vm_restarts() {
         .collect();
     assert_eq!(sessions.len(), 2, "{l}");
     assert_eq!(sessions[0], sessions[1], "{l}");
+    let registered = l
+        .lines()
+        .find_map(|x| {
+            x.split_once(" session=")
+                .filter(|_| x.starts_with("S OnDistributionRegistered"))
+        })
+        .map(|(_, id)| id)
+        .unwrap_or_else(|| panic!("{l}"));
+    assert_eq!(
+        registered, sessions[0],
+        "the same session before the VM started: {l}"
+    );
+    assert_eq!(
+        l.matches("S EntryPoint").count(),
+        1,
+        "loaded once per service: {l}"
+    );
 }
 
 #[test]
@@ -851,6 +868,24 @@ fn s5_plugin_error_null_other_thread_and_second_call() {
         l.contains("E PluginError second hr=0x8000000d"),
         "E_ILLEGAL_STATE_CHANGE: {l}"
     );
+}
+
+#[test]
+fn s5_plugin_error_outside_the_start_hooks_is_an_illegal_method_call() {
+    let env = Env::new();
+    let log = env.scratch().join("plugin.log");
+    let so = audit_plugin(&env, &log, "O", &["PLUGIN_ERROR_OUTSIDE"]);
+    env.add_plugin("Outside", &so);
+    env.import("D");
+    env.ok(&["-d", "D", "--", "true"]);
+    env.ok(&["--shutdown"]);
+    let l = log_of(&log);
+    for when in ["entry", "registered", "vm-stopping"] {
+        assert!(
+            l.contains(&format!("O PluginError {when} hr=0x8000000e")),
+            "{when}: {l}"
+        );
+    }
 }
 
 #[test]
