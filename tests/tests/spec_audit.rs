@@ -313,6 +313,26 @@ fn s7_a_malformed_settings_file_is_a_two_line_error() {
 // ---- §3 Loading plugins ---------------------------------------------------
 
 #[test]
+fn s3_a_plugin_added_while_the_service_runs_loads_at_the_next_service_start() {
+    let env = Env::new();
+    env.import("D");
+    env.ok(&["-d", "D", "--", "true"]);
+    let log = env.scratch().join("plugin.log");
+    let so = audit_plugin(&env, &log, "L", &[]);
+    env.ok(&["plugin", "add", "Late", so.to_str().unwrap()]);
+    env.ok(&["--terminate", "D"]);
+    env.ok(&["-d", "D", "--", "true"]); // a distribution start in the old service
+    assert_eq!(log_of(&log), "", "not loaded by the running service");
+    env.ok(&["--shutdown"]);
+    env.ok(&["-d", "D", "--", "true"]);
+    let l = log_of(&log);
+    assert!(
+        l.contains("L EntryPoint") && l.contains("L OnDistributionStarted"),
+        "{l}"
+    );
+}
+
+#[test]
 fn s3_registration_hooks_of_loaded_plugins_run_despite_a_load_failure() {
     let env = Env::new();
     let log = env.scratch().join("plugins.log");
@@ -694,7 +714,7 @@ fn s4_session_id_is_stable_across_vm_restarts() {
         "require_signatures = false\ndistro_idle_timeout_ms = 100\nvm_idle_timeout_ms = 100\nservice_idle_timeout_ms = -1\n",
     );
     let log = env.scratch().join("plugin.log");
-    let so = audit_plugin(&env, &log, "S", &[]);
+    let so = audit_plugin(&env, &log, "S", &["VM_PROBE"]);
     env.add_plugin("Session", &so);
     env.import("D");
     env.ok(&["-d", "D", "--", "true"]);
@@ -1023,6 +1043,23 @@ fn s7_long_flags_work_like_the_short_ones() {
     assert!(env
         .ok(&["--list", "--verbose"])
         .contains("  L       Stopped"));
+}
+
+#[test]
+fn s7_the_cli_starts_the_service_it_finds_next_to_itself() {
+    let env = Env::new();
+    env.import("D");
+    env.ok(&["--shutdown"]);
+    assert!(env.service_pid().is_none());
+    let o = env
+        .cmd()
+        .env_remove("WSLPD")
+        .args(["-d", "D", "--", "echo", "ok"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "ok\n");
+    assert!(env.service_pid().is_some());
 }
 
 /// stderr is WSL's two-line form: a message, then `Error code: …`.
