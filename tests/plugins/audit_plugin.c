@@ -31,6 +31,8 @@
  *   HANG_IN_VM_STOPPING   OnVMStopping never returns
  *   PLUGIN_ERROR_OUTSIDE  PluginError in the entry point, OnDistributionRegistered
  *                         and OnVMStopping
+ *   MOUNT_RW="..."        OnVMStarted mounts this host folder read-write at the
+ *                         missing /deep/a/b and writes deep-ok into it
  *   DISTRO_MARK           OnDistributionStarted writes /tmp/audit-hook-ran in
  *                         the distribution
  */
@@ -152,6 +154,14 @@ static HRESULT OnVMStarted(const struct WSLSessionInformation* s, const struct W
            "touch /tmp/audit-marker /audit-marker 2>/dev/null;"
            "touch /usr/audit-marker 2>/dev/null && echo usr-writable || echo usr-read-only;"
            "for n in mnt pid uts ipc net cgroup; do echo ns-$n=$(readlink /proc/self/ns/$n); done");
+#endif
+#ifdef MOUNT_RW
+    {
+        wchar_t host[512];
+        swprintf(host, 512, L"%s", MOUNT_RW);
+        logf_("mount-rw hr=0x%08x", (unsigned)g_api->MountFolder(s->SessionId, host, L"/deep/a/b", FALSE, L"deep"));
+        run_vm(s->SessionId, "write-through", "echo deep-ok > /deep/a/b/written && cat /deep/a/b/from-host");
+    }
 #endif
 #ifdef STOPPED_DISTRO
     if (g_have_registered)

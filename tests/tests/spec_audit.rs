@@ -861,6 +861,34 @@ fn s4_flavor_and_version_fall_back_to_usr_lib_and_are_null_when_missing() {
 // ---- §5 API calls ---------------------------------------------------------
 
 #[test]
+fn s5_mount_folder_creates_a_deep_mount_point_and_writes_reach_the_host() {
+    let env = Env::new();
+    let shared = env.scratch().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::write(shared.join("from-host"), "host-ok\n").unwrap();
+    let log = env.scratch().join("plugin.log");
+    let so = audit_plugin(
+        &env,
+        &log,
+        "M",
+        &[&format!("MOUNT_RW=\"{}\"", shared.display())],
+    );
+    env.add_plugin("Mount", &so);
+    env.import("D");
+    env.ok(&["-d", "D", "--", "true"]);
+    let l = log_of(&log);
+    assert!(l.contains("M mount-rw hr=0x00000000"), "{l}");
+    assert_eq!(
+        call(&l, "M write-through"),
+        ("0x00000000".into(), "host-ok|".into())
+    );
+    assert_eq!(
+        std::fs::read_to_string(shared.join("written")).unwrap(),
+        "deep-ok\n"
+    );
+}
+
+#[test]
 fn s5_plugin_error_null_other_thread_and_second_call() {
     let env = Env::new();
     env.import("D");
