@@ -18,7 +18,7 @@ fn main() {
 fn report(r: anyhow::Result<i32>) -> i32 {
     match r {
         Ok(c) => c,
-        Err(e) => session::fail(&format!("{e:#}"), 1),
+        Err(e) => session::fail_code(&format!("{e:#}"), "E_FAIL", 1),
     }
 }
 
@@ -38,7 +38,7 @@ fn dispatch(cli: Cli) -> i32 {
     }
     if let Some(v) = cli.version {
         if v.is_some() {
-            return session::fail("--version N only goes with --import.", 2);
+            return session::fail_code("--version N only goes with --import.", "E_INVALIDARG", 2);
         }
         return commands::admin::version();
     }
@@ -67,7 +67,11 @@ fn dispatch(cli: Cli) -> i32 {
         return commands::run::debug_shell();
     }
     if cli.exec.is_some() && !cli.command.is_empty() {
-        return session::fail("Use either -e CMD ARGS… or -- CMD ARGS…, not both.", 2);
+        return session::fail_code(
+            "Use either -e CMD ARGS… or -- CMD ARGS…, not both.",
+            "E_INVALIDARG",
+            2,
+        );
     }
     let command = match cli.exec.or(Some(cli.command).filter(|c| !c.is_empty())) {
         Some(argv) => RunCommand::Exec(argv),

@@ -19,8 +19,22 @@ pub fn fail(text: &str, code: i32) -> i32 {
     code
 }
 
+/// A failure wslp itself found, in WSL's two-line form: the message, then
+/// `Error code: Wsl/<code>` (e.g. `E_INVALIDARG`, `Service/RPC_E_DISCONNECTED`).
+pub fn fail_code(message: &str, code: &str, exit: i32) -> i32 {
+    fail(
+        &format!("{}\nError code: Wsl/{code}", message.trim_end()),
+        exit,
+    )
+}
+
 pub fn client_error(e: ClientError) -> i32 {
-    fail(&e.to_string(), 1)
+    let code = match &e {
+        ClientError::NotRunningNotRoot => "Service/E_ACCESSDENIED",
+        ClientError::Protocol(_) => "Service/RPC_E_DISCONNECTED",
+        _ => "Service/ERROR_SERVICE_NOT_ACTIVE",
+    };
+    fail_code(&e.to_string(), code, 1)
 }
 
 pub fn open() -> Result<Conn, i32> {
@@ -63,12 +77,19 @@ pub fn simple(req: Request, on_list: impl FnOnce(Vec<DistroListing>) -> i32) -> 
             Ok((ServerMessage::Done, _)) => return list_code.unwrap_or(0),
             Ok((ServerMessage::Failed { text, exit_code }, _)) => return fail(&text, exit_code),
             Ok((other, _)) => {
-                return fail(
+                return fail_code(
                     &format!("Unexpected answer from the wslp service: {other:?}"),
+                    "Service/E_UNEXPECTED",
                     1,
                 )
             }
-            Err(e) => return fail(&format!("Lost the connection to the wslp service: {e}"), 1),
+            Err(e) => {
+                return fail_code(
+                    &format!("Lost the connection to the wslp service: {e}"),
+                    "Service/RPC_E_DISCONNECTED",
+                    1,
+                )
+            }
         }
     }
 }

@@ -58,14 +58,44 @@ pub fn run(paths: Paths, opts: DaemonOptions) -> anyhow::Result<bool> {
     };
 
     let backend = Box::new(wslp_vm::NamespaceBackend);
-    let instance = Instance::new(paths.clone(), settings, backend)
-        .map_err(|f| anyhow::anyhow!("{}", f.text))?;
+    let instance = Arc::new(
+        Instance::new(paths.clone(), settings, backend).map_err(|f| anyhow::anyhow!("{}", f.text))?,
+    );
+    {
+        // systemctl stop and kill send SIGTERM: stop distributions and the VM
+        // with their stop hooks (SPEC §4: they still work during a service
+        // stop), then exit, as --shutdown does.
+        let inst = instance.clone();
+        std::thread::Builder::new()
+            .name("signals".into())
+            .spawn(move || loop {
+                match stop_signals().wait() {
+                    Ok(nix::sys::signal::Signal::SIGHUP) => continue,
+                    Ok(sig) => {
+                        info!(signal = %sig, "stopping on signal");
+                        crate::server::finish(&inst, 0);
+                    }
+                    Err(_) => return,
+                }
+            })
+            .context("cannot start the signal thread")?;
+    }
     info!(root = %paths.root.display(), pid = std::process::id(), "wslpd started");
     if !opts.log_stderr {
         ready();
     }
-    crate::server::serve(Arc::new(instance), listener);
+    crate::server::serve(instance, listener);
     Ok(true)
+}
+
+/// The signals wslpd waits for on its own thread (blocked everywhere else).
+pub fn stop_signals() -> nix::sys::signal::SigSet {
+    use nix::sys::signal::{SigSet, Signal};
+    let mut set = SigSet::empty();
+    for s in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+        set.add(s);
+    }
+    set
 }
 
 /// Takes the single-instance lock of the root, held for the life of the

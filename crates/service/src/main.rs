@@ -26,6 +26,12 @@ fn main() -> ExitCode {
     }
     // Own session: the terminal of the `wslp` that started us must not hang us up.
     let _ = nix::unistd::setsid();
+    // A `wslp` that forwards its signals blocks them, and we inherit its mask:
+    // start from nothing blocked but what the service itself waits for
+    // (SIGTERM, SIGINT: a graceful stop with the stop hooks; SIGHUP: ignored),
+    // before any thread exists so every thread inherits it.
+    let _ = nix::sys::signal::SigSet::empty().thread_set_mask();
+    let _ = wslp_service::daemon::stop_signals().thread_block();
     let paths = Paths::from_env();
     match run(paths.clone(), opts) {
         Ok(true) => ExitCode::SUCCESS,

@@ -62,7 +62,13 @@ pub fn vm_log() -> i32 {
                 let _ = std::io::stdout().write_all(&bytes);
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return crate::session::fail(&format!("Cannot read {}: {e}", p.display()), 1),
+            Err(e) => {
+                return crate::session::fail_code(
+                    &format!("Cannot read {}: {e}", p.display()),
+                    "E_FAIL",
+                    1,
+                )
+            }
         }
     }
     if !found {

@@ -28,7 +28,13 @@ pub fn run(name: &str, dir: &str, tarball: &str, version: Option<u32>) -> i32 {
     }
     let p = paths();
     if let Err(e) = std::fs::create_dir_all(&p.root) {
-        return fail(&format!("Cannot create {}: {e}", p.root.display()), 1);
+        return fail(
+            &format!(
+                "Cannot create {}: {e}\nError code: Wsl/Service/RegisterDistro/E_FAIL",
+                p.root.display()
+            ),
+            1,
+        );
     }
     let store = match DistroStore::open(&p.root) {
         Ok(s) => s,

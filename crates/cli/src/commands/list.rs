@@ -15,7 +15,7 @@ pub fn run(verbose: bool, running: bool, quiet: bool) -> i32 {
                     0
                 } else {
                     fail(
-                    "wslp has no installed distributions.\nImport one with `wslp --import NAME DIR TARBALL`.",
+                    "wslp has no installed distributions. Import one with `wslp --import NAME DIR TARBALL`.\nError code: Wsl/Service/WSL_E_DEFAULT_DISTRO_NOT_FOUND",
                     1,
                 )
                 };

@@ -3,7 +3,7 @@
 //! it when it starts, as WSL does; `wslp --shutdown` makes the next command
 //! pick a change up.
 
-use crate::session::{fail, paths};
+use crate::session::{fail_code, paths};
 use clap::Subcommand;
 use std::path::PathBuf;
 
@@ -28,7 +28,11 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     match args.cmd {
         Cmd::Add { name, path } => {
             if !nix::unistd::geteuid().is_root() {
-                return Ok(fail("Only root can register plugins. Run the command as root (for example with sudo).", 1));
+                return Ok(fail_code(
+                    "Only root can register plugins. Run the command as root (for example with sudo).",
+                    "E_ACCESSDENIED",
+                    1,
+                ));
             }
             std::fs::create_dir_all(&p.root)?;
             match wslp_host::add_registry_entry(&p.root, &name, &path) {
@@ -39,19 +43,23 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
                     println!("Plugin '{name}' registered. It is loaded when the service starts: run `wslp --shutdown` to apply.");
                     Ok(0)
                 }
-                Err(e) => Ok(fail(&e.to_string(), 1)),
+                Err(e) => Ok(registry_failure(e)),
             }
         }
         Cmd::Remove { name } => {
             if !nix::unistd::geteuid().is_root() {
-                return Ok(fail("Only root can remove plugins. Run the command as root (for example with sudo).", 1));
+                return Ok(fail_code(
+                    "Only root can remove plugins. Run the command as root (for example with sudo).",
+                    "E_ACCESSDENIED",
+                    1,
+                ));
             }
             match wslp_host::remove_registry_entry(&p.root, &name) {
                 Ok(()) => {
                     println!("Plugin '{name}' removed. Run `wslp --shutdown` to unload it.");
                     Ok(0)
                 }
-                Err(e) => Ok(fail(&e.to_string(), 1)),
+                Err(e) => Ok(registry_failure(e)),
             }
         }
         Cmd::List => match wslp_host::read_registry(&p.root) {
@@ -67,7 +75,20 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
                 }
                 Ok(0)
             }
-            Err(e) => Ok(fail(&e.to_string(), 1)),
+            Err(e) => Ok(registry_failure(e)),
         },
     }
+}
+
+/// A registry error in WSL's two-line form, with the Windows name of its cause.
+fn registry_failure(e: wslp_host::HostError) -> i32 {
+    use wslp_host::HostError as E;
+    let code = match &e {
+        E::RelativePath(_) | E::InvalidName(_) => "E_INVALIDARG",
+        E::DuplicateName { .. } => "ERROR_ALREADY_EXISTS",
+        E::NoSuchPlugin { .. } => "ERROR_NOT_FOUND",
+        E::Malformed { .. } => "ERROR_INVALID_DATA",
+        _ => "E_FAIL",
+    };
+    fail_code(&e.to_string(), code, 1)
 }

@@ -93,7 +93,13 @@ fn execute(tty: bool, make: impl FnOnce(bool) -> Request) -> i32 {
     let conn = if tty {
         let pty = match openpty(None, None) {
             Ok(p) => p,
-            Err(e) => return fail(&format!("Cannot allocate a pseudo-terminal: {e}"), 1),
+            Err(e) => {
+                return crate::session::fail_code(
+                    &format!("Cannot allocate a pseudo-terminal: {e}"),
+                    "E_FAIL",
+                    1,
+                )
+            }
         };
         copy_winsize(0, pty.master.as_raw_fd());
         let slave = pty.slave;
@@ -179,7 +185,11 @@ fn execute(tty: bool, make: impl FnOnce(bool) -> Request) -> i32 {
                     break;
                 }
                 drop(_raw);
-                return fail(&format!("Lost the connection to the wslp service: {e}"), 1);
+                return crate::session::fail_code(
+                    &format!("Lost the connection to the wslp service: {e}"),
+                    "Service/RPC_E_DISCONNECTED",
+                    1,
+                );
             }
         }
     }
