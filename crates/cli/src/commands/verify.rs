@@ -61,12 +61,16 @@ pub(crate) fn report(subject: Option<&Path>, e: &TrustError) -> i32 {
         Some(p) => format!("{}: {e}", p.display()),
         None => e.to_string(),
     };
+    // Causes the message does not already spell out.
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
-        text.push_str(&format!(": {s}"));
+        let cause = s.to_string();
+        if !text.contains(&cause) {
+            text.push_str(&format!(": {cause}"));
+        }
         source = s.source();
     }
     eprintln!("{text}");
-    eprintln!("Error code: {}", hresult_name(e.hresult()));
+    eprintln!("Error code: Wsl/{}", hresult_name(e.hresult()));
     e.exit_code()
 }
