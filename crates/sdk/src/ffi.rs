@@ -219,78 +219,54 @@ fn host_version<E: Exported>() -> Version {
         .unwrap_or_default()
 }
 
-unsafe extern "C" fn on_distribution_started<E: Exported>(
-    session: *const WSLSessionInformation,
-    distribution: *const WSLDistributionInformation,
-) -> HRESULT {
-    if session.is_null() || distribution.is_null() {
-        return E_INVALIDARG;
-    }
-    // SAFETY: the host passes valid structs of its API version for the call.
-    let (session, distribution) = unsafe {
-        (
-            Session::from_raw(&*session),
-            Distribution::from_raw(distribution, host_version::<E>()),
-        )
+/// The four distribution hooks differ only in their struct, view, name and
+/// whether PluginError is allowed (start hooks); one body serves them all.
+macro_rules! distribution_hook {
+    ($fn:ident, $raw:ty, $view:ident, $name:literal, $start:literal) => {
+        unsafe extern "C" fn $fn<E: Exported>(
+            session: *const WSLSessionInformation,
+            distribution: *const $raw,
+        ) -> HRESULT {
+            if session.is_null() || distribution.is_null() {
+                return E_INVALIDARG;
+            }
+            // SAFETY: the host passes valid structs of its API version for the call.
+            let (session, distribution) = unsafe {
+                (
+                    Session::from_raw(&*session),
+                    $view::from_raw(distribution, host_version::<E>()),
+                )
+            };
+            run_hook::<E>($name, $start, |p| p.$fn(&session, &distribution))
+        }
     };
-    run_hook::<E>("OnDistributionStarted", true, |p| {
-        p.on_distribution_started(&session, &distribution)
-    })
 }
 
-unsafe extern "C" fn on_distribution_stopping<E: Exported>(
-    session: *const WSLSessionInformation,
-    distribution: *const WSLDistributionInformation,
-) -> HRESULT {
-    if session.is_null() || distribution.is_null() {
-        return E_INVALIDARG;
-    }
-    // SAFETY: the host passes valid structs of its API version for the call.
-    let (session, distribution) = unsafe {
-        (
-            Session::from_raw(&*session),
-            Distribution::from_raw(distribution, host_version::<E>()),
-        )
-    };
-    run_hook::<E>("OnDistributionStopping", false, |p| {
-        p.on_distribution_stopping(&session, &distribution)
-    })
-}
-
-unsafe extern "C" fn on_distribution_registered<E: Exported>(
-    session: *const WSLSessionInformation,
-    distribution: *const WslOfflineDistributionInformation,
-) -> HRESULT {
-    if session.is_null() || distribution.is_null() {
-        return E_INVALIDARG;
-    }
-    // SAFETY: the host passes valid structs of its API version for the call.
-    let (session, distribution) = unsafe {
-        (
-            Session::from_raw(&*session),
-            OfflineDistribution::from_raw(distribution, host_version::<E>()),
-        )
-    };
-    run_hook::<E>("OnDistributionRegistered", false, |p| {
-        p.on_distribution_registered(&session, &distribution)
-    })
-}
-
-unsafe extern "C" fn on_distribution_unregistered<E: Exported>(
-    session: *const WSLSessionInformation,
-    distribution: *const WslOfflineDistributionInformation,
-) -> HRESULT {
-    if session.is_null() || distribution.is_null() {
-        return E_INVALIDARG;
-    }
-    // SAFETY: the host passes valid structs of its API version for the call.
-    let (session, distribution) = unsafe {
-        (
-            Session::from_raw(&*session),
-            OfflineDistribution::from_raw(distribution, host_version::<E>()),
-        )
-    };
-    run_hook::<E>("OnDistributionUnregistered", false, |p| {
-        p.on_distribution_unregistered(&session, &distribution)
-    })
-}
+distribution_hook!(
+    on_distribution_started,
+    WSLDistributionInformation,
+    Distribution,
+    "OnDistributionStarted",
+    true
+);
+distribution_hook!(
+    on_distribution_stopping,
+    WSLDistributionInformation,
+    Distribution,
+    "OnDistributionStopping",
+    false
+);
+distribution_hook!(
+    on_distribution_registered,
+    WslOfflineDistributionInformation,
+    OfflineDistribution,
+    "OnDistributionRegistered",
+    false
+);
+distribution_hook!(
+    on_distribution_unregistered,
+    WslOfflineDistributionInformation,
+    OfflineDistribution,
+    "OnDistributionUnregistered",
+    false
+);
