@@ -59,7 +59,8 @@ pub fn run(paths: Paths, opts: DaemonOptions) -> anyhow::Result<bool> {
 
     let backend = Box::new(wslp_vm::NamespaceBackend);
     let instance = Arc::new(
-        Instance::new(paths.clone(), settings, backend).map_err(|f| anyhow::anyhow!("{}", f.text))?,
+        Instance::new(paths.clone(), settings, backend)
+            .map_err(|f| anyhow::anyhow!("{}", f.text))?,
     );
     {
         // systemctl stop and kill send SIGTERM: stop distributions and the VM
