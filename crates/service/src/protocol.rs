@@ -12,7 +12,6 @@
 //! a final [`ServerMessage::Done`] or [`ServerMessage::Failed`].
 
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
 
 /// Bumped on every incompatible change of the types below.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -162,16 +161,6 @@ pub enum ProtocolError {
 
 pub fn decode<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, ProtocolError> {
     Ok(postcard::from_bytes(body)?)
-}
-
-/// Where paths that the user typed are resolved: the client's cwd, sent along.
-pub fn absolute(cwd: &std::path::Path, p: &str) -> PathBuf {
-    let p = PathBuf::from(p);
-    if p.is_absolute() {
-        p
-    } else {
-        cwd.join(p)
-    }
 }
 
 #[cfg(test)]

@@ -250,7 +250,8 @@ fn three_fds(fds: Vec<OwnedFd>) -> Result<[OwnedFd; 3], Failure> {
     })
 }
 
-fn base_env(
+/// The fresh environment of a command run as `user` (docs/choices.md).
+pub fn base_env(
     user: &str,
     home: &str,
     shell: &str,

@@ -347,18 +347,7 @@ fn capture(
     let stdin: OwnedFd = File::open("/dev/null").map_err(|e| e.to_string())?.into();
     let spec = ProcessSpec {
         argv: argv.iter().map(|s| s.to_string()).collect(),
-        env: vec![
-            (
-                "PATH".into(),
-                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
-            ),
-            ("HOME".into(), "/root".into()),
-            ("USER".into(), "root".into()),
-            ("LOGNAME".into(), "root".into()),
-            ("SHELL".into(), "/bin/sh".into()),
-            ("TERM".into(), "dumb".into()),
-            ("LANG".into(), "C.UTF-8".into()),
-        ],
+        env: wslp_service::server::base_env("root", "/root", "/bin/sh", None, None),
         cwd: Some(PathBuf::from("/")),
         uid: 0,
         gid: 0,
