@@ -1,36 +1,114 @@
 /*
  * WslPluginApi.h -- the WSL plugin API for Linux, as served by wslp.
  *
- * Field order and function signatures follow Microsoft's WslPluginApi.h at
- * WSL 2.9.5, including the WSLC tail fields of WSLPluginHooksV1 and
- * WSLPluginAPIV1, so a plugin written for Windows builds here from the same
- * source and sees the same struct layouts.
- *
- * Microsoft's header includes <windows.h>. This one provides, in its place,
- * the Windows names plugin code commonly leans on (HRESULT, S_OK, FAILED(),
- * E_* and ERROR_* codes, closesocket, __declspec(dllexport), ...). Define
- * WSLP_NO_WINDOWS_COMPAT before including this header to bring your own.
+ * Every declaration of the API part below (structs, field order and types,
+ * typedef names, function pointer signatures, enum and constant values) is
+ * that of Microsoft's header as released with WSL 2.9.5: microsoft/WSL
+ * src/windows/inc/WslPluginApi.h at commit
+ * 0e8adfb17b5a15bdaaaffaa0857a95a62b102302 (blob 02571cc3), WSLC tail fields
+ * of WSLPluginHooksV1 and WSLPluginAPIV1 included. A plugin written for
+ * Windows builds here from the same source and sees the same struct layouts.
+ * crates/abi/tests/msft_header.rs compiles Microsoft's header next to this one
+ * and checks every typedef, field and constant against it.
  *
  * Type mapping (x86_64 and aarch64 Linux):
  *   HRESULT, BOOL, LONG      int32_t
- *   DWORD, ULONG             uint32_t
+ *   DWORD, ULONG             uint32_t  (WSLSessionId, WSLCSessionId too)
  *   ULONGLONG                uint64_t
  *   LPCWSTR / LPWSTR         const wchar_t* / wchar_t*  (wchar_t is 32 bits)
  *   LPCSTR / LPSTR           const char* / char*        (UTF-8)
  *   SOCKET                   int (a file descriptor the plugin owns)
- *   HANDLE, PSID             void*
+ *   HANDLE, PSID             void*; a WSLC HANDLE carries a file descriptor,
+ *                            (HANDLE)(intptr_t)fd, see WSLP_HANDLE_FD
+ *   GUID                     { uint32_t; uint16_t; uint16_t; uint8_t[8]; }
+ *
+ * Where this header deliberately differs from Microsoft's:
+ *   - <windows.h> is not included. In its place the "Windows compatibility"
+ *     part gives the Windows names plugin code commonly leans on (the types
+ *     above, S_OK, FAILED(), E_* and ERROR_* codes, HRESULT_FROM_WIN32,
+ *     MAKE_HRESULT, closesocket, EXTERN_C, __declspec(dllexport),
+ *     DEFINE_ENUM_FLAG_OPERATORS, and the WSLC HANDLE functions CloseHandle and
+ *     WaitForSingleObject with WAIT_*, INFINITE, INVALID_HANDLE_VALUE). Define
+ *     WSLP_NO_WINDOWS_COMPAT before including this header to bring your own;
+ *     the API part then needs those types and MAKE_HRESULT from you.
+ *   - An include guard stands beside #pragma once.
+ *   - WSL_PLUGIN_REQUIRE_VERSION compares as int64_t so that a zero minimum
+ *     compiles under -Wextra -Werror (no "unsigned < 0 is always false");
+ *     it accepts and rejects exactly the versions Microsoft's does.
+ *   - Added, each under #ifndef as Microsoft guards WSLC_E_VM_NOT_RUNNING:
+ *     WSL_E_VM_MODE_INVALID_STATE (0x80040313) and WSLC_E_SESSION_NOT_FOUND
+ *     (0x8004060F), which Windows plugins get from WSL's other headers
+ *     (wslservice.idl, wslc.idl); the WSLC calls below return the latter.
+ *   - Added, wslp's own and present whatever WSLP_NO_WINDOWS_COMPAT says:
+ *     WSLP_HANDLE_FD(h), the file descriptor a WSLC HANDLE carries, and
+ *     WSLP_DEFINE_ENUM_FLAG_OPERATORS_, which gives WSLUserConfiguration its
+ *     C++ operators when no DEFINE_ENUM_FLAG_OPERATORS is defined.
+ *   - Comments describe wslp's behaviour where it differs from Windows
+ *     (e.g. PackageFamilyName is an empty string, never NULL).
  */
 
+#pragma once
 #ifndef WSLP_WSL_PLUGIN_API_H
 #define WSLP_WSL_PLUGIN_API_H
 
 #include <stdint.h>
 #include <wchar.h>
 
+/*
+ * wslp's own, whatever WSLP_NO_WINDOWS_COMPAT says.
+ *
+ * A HANDLE that a WSLC call hands out (WSLCProcessGetFd, WSLCProcessGetExitEvent)
+ * carries a file descriptor, (HANDLE)(intptr_t)fd, which the caller owns: close it
+ * with CloseHandle(h) or close(WSLP_HANDLE_FD(h)), wait on it with
+ * WaitForSingleObject(h, ms) or poll(2). wslp never hands out descriptor 0, so a
+ * NULL HANDLE means "no handle" as on Windows.
+ */
+#define WSLP_HANDLE_FD(h) ((int)(intptr_t)(h))
+
+#ifdef __cplusplus
+#include <type_traits>
+/* The operators winnt.h's DEFINE_ENUM_FLAG_OPERATORS gives a flag enum. */
+#define WSLP_DEFINE_ENUM_FLAG_OPERATORS_(ENUMTYPE)                                                   \
+    extern "C++" {                                                                                   \
+    inline constexpr ENUMTYPE operator|(ENUMTYPE a, ENUMTYPE b) noexcept                             \
+    {                                                                                                \
+        return ENUMTYPE(((::std::underlying_type<ENUMTYPE>::type)a) | ((::std::underlying_type<ENUMTYPE>::type)b)); \
+    }                                                                                                \
+    inline constexpr ENUMTYPE operator&(ENUMTYPE a, ENUMTYPE b) noexcept                             \
+    {                                                                                                \
+        return ENUMTYPE(((::std::underlying_type<ENUMTYPE>::type)a) & ((::std::underlying_type<ENUMTYPE>::type)b)); \
+    }                                                                                                \
+    inline constexpr ENUMTYPE operator^(ENUMTYPE a, ENUMTYPE b) noexcept                             \
+    {                                                                                                \
+        return ENUMTYPE(((::std::underlying_type<ENUMTYPE>::type)a) ^ ((::std::underlying_type<ENUMTYPE>::type)b)); \
+    }                                                                                                \
+    inline constexpr ENUMTYPE operator~(ENUMTYPE a) noexcept                                         \
+    {                                                                                                \
+        return ENUMTYPE(~((::std::underlying_type<ENUMTYPE>::type)a));                                \
+    }                                                                                                \
+    inline ENUMTYPE& operator|=(ENUMTYPE& a, ENUMTYPE b) noexcept                                    \
+    {                                                                                                \
+        return a = a | b;                                                                            \
+    }                                                                                                \
+    inline ENUMTYPE& operator&=(ENUMTYPE& a, ENUMTYPE b) noexcept                                    \
+    {                                                                                                \
+        return a = a & b;                                                                            \
+    }                                                                                                \
+    inline ENUMTYPE& operator^=(ENUMTYPE& a, ENUMTYPE b) noexcept                                    \
+    {                                                                                                \
+        return a = a ^ b;                                                                            \
+    }                                                                                                \
+    }
+#endif
+
 #ifndef WSLP_NO_WINDOWS_COMPAT
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>       /* WaitForSingleObject */
 #include <sys/types.h>
 #include <sys/socket.h> /* recv, send */
-#include <unistd.h>     /* close, for closesocket */
+#include <time.h>
+#include <unistd.h>     /* close, for closesocket and CloseHandle */
 
 typedef int32_t HRESULT;
 typedef uint32_t DWORD;
@@ -96,6 +174,12 @@ typedef struct _GUID
 #define SOCKET_ERROR (-1)
 #define closesocket(s) close(s)
 
+#ifdef __cplusplus
+#ifndef DEFINE_ENUM_FLAG_OPERATORS
+#define DEFINE_ENUM_FLAG_OPERATORS(ENUMTYPE) WSLP_DEFINE_ENUM_FLAG_OPERATORS_(ENUMTYPE)
+#endif
+#endif
+
 #define SEVERITY_SUCCESS 0
 #define SEVERITY_ERROR 1
 #define FACILITY_NULL 0
@@ -160,6 +244,7 @@ typedef struct _GUID
 #define ERROR_DIR_NOT_EMPTY 145L
 #define ERROR_BAD_PATHNAME 161L
 #define ERROR_ALREADY_EXISTS 183L
+#define ERROR_BAD_EXE_FORMAT 193L
 #define ERROR_ENVVAR_NOT_FOUND 203L
 #define ERROR_NO_DATA 232L
 #define ERROR_MORE_DATA 234L
@@ -170,6 +255,104 @@ typedef struct _GUID
 #define ERROR_CANCELLED 1223L
 #define ERROR_TIMEOUT 1460L
 #define ERROR_INVALID_STATE 5023L
+
+/*
+ * WSLC HANDLEs (see WSLP_HANDLE_FD above): what Windows-style WSLC plugin code
+ * calls on the handles it gets, so it builds unchanged.
+ */
+#define INVALID_HANDLE_VALUE ((HANDLE)(intptr_t)-1)
+#define INFINITE 0xFFFFFFFF
+#define WAIT_OBJECT_0 ((DWORD)0x00000000L)
+#define WAIT_ABANDONED ((DWORD)0x00000080L)
+#define WAIT_TIMEOUT 258L
+#define WAIT_FAILED ((DWORD)0xFFFFFFFF)
+
+/* Closes the descriptor the handle carries. FALSE (errno set) for NULL,
+ * INVALID_HANDLE_VALUE or a descriptor that is not open. */
+static inline BOOL CloseHandle(HANDLE hObject)
+{
+    const int fd = WSLP_HANDLE_FD(hObject);
+    if (fd <= 0)
+    {
+        errno = EBADF;
+        return FALSE;
+    }
+    /* Linux frees the descriptor even when close() reports EINTR. */
+    return (close(fd) == 0 || errno == EINTR) ? TRUE : FALSE;
+}
+
+/* Milliseconds on a clock for WaitForSingleObject's deadline: the monotonic
+ * clock when <time.h> declares POSIX clocks, else C11's wall clock, else none
+ * (then a wait interrupted by a signal starts its timeout over). */
+static inline int64_t wslp_clock_ms_(void)
+{
+#if defined(CLOCK_MONOTONIC)
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+#elif defined(TIME_UTC)
+    struct timespec now;
+    timespec_get(&now, TIME_UTC);
+    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+#else
+    return 0;
+#endif
+}
+
+/* Waits until the descriptor the handle carries polls readable (an exit event:
+ * the process has exited; a stdout or stderr socket: data or end of file).
+ * WAIT_OBJECT_0 then, WAIT_TIMEOUT after dwMilliseconds (INFINITE: never), and
+ * WAIT_FAILED (errno set) for NULL, INVALID_HANDLE_VALUE or a descriptor that
+ * is not open. Like Windows' wait, it is not cut short by a signal. */
+static inline DWORD WaitForSingleObject(HANDLE hHandle, DWORD dwMilliseconds)
+{
+    struct pollfd pfd;
+    const int64_t deadline = dwMilliseconds == INFINITE ? 0 : wslp_clock_ms_() + (int64_t)dwMilliseconds;
+    pfd.fd = WSLP_HANDLE_FD(hHandle);
+    pfd.events = POLLIN;
+    pfd.revents = 0;
+    if (pfd.fd <= 0)
+    {
+        errno = EBADF;
+        return WAIT_FAILED;
+    }
+    for (;;)
+    {
+        int timeout = -1;
+        int ready;
+        if (dwMilliseconds != INFINITE)
+        {
+            int64_t left = deadline - wslp_clock_ms_();
+            if (left < 0)
+            {
+                left = 0;
+            }
+            timeout = left > INT_MAX ? INT_MAX : (int)left;
+        }
+        ready = poll(&pfd, 1, timeout);
+        if (ready > 0)
+        {
+            if (pfd.revents & POLLNVAL)
+            {
+                errno = EBADF;
+                return WAIT_FAILED;
+            }
+            return WAIT_OBJECT_0; /* POLLIN, POLLHUP or POLLERR: a read would not block */
+        }
+        if (ready == 0)
+        {
+            if (timeout != INT_MAX)
+            {
+                return WAIT_TIMEOUT;
+            }
+            continue; /* more than INT_MAX ms to go */
+        }
+        if (errno != EINTR)
+        {
+            return WAIT_FAILED;
+        }
+    }
+}
 #endif /* WSLP_NO_WINDOWS_COMPAT */
 
 #ifdef __cplusplus
@@ -180,13 +363,25 @@ extern "C" {
 
 /* 0x8004032A */
 #define WSL_E_PLUGIN_REQUIRES_UPDATE MAKE_HRESULT(SEVERITY_ERROR, FACILITY_ITF, 0x032A)
-/* 0x80040313: what WSL answers for a distribution that is not running. */
-#define WSL_E_VM_MODE_INVALID_STATE MAKE_HRESULT(SEVERITY_ERROR, FACILITY_ITF, 0x0313)
-/* 0x80040610 */
-#define WSLC_E_VM_NOT_RUNNING MAKE_HRESULT(SEVERITY_ERROR, FACILITY_ITF, 0x0610)
 
-/* Size of the buffer WSLCPluginAPI_MountFolder writes, terminator included. */
-#define WSLC_MOUNTPOINT_LENGTH 256
+/* 0x80040610: returned by the WSLC plugin API calls below when the session has
+ * no running VM. The same value as in WSL's wslc.idl. */
+#ifndef WSLC_E_VM_NOT_RUNNING
+#define WSLC_E_VM_NOT_RUNNING MAKE_HRESULT(SEVERITY_ERROR, FACILITY_ITF, 0x0610)
+#endif
+
+/* Not in Microsoft's WslPluginApi.h (plugins on Windows get them from WSL's
+ * other headers); wslp's plugins have only this one. */
+/* 0x8004060F: returned by the WSLC calls for a session that is unknown or not
+ * running (wslc.idl). */
+#ifndef WSLC_E_SESSION_NOT_FOUND
+#define WSLC_E_SESSION_NOT_FOUND MAKE_HRESULT(SEVERITY_ERROR, FACILITY_ITF, 0x060F)
+#endif
+/* 0x80040313: what WSL answers for a distribution that is not running
+ * (wslservice.idl). */
+#ifndef WSL_E_VM_MODE_INVALID_STATE
+#define WSL_E_VM_MODE_INVALID_STATE MAKE_HRESULT(SEVERITY_ERROR, FACILITY_ITF, 0x0313)
+#endif
 
 /* Compared as signed 64-bit so that a zero minimum compiles cleanly under -Wextra -Werror. */
 #define WSL_PLUGIN_REQUIRE_VERSION(_Major, _Minor, _Revision, Api)                                          \
@@ -213,14 +408,11 @@ enum WSLUserConfiguration
 };
 
 #ifdef __cplusplus
-inline WSLUserConfiguration operator|(WSLUserConfiguration a, WSLUserConfiguration b)
-{
-    return static_cast<WSLUserConfiguration>(static_cast<int>(a) | static_cast<int>(b));
-}
-inline WSLUserConfiguration operator&(WSLUserConfiguration a, WSLUserConfiguration b)
-{
-    return static_cast<WSLUserConfiguration>(static_cast<int>(a) & static_cast<int>(b));
-}
+#ifdef DEFINE_ENUM_FLAG_OPERATORS
+DEFINE_ENUM_FLAG_OPERATORS(WSLUserConfiguration);
+#else
+WSLP_DEFINE_ENUM_FLAG_OPERATORS_(WSLUserConfiguration);
+#endif
 #endif
 
 struct WSLVmCreationSettings
@@ -257,9 +449,10 @@ struct WslOfflineDistributionInformation
     LPCWSTR Version;
 };
 
-/* WSLC sessions: distinct from WSLSessionId. */
+/* Identifies a WSLC session inside the WSLC plugin API. Distinct from WSLSessionId. */
 typedef DWORD WSLCSessionId;
 
+/* Information about a WSLC session passed to plugin notifications. */
 struct WSLCSessionInformation
 {
     WSLCSessionId SessionId;
@@ -269,6 +462,8 @@ struct WSLCSessionInformation
     PSID UserSid;
 };
 
+/* Opaque handle to a WSLC process created via WSLCPluginAPI_CreateProcess.
+ * Must be released with WSLCPluginAPI_ReleaseProcess. */
 typedef void* WSLCProcessHandle;
 
 typedef enum _WSLCProcessFd
@@ -285,24 +480,70 @@ typedef HRESULT (*WSLPluginAPI_MountFolder)(WSLSessionId Session, LPCWSTR Window
  * stdin and stdout (stderr goes to the VM log); 'Arguments' ends with NULL. */
 typedef HRESULT (*WSLPluginAPI_ExecuteBinary)(WSLSessionId Session, LPCSTR Path, LPCSTR* Arguments, SOCKET* Socket);
 
-/* WSLC hooks (not raised by wslp). */
-typedef HRESULT (*WSLPluginAPI_OnSessionCreated)(const struct WSLCSessionInformation* Session);
-typedef HRESULT (*WSLPluginAPI_OnSessionStopping)(const struct WSLCSessionInformation* Session);
-typedef HRESULT (*WSLPluginAPI_ContainerStarted)(const struct WSLCSessionInformation* Session, LPCSTR InspectContainer);
-typedef HRESULT (*WSLPluginAPI_ContainerStopping)(const struct WSLCSessionInformation* Session, LPCSTR ContainerId);
-typedef HRESULT (*WSLPluginAPI_ImageCreated)(const struct WSLCSessionInformation* Session, LPCSTR InspectImage);
-typedef HRESULT (*WSLPluginAPI_ImageDeleted)(const struct WSLCSessionInformation* Session, LPCSTR ImageId);
-typedef HRESULT (*WSLPluginAPI_WslcVmStarted)(const struct WSLCSessionInformation* Session);
-typedef HRESULT (*WSLPluginAPI_WslcVmStopping)(const struct WSLCSessionInformation* Session);
+/*
+ * WSLC plugin hooks (SPEC 11). wslp does not raise them yet (issue 19).
+ */
 
-/* WSLC API calls (wslp answers E_NOTIMPL). */
-typedef HRESULT (*WSLCPluginAPI_MountFolder)(WSLCSessionId Session, LPCWSTR WindowsPath, BOOL ReadOnly, LPCWSTR Name, LPSTR Mountpoint);
+/* A WSLC session was created. Returning an error prevents the session creation. */
+typedef HRESULT (*WSLPluginAPI_OnSessionCreated)(const struct WSLCSessionInformation* Session);
+
+/* A WSLC session is about to stop. Errors are ignored. */
+typedef HRESULT (*WSLPluginAPI_OnSessionStopping)(const struct WSLCSessionInformation* Session);
+
+/* A container started. Returning an error stops it. 'InspectContainer' is a
+ * JSON document in the wslc_schema::InspectContainer format. */
+typedef HRESULT (*WSLPluginAPI_ContainerStarted)(const struct WSLCSessionInformation* Session, LPCSTR InspectContainer);
+
+/* A container stopped. 'ContainerId' is the container identifier. Errors are ignored. */
+typedef HRESULT (*WSLPluginAPI_ContainerStopping)(const struct WSLCSessionInformation* Session, LPCSTR ContainerId);
+
+/* An image was created. 'InspectImage' is a JSON document in the
+ * wslc_schema::InspectImage format. Errors are ignored. */
+typedef HRESULT (*WSLPluginAPI_ImageCreated)(const struct WSLCSessionInformation* Session, LPCSTR InspectImage);
+
+/* An image was deleted. 'ImageId' is the deleted image identifier. Errors are ignored. */
+typedef HRESULT (*WSLPluginAPI_ImageDeleted)(const struct WSLCSessionInformation* Session, LPCSTR ImageId);
+
+/* The VM backing a WSLC session started: each time one starts for the session,
+ * not once per session. Errors are logged but ignored. (WSL 2.9.5) */
+typedef HRESULT (*WSLPluginAPI_OnWslcVmStarted)(const struct WSLCSessionInformation* Session);
+
+/* The VM backing a WSLC session is about to stop, exactly once per
+ * OnWslcVmStarted. The VM is still alive during the call, so the WSLC calls
+ * work in it; it goes as soon as the call returns. Errors are logged but
+ * ignored. (WSL 2.9.5) */
+typedef HRESULT (*WSLPluginAPI_OnWslcVmStopping)(const struct WSLCSessionInformation* Session);
+
+/*
+ * WSLC plugin API calls. They act on the VM currently backing the session and
+ * never start one: without a running VM they fail with WSLC_E_VM_NOT_RUNNING.
+ * wslp answers E_NOTIMPL for now (issue 19).
+ */
+
+/* Mounts a host folder into the WSLC session VM at 'Mountpoint', created if missing. */
+typedef HRESULT (*WSLCPluginAPI_MountFolder)(WSLCSessionId Session, LPCWSTR WindowsPath, LPCSTR Mountpoint, BOOL ReadOnly);
+
+/* Unmounts a folder mounted via WSLCPluginAPI_MountFolder. */
 typedef HRESULT (*WSLCPluginAPI_UnmountFolder)(WSLCSessionId Session, LPCSTR Mountpoint);
+
+/* Creates a process in the WSLC session VM's root namespace. 'Arguments' and
+ * 'Env' are NULL-terminated arrays; 'Env' may be NULL. 'Errno' is optional and
+ * receives the errno value if the process creation fails. On success 'Process'
+ * receives a handle to release with WSLCPluginAPI_ReleaseProcess. */
 typedef HRESULT (*WSLCPluginAPI_CreateProcess)(
     WSLCSessionId Session, LPCSTR Executable, LPCSTR* Arguments, LPCSTR* Env, WSLCProcessHandle* Process, int* Errno);
+
+/* Gets a stdio handle of a WSLC process. The caller owns it and closes it with CloseHandle(). */
 typedef HRESULT (*WSLCPluginAPI_ProcessGetFd)(WSLCProcessHandle Process, WSLCProcessFd Fd, HANDLE* Handle);
+
+/* Gets the exit event of a WSLC process, signalled (readable) once it exited.
+ * The caller owns it and closes it with CloseHandle(). */
 typedef HRESULT (*WSLCPluginAPI_ProcessGetExitEvent)(WSLCProcessHandle Process, HANDLE* ExitEvent);
+
+/* Gets the exit code of a WSLC process. The process must have exited. */
 typedef HRESULT (*WSLCPluginAPI_ProcessGetExitCode)(WSLCProcessHandle Process, int* ExitCode);
+
+/* Releases a WSLC process handle. */
 typedef void (*WSLCPluginAPI_ReleaseProcess)(WSLCProcessHandle Process);
 
 /* Starts a program inside a running distribution, as root. */
@@ -336,8 +577,8 @@ struct WSLPluginHooksV1
     WSLPluginAPI_ContainerStopping ContainerStopping;
     WSLPluginAPI_ImageCreated ImageCreated;
     WSLPluginAPI_ImageDeleted ImageDeleted;
-    WSLPluginAPI_WslcVmStarted WslcVmStarted;
-    WSLPluginAPI_WslcVmStopping WslcVmStopping;
+    WSLPluginAPI_OnWslcVmStarted WslcVmStarted;   /* WSL 2.9.5 */
+    WSLPluginAPI_OnWslcVmStopping WslcVmStopping; /* WSL 2.9.5 */
 };
 
 struct WSLPluginAPIV1

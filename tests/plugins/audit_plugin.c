@@ -288,12 +288,11 @@ EXTERN_C __declspec(dllexport) HRESULT WSLPLUGINAPI_ENTRYPOINTV1(const struct WS
                                           api->WSLCMountFolder && api->WSLCUnmountFolder && api->WSLCCreateProcess &&
                                           api->WSLCProcessGetFd && api->WSLCProcessGetExitEvent && api->WSLCProcessGetExitCode &&
                                           api->WSLCReleaseProcess);
-        char mountpoint[512] = "";
         LPCSTR argv[] = {"/bin/true", NULL};
         WSLCProcessHandle process = NULL;
         HANDLE handle = NULL;
         int err = 0, code = 0;
-        logf_("wslc MountFolder hr=0x%08x", (unsigned)api->WSLCMountFolder(1, L"/tmp", TRUE, L"x", mountpoint));
+        logf_("wslc MountFolder hr=0x%08x", (unsigned)api->WSLCMountFolder(1, L"/tmp", "/mnt/x", TRUE));
         logf_("wslc UnmountFolder hr=0x%08x", (unsigned)api->WSLCUnmountFolder(1, "/mnt/x"));
         logf_("wslc CreateProcess hr=0x%08x", (unsigned)api->WSLCCreateProcess(1, argv[0], argv, NULL, &process, &err));
         logf_("wslc ProcessGetFd hr=0x%08x", (unsigned)api->WSLCProcessGetFd(process, WSLCProcessFdStdout, &handle));

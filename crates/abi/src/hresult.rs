@@ -43,6 +43,26 @@ pub const CERT_E_CHAINING: HResult = hr(0x800B_010A);
 pub const CERT_E_WRONG_USAGE: HResult = hr(0x800B_0110);
 pub const WSL_E_PLUGIN_REQUIRES_UPDATE: HResult = hr(0x8004_032A);
 pub const WSL_E_VM_MODE_INVALID_STATE: HResult = hr(0x8004_0313);
+
+// WSLC's errors, `MAKE_HRESULT(SEVERITY_ERROR, FACILITY_ITF, WSLC_E_BASE + n)` with
+// WSLC_E_BASE 0x600, as microsoft/WSL's src/windows/service/inc/wslc.idl defines them.
+pub const WSLC_E_IMAGE_NOT_FOUND: HResult = hr(0x8004_0601);
+pub const WSLC_E_CONTAINER_PREFIX_AMBIGUOUS: HResult = hr(0x8004_0602);
+pub const WSLC_E_CONTAINER_NOT_FOUND: HResult = hr(0x8004_0603);
+pub const WSLC_E_VOLUME_NOT_FOUND: HResult = hr(0x8004_0604);
+pub const WSLC_E_CONTAINER_NOT_RUNNING: HResult = hr(0x8004_0605);
+pub const WSLC_E_CONTAINER_IS_RUNNING: HResult = hr(0x8004_0606);
+pub const WSLC_E_SESSION_RESERVED: HResult = hr(0x8004_0607);
+pub const WSLC_E_INVALID_SESSION_NAME: HResult = hr(0x8004_0608);
+pub const WSLC_E_NETWORK_NOT_FOUND: HResult = hr(0x8004_0609);
+pub const WSLC_E_WU_SEARCH_FAILED: HResult = hr(0x8004_060A);
+pub const WSLC_E_SDK_UPDATE_NEEDED: HResult = hr(0x8004_060B);
+pub const WSLC_E_CONTAINER_DISABLED: HResult = hr(0x8004_060C);
+pub const WSLC_E_REGISTRY_BLOCKED_BY_POLICY: HResult = hr(0x8004_060D);
+pub const WSLC_E_VOLUME_NOT_AVAILABLE: HResult = hr(0x8004_060E);
+/// A WSLC call named a session that is unknown or not running (SPEC §11).
+pub const WSLC_E_SESSION_NOT_FOUND: HResult = hr(0x8004_060F);
+/// A WSLC call found its session without a running VM (SPEC §11).
 pub const WSLC_E_VM_NOT_RUNNING: HResult = hr(0x8004_0610);
 
 /// Win32 error codes (the argument of `HRESULT_FROM_WIN32`).
@@ -106,6 +126,27 @@ const NAMED: &[(HResult, &str)] = &[
     (CERT_E_WRONG_USAGE, "CERT_E_WRONG_USAGE"),
     (WSL_E_PLUGIN_REQUIRES_UPDATE, "WSL_E_PLUGIN_REQUIRES_UPDATE"),
     (WSL_E_VM_MODE_INVALID_STATE, "WSL_E_VM_MODE_INVALID_STATE"),
+    (WSLC_E_IMAGE_NOT_FOUND, "WSLC_E_IMAGE_NOT_FOUND"),
+    (
+        WSLC_E_CONTAINER_PREFIX_AMBIGUOUS,
+        "WSLC_E_CONTAINER_PREFIX_AMBIGUOUS",
+    ),
+    (WSLC_E_CONTAINER_NOT_FOUND, "WSLC_E_CONTAINER_NOT_FOUND"),
+    (WSLC_E_VOLUME_NOT_FOUND, "WSLC_E_VOLUME_NOT_FOUND"),
+    (WSLC_E_CONTAINER_NOT_RUNNING, "WSLC_E_CONTAINER_NOT_RUNNING"),
+    (WSLC_E_CONTAINER_IS_RUNNING, "WSLC_E_CONTAINER_IS_RUNNING"),
+    (WSLC_E_SESSION_RESERVED, "WSLC_E_SESSION_RESERVED"),
+    (WSLC_E_INVALID_SESSION_NAME, "WSLC_E_INVALID_SESSION_NAME"),
+    (WSLC_E_NETWORK_NOT_FOUND, "WSLC_E_NETWORK_NOT_FOUND"),
+    (WSLC_E_WU_SEARCH_FAILED, "WSLC_E_WU_SEARCH_FAILED"),
+    (WSLC_E_SDK_UPDATE_NEEDED, "WSLC_E_SDK_UPDATE_NEEDED"),
+    (WSLC_E_CONTAINER_DISABLED, "WSLC_E_CONTAINER_DISABLED"),
+    (
+        WSLC_E_REGISTRY_BLOCKED_BY_POLICY,
+        "WSLC_E_REGISTRY_BLOCKED_BY_POLICY",
+    ),
+    (WSLC_E_VOLUME_NOT_AVAILABLE, "WSLC_E_VOLUME_NOT_AVAILABLE"),
+    (WSLC_E_SESSION_NOT_FOUND, "WSLC_E_SESSION_NOT_FOUND"),
     (WSLC_E_VM_NOT_RUNNING, "WSLC_E_VM_NOT_RUNNING"),
 ];
 
@@ -215,6 +256,15 @@ mod tests {
             "WSL_E_PLUGIN_REQUIRES_UPDATE"
         );
         assert_eq!(hresult_name(E_ACCESSDENIED), "E_ACCESSDENIED");
+        assert_eq!(
+            hresult_name(WSLC_E_SESSION_NOT_FOUND),
+            "WSLC_E_SESSION_NOT_FOUND"
+        );
+        assert_eq!(hresult_name(WSLC_E_VM_NOT_RUNNING), "WSLC_E_VM_NOT_RUNNING");
+        assert_eq!(
+            hresult_name(hresult_from_win32(win32::ERROR_INVALID_STATE)),
+            "ERROR_INVALID_STATE"
+        );
         // HRESULT_FROM_WIN32(ERROR_PROC_NOT_FOUND) has no name in WSL's output.
         assert_eq!(
             hresult_name(hresult_from_win32(win32::ERROR_PROC_NOT_FOUND)),
@@ -227,6 +277,23 @@ mod tests {
     fn values() {
         assert_eq!(WSL_E_PLUGIN_REQUIRES_UPDATE as u32, 0x8004032A);
         assert_eq!(WSLC_E_VM_NOT_RUNNING as u32, 0x80040610);
+        assert_eq!(WSLC_E_SESSION_NOT_FOUND as u32, 0x8004060F);
+        assert_eq!(
+            hresult_from_win32(win32::ERROR_PATH_NOT_FOUND) as u32,
+            0x80070003
+        );
+        assert_eq!(
+            hresult_from_win32(win32::ERROR_ALREADY_EXISTS) as u32,
+            0x800700B7
+        );
+        assert_eq!(
+            hresult_from_win32(win32::ERROR_NOT_FOUND) as u32,
+            0x80070490
+        );
+        assert_eq!(
+            hresult_from_win32(win32::ERROR_INVALID_STATE) as u32,
+            0x8007139F
+        );
         assert_eq!(WSL_E_VM_MODE_INVALID_STATE as u32, 0x80040313);
         assert_eq!(
             hresult_from_win32(win32::ERROR_FILE_NOT_FOUND) as u32,

@@ -135,8 +135,6 @@ pub const WSLCProcessFdStdin: WSLCProcessFd = 0;
 pub const WSLCProcessFdStdout: WSLCProcessFd = 1;
 pub const WSLCProcessFdStderr: WSLCProcessFd = 2;
 
-pub const WSLC_MOUNTPOINT_LENGTH: usize = 256;
-
 pub type WSLPluginAPI_MountFolder =
     Option<unsafe extern "C" fn(WSLSessionId, LPCWSTR, LPCWSTR, BOOL, LPCWSTR) -> HRESULT>;
 pub type WSLPluginAPI_ExecuteBinary =
@@ -173,11 +171,12 @@ pub type WSLPluginAPI_ContainerStarted =
 pub type WSLPluginAPI_ContainerStopping = WSLPluginAPI_ContainerStarted;
 pub type WSLPluginAPI_ImageCreated = WSLPluginAPI_ContainerStarted;
 pub type WSLPluginAPI_ImageDeleted = WSLPluginAPI_ContainerStarted;
-pub type WSLPluginAPI_WslcVmStarted = WSLPluginAPI_OnSessionCreated;
-pub type WSLPluginAPI_WslcVmStopping = WSLPluginAPI_OnSessionCreated;
+pub type WSLPluginAPI_OnWslcVmStarted = WSLPluginAPI_OnSessionCreated;
+pub type WSLPluginAPI_OnWslcVmStopping = WSLPluginAPI_OnSessionCreated;
 
+/// `(Session, WindowsPath, Mountpoint, ReadOnly)`, as released in WSL 2.9.0.
 pub type WSLCPluginAPI_MountFolder =
-    Option<unsafe extern "C" fn(WSLCSessionId, LPCWSTR, BOOL, LPCWSTR, LPSTR) -> HRESULT>;
+    Option<unsafe extern "C" fn(WSLCSessionId, LPCWSTR, LPCSTR, BOOL) -> HRESULT>;
 pub type WSLCPluginAPI_UnmountFolder =
     Option<unsafe extern "C" fn(WSLCSessionId, LPCSTR) -> HRESULT>;
 pub type WSLCPluginAPI_CreateProcess = Option<
@@ -213,8 +212,8 @@ pub struct WSLPluginHooksV1 {
     pub ContainerStopping: WSLPluginAPI_ContainerStopping,
     pub ImageCreated: WSLPluginAPI_ImageCreated,
     pub ImageDeleted: WSLPluginAPI_ImageDeleted,
-    pub WslcVmStarted: WSLPluginAPI_WslcVmStarted,
-    pub WslcVmStopping: WSLPluginAPI_WslcVmStopping,
+    pub WslcVmStarted: WSLPluginAPI_OnWslcVmStarted,
+    pub WslcVmStopping: WSLPluginAPI_OnWslcVmStopping,
 }
 
 #[repr(C)]
@@ -236,6 +235,18 @@ pub struct WSLPluginAPIV1 {
 
 pub type WSLPluginAPI_EntryPointV1 =
     unsafe extern "C" fn(*const WSLPluginAPIV1, *mut WSLPluginHooksV1) -> HRESULT;
+
+/// The HANDLE a WSLC call hands out for a file descriptor: `(HANDLE)(intptr_t)fd`,
+/// what the header's `WSLP_HANDLE_FD` undoes. wslp never hands out descriptor 0,
+/// so a NULL HANDLE keeps meaning "no handle".
+pub fn handle_from_fd(fd: c_int) -> HANDLE {
+    fd as isize as HANDLE
+}
+
+/// The file descriptor a WSLC HANDLE carries (`WSLP_HANDLE_FD`).
+pub fn handle_fd(handle: HANDLE) -> c_int {
+    handle as isize as c_int
+}
 
 /// The symbol every plugin exports.
 pub const ENTRY_POINT_SYMBOL: &str = "WSLPluginAPIV1_EntryPoint";
@@ -281,6 +292,16 @@ mod tests {
         assert_eq!(unsafe { from_wide(w.as_ptr()) }.as_deref(), Some("héllo ✓"));
         // SAFETY: NULL is allowed.
         assert_eq!(unsafe { from_wide(std::ptr::null()) }, None);
+    }
+
+    #[test]
+    fn handles_carry_descriptors() {
+        for fd in [3, 42, c_int::MAX, -1] {
+            assert_eq!(handle_fd(handle_from_fd(fd)), fd);
+        }
+        // INVALID_HANDLE_VALUE is (HANDLE)-1, which carries descriptor -1.
+        assert_eq!(handle_from_fd(-1) as usize, usize::MAX);
+        assert!(handle_from_fd(0).is_null());
     }
 
     #[test]

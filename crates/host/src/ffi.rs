@@ -17,10 +17,10 @@ use std::time::Duration;
 use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
 use wslp_abi::hresult::{hresult_from_win32, win32, E_INVALIDARG, E_NOTIMPL, E_UNEXPECTED, S_OK};
 use wslp_abi::{
-    from_wide, to_wide, WSLDistributionInformation, WSLPluginAPIV1, WSLPluginAPI_EntryPointV1,
-    WSLPluginHooksV1, WSLSessionInformation, WSLVersion, WSLVmCreationSettings,
-    WslOfflineDistributionInformation, BOOL, GUID, HANDLE, HRESULT, LPCSTR, LPCWSTR, LPSTR, SOCKET,
-    WSL_API_VERSION,
+    from_wide, to_wide, WSLCProcessFd, WSLCProcessHandle, WSLCSessionId,
+    WSLDistributionInformation, WSLPluginAPIV1, WSLPluginAPI_EntryPointV1, WSLPluginHooksV1,
+    WSLSessionInformation, WSLVersion, WSLVmCreationSettings, WslOfflineDistributionInformation,
+    BOOL, GUID, HANDLE, HRESULT, LPCSTR, LPCWSTR, SOCKET, WSL_API_VERSION,
 };
 
 use crate::api::{self, HookScope};
@@ -181,38 +181,49 @@ unsafe extern "C" fn plugin_error(message: LPCWSTR) -> HRESULT {
 
 // WSLC calls: wslp runs no WSLC sessions; every call answers E_NOTIMPL so that a
 // plugin built against the 2.9 header gets a defined answer instead of a NULL call.
+// The parameter types are spelled as the header's typedefs (WSLCPluginAPI_*), which
+// API_TABLE's field types pin down.
 unsafe extern "C" fn wslc_mount_folder(
-    _: u32,
-    _: LPCWSTR,
-    _: BOOL,
-    _: LPCWSTR,
-    _: LPSTR,
+    _session: WSLCSessionId,
+    _windows_path: LPCWSTR,
+    _mountpoint: LPCSTR,
+    _read_only: BOOL,
 ) -> HRESULT {
     E_NOTIMPL
 }
-unsafe extern "C" fn wslc_unmount_folder(_: u32, _: LPCSTR) -> HRESULT {
+unsafe extern "C" fn wslc_unmount_folder(_session: WSLCSessionId, _mountpoint: LPCSTR) -> HRESULT {
     E_NOTIMPL
 }
 unsafe extern "C" fn wslc_create_process(
-    _: u32,
-    _: LPCSTR,
-    _: *mut LPCSTR,
-    _: *mut LPCSTR,
-    _: *mut *mut c_void,
-    _: *mut c_int,
+    _session: WSLCSessionId,
+    _executable: LPCSTR,
+    _arguments: *mut LPCSTR,
+    _env: *mut LPCSTR,
+    _process: *mut WSLCProcessHandle,
+    _errno: *mut c_int,
 ) -> HRESULT {
     E_NOTIMPL
 }
-unsafe extern "C" fn wslc_process_get_fd(_: *mut c_void, _: u32, _: *mut HANDLE) -> HRESULT {
+unsafe extern "C" fn wslc_process_get_fd(
+    _process: WSLCProcessHandle,
+    _fd: WSLCProcessFd,
+    _handle: *mut HANDLE,
+) -> HRESULT {
     E_NOTIMPL
 }
-unsafe extern "C" fn wslc_process_get_exit_event(_: *mut c_void, _: *mut HANDLE) -> HRESULT {
+unsafe extern "C" fn wslc_process_get_exit_event(
+    _process: WSLCProcessHandle,
+    _exit_event: *mut HANDLE,
+) -> HRESULT {
     E_NOTIMPL
 }
-unsafe extern "C" fn wslc_process_get_exit_code(_: *mut c_void, _: *mut c_int) -> HRESULT {
+unsafe extern "C" fn wslc_process_get_exit_code(
+    _process: WSLCProcessHandle,
+    _exit_code: *mut c_int,
+) -> HRESULT {
     E_NOTIMPL
 }
-unsafe extern "C" fn wslc_release_process(_: *mut c_void) {}
+unsafe extern "C" fn wslc_release_process(_process: WSLCProcessHandle) {}
 
 /// `UserToken`/`UserSid`: non-NULL opaque handles of a uid. One leaked `u32` per
 /// distinct uid, so a handle stays valid for as long as a plugin keeps it.

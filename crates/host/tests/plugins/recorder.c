@@ -256,7 +256,6 @@ static HRESULT run(
         }
         else if (strcmp(op, "wslc") == 0)
         {
-            char mountpoint[WSLC_MOUNTPOINT_LENGTH];
             WSLCProcessHandle process = NULL;
             HANDLE h = NULL;
             int code = 0;
@@ -264,7 +263,7 @@ static HRESULT run(
             logline(
                 hook,
                 "wslc mount=0x%08x unmount=0x%08x create=0x%08x getfd=0x%08x exitevent=0x%08x exitcode=0x%08x",
-                (unsigned)g_api->WSLCMountFolder(1, L"/tmp", TRUE, L"x", mountpoint),
+                (unsigned)g_api->WSLCMountFolder(1, L"/tmp", "/mnt/x", TRUE),
                 (unsigned)g_api->WSLCUnmountFolder(1, "/mnt/x"),
                 (unsigned)g_api->WSLCCreateProcess(1, "/bin/true", args, NULL, &process, &code),
                 (unsigned)g_api->WSLCProcessGetFd(process, WSLCProcessFdStdout, &h),
