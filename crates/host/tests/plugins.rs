@@ -592,6 +592,24 @@ fn cpp_plugin_written_the_windows_way_builds_and_runs() {
     );
 }
 
+/// A WSLC plugin written as Microsoft's test plugin calls the API (released
+/// WSLCMountFolder signature, OnWslcVm* typedefs, CloseHandle/WaitForSingleObject)
+/// builds against the header and loads; its WSLC calls get E_NOTIMPL for now.
+#[test]
+fn wslc_plugin_written_as_microsofts_builds_loads_and_calls() {
+    let root = Root::new();
+    root.plugin("Wslc", "wslc_windows_style.cpp", "wslc.so", "");
+    let m = root.manager();
+    let s = m.open_session(0, HostServices::new());
+    assert_eq!(
+        m.on_vm_started(&s, 0).unwrap_err().to_string(),
+        "A fatal error was returned by plugin 'Wslc'. Error message: 'WSLC calls: create=0x80004001 \
+         getfd(999)=0x80004001 exitcode=0x80004001 mount-rw=0x80004001 mount-ro=0x80004001 \
+         unmount=0x80004001 relative=0x80004001'\n\
+         Error code: Wsl/Service/CreateInstance/CreateVm/Plugin/E_ABORT"
+    );
+}
+
 /// A trust store holding one self-signed code-signing certificate; returns (key, cert).
 fn trust(root: &Root) -> (std::path::PathBuf, std::path::PathBuf) {
     let key = root.path().join("key.pem");
