@@ -3,7 +3,7 @@
 //! `cargo bench -p wslp-bench --bench protocol`
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
-use wslp_service::protocol::{
+use wslp_ipc::protocol::{
     decode, encode, ClientMessage, Request, RunCommand, RunRequest, ServerMessage,
 };
 

@@ -148,7 +148,7 @@ impl CliRoot {
             root.join("wslp.toml"),
             "require_signatures = false\nvm_idle_timeout_ms = 180000\ndistro_idle_timeout_ms = 180000\nservice_idle_timeout_ms = 5000\nlog_level = \"warn\"\n",
         )?;
-        wslp_host::add_registry_entry(&root, "Bench", plugin)
+        wslp_config::add_registry_entry(&root, "Bench", plugin)
             .context("cannot register the benchmark plugin")?;
         let r = CliRoot {
             root,
@@ -184,11 +184,11 @@ impl CliRoot {
 
     /// The service's pid, from its greeting.
     pub fn service_pid(&self) -> Result<i32> {
-        use wslp_service::protocol::{ClientMessage, ServerMessage, PROTOCOL_VERSION};
-        let sock = wslp_service::paths::Paths::new(&self.root).socket();
+        use wslp_ipc::protocol::{ClientMessage, ServerMessage, PROTOCOL_VERSION};
+        let sock = wslp_config::Paths::new(&self.root).socket();
         let s = std::os::unix::net::UnixStream::connect(&sock)
             .with_context(|| format!("cannot reach wslpd at {}", sock.display()))?;
-        let conn = wslp_service::conn::Conn::new(s);
+        let conn = wslp_ipc::conn::Conn::new(s);
         conn.send(&ClientMessage::Hello {
             version: PROTOCOL_VERSION,
         })?;

@@ -681,15 +681,15 @@ pub fn hooks(env: &Env, it: Iters, rep: &mut Report) -> Result<()> {
         std::fs::create_dir_all(&root)?;
         let copy = root.join("libbench.so");
         std::fs::copy(&env.plain_plugin, &copy)?;
-        wslp_host::add_registry_entry(&root, "Bench", &copy)?;
-        let settings = wslp_host::Settings {
+        wslp_config::add_registry_entry(&root, "Bench", &copy)?;
+        let settings = wslp_config::Settings {
             require_signatures: false,
             in_process_plugins: if in_process {
                 vec!["Bench".into()]
             } else {
                 vec![]
             },
-            ..wslp_host::Settings::default()
+            ..wslp_config::Settings::default()
         };
         let m = wslp_host::PluginManager::load(wslp_host::HostConfig {
             wslp_root: root,

@@ -7,7 +7,7 @@ mod session;
 use args::{Cli, Sub};
 use clap::Parser;
 use commands::run::RunArgs;
-use wslp_service::protocol::RunCommand;
+use wslp_ipc::protocol::RunCommand;
 
 fn main() {
     let cli = Cli::parse();

@@ -3,10 +3,10 @@
 
 use std::io::Write;
 use std::os::fd::RawFd;
-use wslp_service::client::{connect, ClientError};
-use wslp_service::conn::Conn;
-use wslp_service::paths::Paths;
-use wslp_service::protocol::{ClientMessage, DistroListing, Request, ServerMessage};
+use wslp_config::Paths;
+use wslp_ipc::client::{connect, ClientError};
+use wslp_ipc::conn::Conn;
+use wslp_ipc::protocol::{ClientMessage, DistroListing, Request, ServerMessage};
 
 pub fn paths() -> Paths {
     Paths::from_env()

@@ -19,9 +19,8 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use wslp_host::{
-    add_registry_entry, DistroInfo, HostConfig, PluginManager, PluginServices, Settings, GUID,
-};
+use wslp_config::{add_registry_entry, Settings};
+use wslp_host::{DistroInfo, HostConfig, PluginManager, PluginServices, GUID};
 
 const PLUGIN: &str = r#"
 #include <WslPluginApi.h>

@@ -1,8 +1,10 @@
 //! The plugin manager: reads the registry, loads and verifies plugins, dispatches hooks
 //! with WSL's fatal/logged policy, and serves the plugin API.
 //!
+//! The registry and settings files themselves (`plugins.toml`, `wslp.toml`) are
+//! `wslp-config`'s: the CLI edits them without linking the plugin manager.
+//!
 //! Layout:
-//! - [`settings`] and [`registry`]: `wslp.toml` and `plugins.toml`, pure parsing plus atomic edits.
 //! - [`instance`]: the [`PluginInstance`] trait every way of running a plugin implements
 //!   (in the service, or in a plugin-host process), and the hook calls it carries.
 //! - `out_of_process`, `protocol`, [`plugin_host`]: SPEC §8's plugin-host process: the
@@ -13,7 +15,6 @@
 //! - [`manager`]: [`PluginManager`], the dispatch policy written once against [`PluginInstance`].
 
 pub mod api;
-mod error;
 mod ffi;
 pub mod instance;
 mod loader;
@@ -21,15 +22,9 @@ pub mod manager;
 mod out_of_process;
 pub mod plugin_host;
 mod protocol;
-pub mod registry;
-pub mod settings;
 mod sys;
-mod toml_util;
 
 pub use api::PluginServices;
-pub use error::HostError;
 pub use instance::{DistroInfo, HookCall, HookOutcome, OfflineDistroInfo, PluginInstance, Session};
 pub use manager::{HostConfig, PluginFailure, PluginManager};
-pub use registry::{add_registry_entry, read_registry, remove_registry_entry, RegistryEntry};
-pub use settings::Settings;
 pub use wslp_abi::GUID;

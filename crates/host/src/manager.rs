@@ -19,8 +19,8 @@ use wslp_abi::messages::{self, Stage};
 use crate::api::{self, PluginServices};
 use crate::instance::{DistroInfo, HookCall, OfflineDistroInfo, PluginInstance, Session};
 use crate::loader::{self, LoadOptions};
-use crate::registry::read_registry;
-use crate::Settings;
+use wslp_config::registry::read_registry;
+use wslp_config::Settings;
 
 /// Where the manager finds its files and how it behaves.
 #[derive(Debug, Clone)]

@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use common::{grep, guid, plugin_log, HostServices, Root};
 use wslp_abi::hresult::*;
 use wslp_abi::messages::{self, Stage};
-use wslp_host::{DistroInfo, HostError, PluginManager};
+use wslp_config::ConfigError;
+use wslp_host::{DistroInfo, PluginManager};
 
 /// Both ways a plugin runs: in a plugin host (the default) and in the service.
 const MODES: [bool; 2] = [false, true];
@@ -155,9 +156,9 @@ fn a_malformed_api_version_is_an_error_naming_file_and_line() {
     let root = Root::new();
     root.settings("require_signatures = false\n\napi_version = \"2.1\"\n");
     let path = root.path().join("wslp.toml");
-    let err = wslp_host::Settings::load(root.path()).unwrap_err();
+    let err = wslp_config::Settings::load(root.path()).unwrap_err();
     match &err {
-        HostError::Malformed { path: p, line, .. } => {
+        ConfigError::Malformed { path: p, line, .. } => {
             assert_eq!((p.as_path(), *line), (path.as_path(), 3));
         }
         other => panic!("{other}"),

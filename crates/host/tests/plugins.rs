@@ -8,7 +8,8 @@ use std::path::Path;
 use common::{grep, guid, plugin_log, HostServices, Root};
 use wslp_abi::hresult::*;
 use wslp_abi::messages::{self, Stage};
-use wslp_host::{read_registry, DistroInfo, HostError, OfflineDistroInfo};
+use wslp_config::{read_registry, ConfigError};
+use wslp_host::{DistroInfo, OfflineDistroInfo};
 
 fn distro(n: u32) -> DistroInfo {
     DistroInfo {
@@ -442,7 +443,7 @@ fn requires_update_has_its_own_text_and_other_plugins_still_register() {
 fn missing_file_is_mod_not_found() {
     let root = Root::new();
     let missing = root.path().join("gone.so");
-    let warnings = wslp_host::add_registry_entry(root.path(), "Gone", &missing).unwrap();
+    let warnings = wslp_config::add_registry_entry(root.path(), "Gone", &missing).unwrap();
     assert_eq!(warnings.len(), 1);
     let m = root.manager();
     let err = m.on_vm_started(&m.session(0), 0).unwrap_err();
@@ -557,7 +558,7 @@ fn malformed_registry_names_file_and_line_and_fails_vm_start() {
     .unwrap();
     let reg = root.path().join("plugins.toml");
     match read_registry(root.path()) {
-        Err(HostError::Malformed { path, line, .. }) => {
+        Err(ConfigError::Malformed { path, line, .. }) => {
             assert_eq!(path, reg);
             assert_eq!(line, 3);
         }

@@ -1,7 +1,6 @@
 //! Start-up of wslpd: one instance per root (an flock), the socket, the log.
 
 use crate::instance::Instance;
-use crate::paths::Paths;
 use anyhow::{bail, Context};
 use nix::fcntl::{Flock, FlockArg};
 use std::fs::{File, OpenOptions};
@@ -10,6 +9,8 @@ use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::os::unix::net::UnixListener;
 use std::sync::Arc;
 use tracing::info;
+use wslp_config::Paths;
+use wslp_ipc::client::READY_MARKER;
 
 /// Options of `wslpd`.
 #[derive(Debug, Default, Clone)]
@@ -39,7 +40,7 @@ pub fn run(paths: Paths, opts: DaemonOptions) -> anyhow::Result<bool> {
         return Ok(false);
     }
 
-    let settings = wslp_host::Settings::load(&paths.root)
+    let settings = wslp_config::Settings::load(&paths.root)
         .map_err(|e| anyhow::anyhow!("{e}"))
         .context("the settings file is not valid; fix it and run the command again")?;
     init_logging(&paths, &settings.log_level, opts.log_stderr)?;
@@ -169,11 +170,6 @@ fn init_logging(paths: &Paths, level: &str, to_stderr: bool) -> anyhow::Result<(
         .ok();
     Ok(())
 }
-
-/// The last thing wslpd writes on its stderr once it listens. The `wslp` that
-/// started it reads stderr to EOF: with this marker at the end the service is
-/// ready; without it the text is why it could not start.
-pub const READY_MARKER: &str = "wslpd: ready\n";
 
 /// Tells the `wslp` that started us that we are listening: the marker, then
 /// stdout and stderr pointed at /dev/null (which gives the client its EOF).

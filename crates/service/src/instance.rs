@@ -7,8 +7,6 @@
 //! calls ExecuteBinary from inside a hook while `lifecycle` is held.
 
 use crate::failure::Failure;
-use crate::paths::Paths;
-use crate::protocol::{DistroListing, DistroState};
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;
 use std::path::Path;
@@ -19,10 +17,12 @@ use tracing::{info, warn};
 use uuid::Uuid;
 use wslp_abi::hresult::{self, HResult};
 use wslp_abi::GUID;
+use wslp_config::{Paths, Settings};
 use wslp_distro::{DistroRecord, DistroStore};
 use wslp_host::{
-    DistroInfo, HostConfig, OfflineDistroInfo, PluginManager, PluginServices, Session, Settings,
+    DistroInfo, HostConfig, OfflineDistroInfo, PluginManager, PluginServices, Session,
 };
+use wslp_ipc::protocol::{DistroListing, DistroState};
 use wslp_vm::{DistroSpec, RunningDistro, Vm, VmBackend, VmConfig};
 
 /// A distribution that runs, with what its hooks were told.

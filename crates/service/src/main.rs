@@ -2,8 +2,8 @@
 //! runnable by hand or by systemd (socket activation, see contrib/systemd).
 
 use std::process::ExitCode;
+use wslp_config::Paths;
 use wslp_service::daemon::{run, DaemonOptions};
-use wslp_service::paths::Paths;
 
 fn main() -> ExitCode {
     let mut opts = DaemonOptions::default();

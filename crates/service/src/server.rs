@@ -8,12 +8,8 @@
 //!   `--debug-shell` (a root shell in the VM). Plugins, settings and trust are
 //!   files under `$WSLP_ROOT` that only root can write.
 
-use crate::conn::{peer, Conn, Peer};
 use crate::failure::Failure;
 use crate::instance::{store_failure, CountGuard, IdleState, Instance};
-use crate::protocol::{
-    ClientMessage, ProtocolError, Request, RunCommand, RunRequest, ServerMessage, PROTOCOL_VERSION,
-};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
@@ -22,6 +18,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use tracing::{debug, info, warn};
 use wslp_distro::{DistroRecord, UserInfo};
+use wslp_ipc::conn::{peer, Conn, Peer};
+use wslp_ipc::protocol::{
+    ClientMessage, ProtocolError, Request, RunCommand, RunRequest, ServerMessage, PROTOCOL_VERSION,
+};
 use wslp_vm::ProcessSpec;
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";

@@ -25,9 +25,9 @@ use std::os::fd::OwnedFd;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
+use wslp_config::Paths;
 use wslp_distro::{DistroStore, ImportSource};
 use wslp_service::instance::Instance;
-use wslp_service::paths::Paths;
 use wslp_vm::ProcessSpec;
 
 /// Builds the plugin crate at `manifest_dir` (its `cdylib`) and returns the
@@ -224,7 +224,7 @@ impl TestHostBuilder {
             .map_err(|e| e.to_string())?;
         for (name, path) in &self.plugins {
             let abs = std::path::absolute(path).map_err(|e| e.to_string())?;
-            wslp_host::add_registry_entry(&root, name, &abs).map_err(|e| e.to_string())?;
+            wslp_config::add_registry_entry(&root, name, &abs).map_err(|e| e.to_string())?;
         }
         let store = DistroStore::open(&root).map_err(|e| e.to_string())?;
         let mut imported = Vec::new();
@@ -244,7 +244,7 @@ impl TestHostBuilder {
             imported.push(name.clone());
         }
         let paths = Paths::new(&root);
-        let settings = wslp_host::Settings::load(&root).map_err(|e| e.to_string())?;
+        let settings = wslp_config::Settings::load(&root).map_err(|e| e.to_string())?;
         let instance = Instance::new(paths, settings, Box::new(wslp_vm::NamespaceBackend))
             .map_err(|f| f.text)?;
         for name in imported {

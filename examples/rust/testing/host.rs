@@ -17,7 +17,8 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use wslp_abi::hresult::{hresult_from_win32, win32, E_FAIL, WSL_E_VM_MODE_INVALID_STATE};
 use wslp_abi::GUID;
-use wslp_host::{HostConfig, PluginManager, PluginServices, Settings};
+use wslp_config::Settings;
+use wslp_host::{HostConfig, PluginManager, PluginServices};
 
 /// One API call the plugin made.
 #[derive(Debug, Clone, PartialEq, Eq)]

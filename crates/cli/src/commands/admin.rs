@@ -2,7 +2,7 @@
 //! --terminate, --shutdown, --status, --version.
 
 use crate::session::{paths, simple};
-use wslp_service::protocol::Request;
+use wslp_ipc::protocol::Request;
 
 pub fn unregister(name: String) -> i32 {
     simple(Request::Unregister { name }, |_| 0)

@@ -9,7 +9,7 @@ use crate::session::{fail_code, paths, simple};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use wslp_distro::{DistroStore, ImportSource};
-use wslp_service::protocol::Request;
+use wslp_ipc::protocol::Request;
 
 pub fn run(name: &str, dir: &str, tarball: &str, version: Option<u32>) -> i32 {
     if let Some(v) = version {

@@ -1,7 +1,7 @@
 //! `wslp -l [-v] [--running] [-q]`, formatted like `wsl -l -v`.
 
 use crate::session::{fail, simple};
-use wslp_service::protocol::{DistroListing, Request};
+use wslp_ipc::protocol::{DistroListing, Request};
 
 pub fn run(verbose: bool, running: bool, quiet: bool) -> i32 {
     simple(
@@ -57,7 +57,7 @@ pub fn format(list: &[DistroListing], verbose: bool, quiet: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use wslp_service::protocol::DistroState;
+    use wslp_ipc::protocol::DistroState;
 
     #[test]
     fn verbose_like_wsl() {

@@ -35,7 +35,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
                 ));
             }
             std::fs::create_dir_all(&p.root)?;
-            match wslp_host::add_registry_entry(&p.root, &name, &path) {
+            match wslp_config::add_registry_entry(&p.root, &name, &path) {
                 Ok(warnings) => {
                     for w in warnings {
                         eprintln!("warning: {w}");
@@ -54,7 +54,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
                     1,
                 ));
             }
-            match wslp_host::remove_registry_entry(&p.root, &name) {
+            match wslp_config::remove_registry_entry(&p.root, &name) {
                 Ok(()) => {
                     println!("Plugin '{name}' removed. Run `wslp --shutdown` to unload it.");
                     Ok(0)
@@ -62,7 +62,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
                 Err(e) => Ok(registry_failure(e)),
             }
         }
-        Cmd::List => match wslp_host::read_registry(&p.root) {
+        Cmd::List => match wslp_config::read_registry(&p.root) {
             Ok((entries, warnings)) => {
                 for w in warnings {
                     eprintln!("warning: {w}");
@@ -81,8 +81,8 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
 }
 
 /// A registry error in WSL's two-line form, with the Windows name of its cause.
-fn registry_failure(e: wslp_host::HostError) -> i32 {
-    use wslp_host::HostError as E;
+fn registry_failure(e: wslp_config::ConfigError) -> i32 {
+    use wslp_config::ConfigError as E;
     let code = match &e {
         E::RelativePath(_) | E::InvalidName(_) => "E_INVALIDARG",
         E::DuplicateName { .. } => "ERROR_ALREADY_EXISTS",

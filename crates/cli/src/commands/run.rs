@@ -15,7 +15,7 @@ use std::io::{IsTerminal, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::mpsc;
 use std::time::Duration;
-use wslp_service::protocol::{ClientMessage, Request, RunCommand, RunRequest, ServerMessage};
+use wslp_ipc::protocol::{ClientMessage, Request, RunCommand, RunRequest, ServerMessage};
 
 const FORWARDED: [Signal; 5] = [
     Signal::SIGINT,

@@ -12,7 +12,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 use wslp_abi::hresult::{hresult_from_win32, win32, E_FAIL, WSL_E_VM_MODE_INVALID_STATE};
-use wslp_host::{add_registry_entry, HostConfig, PluginManager, PluginServices, Settings, GUID};
+use wslp_config::{add_registry_entry, Settings};
+use wslp_host::{HostConfig, PluginManager, PluginServices, GUID};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")

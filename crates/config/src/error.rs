@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 /// Errors of the registry and settings files. Each names the file and says what to do.
 #[derive(Debug, thiserror::Error)]
-pub enum HostError {
+pub enum ConfigError {
     #[error("{path}:{line}: {message} (fix or remove that line)")]
     Malformed {
         path: PathBuf,
@@ -26,13 +26,13 @@ pub enum HostError {
     InvalidName(String),
 }
 
-impl HostError {
+impl ConfigError {
     pub(crate) fn io(
         action: &'static str,
         path: impl Into<PathBuf>,
         source: std::io::Error,
     ) -> Self {
-        HostError::Io {
+        ConfigError::Io {
             action,
             path: path.into(),
             source,

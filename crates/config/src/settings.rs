@@ -12,7 +12,7 @@ use std::time::Duration;
 use wslp_abi::{WSLVersion, WSL_API_VERSION};
 
 use crate::toml_util::{item_line, key_line, parse_spanned, read_optional};
-use crate::HostError;
+use crate::ConfigError;
 
 pub const SETTINGS_FILE: &str = "wslp.toml";
 
@@ -70,14 +70,14 @@ impl Settings {
     /// someone other than root (or the service's own user) owns, or that group or
     /// others may write, keeps `require_signatures = true` whatever it says, with a
     /// warning.
-    pub fn load(wslp_root: &Path) -> Result<Settings, HostError> {
+    pub fn load(wslp_root: &Path) -> Result<Settings, ConfigError> {
         let path = wslp_root.join(SETTINGS_FILE);
         let Some(text) = read_optional(&path)? else {
             return Ok(Settings::default());
         };
         let mut s = Settings::parse(&text, &path)?;
         if !s.require_signatures {
-            let meta = std::fs::metadata(&path).map_err(|e| HostError::io("stat", &path, e))?;
+            let meta = std::fs::metadata(&path).map_err(|e| ConfigError::io("stat", &path, e))?;
             if !only_admin_can_write(meta.uid(), meta.mode()) {
                 s.require_signatures = true;
                 s.warnings.push(format!(
@@ -93,12 +93,12 @@ impl Settings {
     }
 
     /// Parses settings text; `path` is only used in messages.
-    pub fn parse(text: &str, path: &Path) -> Result<Settings, HostError> {
+    pub fn parse(text: &str, path: &Path) -> Result<Settings, ConfigError> {
         let doc = parse_spanned(text, path)?;
         let mut s = Settings::default();
         for (key, item) in doc.as_table().iter() {
             let line = item_line(text, item).unwrap_or(1);
-            let bad = |message: String| HostError::Malformed {
+            let bad = |message: String| ConfigError::Malformed {
                 path: path.to_path_buf(),
                 line,
                 message,
@@ -182,7 +182,7 @@ impl Settings {
 /// Owned by root (or by the user the service runs as, for a developer's private
 /// instance) and not writable by group or others.
 fn only_admin_can_write(uid: u32, mode: u32) -> bool {
-    (uid == 0 || uid == nix::unistd::geteuid().as_raw()) && mode & 0o022 == 0
+    (uid == 0 || uid == rustix::process::geteuid().as_raw()) && mode & 0o022 == 0
 }
 
 /// `"2.1.2"` → 2.1.2; `None` unless exactly three dot-separated u32s (no sign,
@@ -220,7 +220,7 @@ fn timeout_value(key: &str, item: &toml_edit::Item) -> Result<i64, String> {
 mod tests {
     use super::*;
 
-    fn parse(t: &str) -> Result<Settings, HostError> {
+    fn parse(t: &str) -> Result<Settings, ConfigError> {
         Settings::parse(t, Path::new("/root/wslp.toml"))
     }
 
@@ -284,7 +284,9 @@ mod tests {
         );
         assert!(only_admin_can_write(0, 0o100644));
         assert!(!only_admin_can_write(0, 0o100664));
-        assert!(!only_admin_can_write(12345, 0o100644) || nix::unistd::geteuid().as_raw() == 12345);
+        assert!(
+            !only_admin_can_write(12345, 0o100644) || rustix::process::geteuid().as_raw() == 12345
+        );
     }
 
     #[test]
@@ -365,7 +367,7 @@ mod tests {
     fn malformed_names_file_and_line() {
         let e = parse("log_level = \"info\"\nvm_idle_timeout_ms = = 3\n").unwrap_err();
         match e {
-            HostError::Malformed { line, ref path, .. } => {
+            ConfigError::Malformed { line, ref path, .. } => {
                 assert_eq!(line, 2);
                 assert_eq!(path, Path::new("/root/wslp.toml"));
             }

@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use crate::toml_util::{item_line, key_line, parse_spanned, read_optional, write_atomic};
-use crate::HostError;
+use crate::toml_util::{item_line, key_line, parse_spanned, read_optional};
+use crate::ConfigError;
 
 pub const REGISTRY_FILE: &str = "plugins.toml";
 const TABLE: &str = "plugins";
@@ -30,7 +30,7 @@ pub fn registry_path(wslp_root: &Path) -> PathBuf {
 pub fn parse_registry(
     text: &str,
     path: &Path,
-) -> Result<(Vec<RegistryEntry>, Vec<String>), HostError> {
+) -> Result<(Vec<RegistryEntry>, Vec<String>), ConfigError> {
     let doc = parse_spanned(text, path)?;
     let mut entries = Vec::new();
     let mut warnings = Vec::new();
@@ -52,7 +52,7 @@ pub fn parse_registry(
         return Ok((entries, warnings));
     };
     let Some(table) = item.as_table_like() else {
-        return Err(HostError::Malformed {
+        return Err(ConfigError::Malformed {
             path: path.to_path_buf(),
             line: item_line(text, item).unwrap_or(1),
             message: format!("'{TABLE}' must be a table of NAME = \"/path/to/plugin.so\""),
@@ -80,7 +80,7 @@ pub fn parse_registry(
 
 /// Reads `$WSLP_ROOT/plugins.toml` (missing → empty). Returns the entries to load, in
 /// file order, and warnings for skipped values and duplicate files.
-pub fn read_registry(wslp_root: &Path) -> Result<(Vec<RegistryEntry>, Vec<String>), HostError> {
+pub fn read_registry(wslp_root: &Path) -> Result<(Vec<RegistryEntry>, Vec<String>), ConfigError> {
     let path = registry_path(wslp_root);
     let Some(text) = read_optional(&path)? else {
         return Ok((Vec::new(), Vec::new()));
@@ -126,13 +126,13 @@ fn skip_duplicate_files(entries: Vec<RegistryEntry>) -> (Vec<RegistryEntry>, Vec
     (kept, warnings)
 }
 
-fn load_doc(path: &Path) -> Result<(String, toml_edit::DocumentMut), HostError> {
+fn load_doc(path: &Path) -> Result<(String, toml_edit::DocumentMut), ConfigError> {
     let text = read_optional(path)?.unwrap_or_default();
     // Parse spanned first: its errors carry the line.
     parse_spanned(&text, path)?;
     let doc = text
         .parse::<toml_edit::DocumentMut>()
-        .map_err(|e| HostError::Malformed {
+        .map_err(|e| ConfigError::Malformed {
             path: path.to_path_buf(),
             line: 1,
             message: e.message().to_string(),
@@ -147,12 +147,12 @@ pub fn add_registry_entry(
     wslp_root: &Path,
     name: &str,
     path: &Path,
-) -> Result<Vec<String>, HostError> {
+) -> Result<Vec<String>, ConfigError> {
     if name.is_empty() || name.chars().any(char::is_control) {
-        return Err(HostError::InvalidName(name.to_string()));
+        return Err(ConfigError::InvalidName(name.to_string()));
     }
     if !path.is_absolute() {
-        return Err(HostError::RelativePath(path.to_path_buf()));
+        return Err(ConfigError::RelativePath(path.to_path_buf()));
     }
     let reg = registry_path(wslp_root);
     let (text, mut doc) = load_doc(&reg)?;
@@ -161,13 +161,13 @@ pub fn add_registry_entry(
         .entry(TABLE)
         .or_insert_with(toml_edit::table)
         .as_table_like_mut()
-        .ok_or_else(|| HostError::Malformed {
+        .ok_or_else(|| ConfigError::Malformed {
             path: reg.clone(),
             line: 1,
             message: format!("'{TABLE}' must be a table"),
         })?;
     if table.contains_key(name) {
-        return Err(HostError::DuplicateName {
+        return Err(ConfigError::DuplicateName {
             name: name.to_string(),
             registry: reg,
         });
@@ -189,15 +189,15 @@ pub fn add_registry_entry(
         }
     }
     let path_str = path.to_str().ok_or_else(|| {
-        HostError::RelativePath(path.to_path_buf()) // unreachable in practice: non-UTF-8 path
+        ConfigError::RelativePath(path.to_path_buf()) // unreachable in practice: non-UTF-8 path
     })?;
     table.insert(name, toml_edit::value(path_str));
-    write_atomic(&reg, &doc.to_string())?;
+    write(&reg, &doc.to_string())?;
     Ok(warnings)
 }
 
 /// Removes the entry called `name` (atomic rewrite).
-pub fn remove_registry_entry(wslp_root: &Path, name: &str) -> Result<(), HostError> {
+pub fn remove_registry_entry(wslp_root: &Path, name: &str) -> Result<(), ConfigError> {
     let reg = registry_path(wslp_root);
     let (_, mut doc) = load_doc(&reg)?;
     let removed = doc
@@ -205,12 +205,19 @@ pub fn remove_registry_entry(wslp_root: &Path, name: &str) -> Result<(), HostErr
         .and_then(|t| t.as_table_like_mut())
         .and_then(|t| t.remove(name));
     if removed.is_none() {
-        return Err(HostError::NoSuchPlugin {
+        return Err(ConfigError::NoSuchPlugin {
             name: name.to_string(),
             registry: reg,
         });
     }
-    write_atomic(&reg, &doc.to_string())
+    write(&reg, &doc.to_string())
+}
+
+/// Rewrites the registry atomically, creating `$WSLP_ROOT` when missing.
+fn write(reg: &Path, text: &str) -> Result<(), ConfigError> {
+    let dir = reg.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| ConfigError::io("create directory", dir, e))?;
+    crate::fs::write_atomic(reg, text.as_bytes()).map_err(|e| ConfigError::io("write", reg, e))
 }
 
 #[cfg(test)]
@@ -319,15 +326,15 @@ mod tests {
         assert!(w[0].contains("same file as plugin 'A'"), "{w:?}");
         assert!(matches!(
             add_registry_entry(&root, "A", &so),
-            Err(HostError::DuplicateName { .. })
+            Err(ConfigError::DuplicateName { .. })
         ));
         assert!(matches!(
             add_registry_entry(&root, "D", Path::new("rel/d.so")),
-            Err(HostError::RelativePath(_))
+            Err(ConfigError::RelativePath(_))
         ));
         assert!(matches!(
             add_registry_entry(&root, "", &so),
-            Err(HostError::InvalidName(_))
+            Err(ConfigError::InvalidName(_))
         ));
         let (e, _) = parse_registry(
             &std::fs::read_to_string(registry_path(&root)).unwrap(),
@@ -338,7 +345,7 @@ mod tests {
         remove_registry_entry(&root, "B \"quoted\"").unwrap();
         assert!(matches!(
             remove_registry_entry(&root, "B \"quoted\""),
-            Err(HostError::NoSuchPlugin { .. })
+            Err(ConfigError::NoSuchPlugin { .. })
         ));
         let (e, _) = read_registry(&root).unwrap();
         assert_eq!(names(&e), ["A"]);

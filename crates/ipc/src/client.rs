@@ -2,13 +2,13 @@
 //! does not run (no systemd needed).
 
 use crate::conn::Conn;
-use crate::paths::Paths;
 use crate::protocol::{ClientMessage, ProtocolError, ServerMessage, PROTOCOL_VERSION};
 use std::io::{ErrorKind, Read};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use wslp_config::Paths;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -145,7 +145,7 @@ fn start_daemon(paths: &Paths) -> Result<(), ClientError> {
     }
     // EOF: the service is ready when the marker ends its output; otherwise it
     // exited, with its reason on stderr (or status 0: another one serves the root).
-    if err.ends_with(crate::daemon::READY_MARKER) {
+    if err.ends_with(READY_MARKER) {
         // Reap it later without blocking: it is our child until we exit.
         std::thread::spawn(move || {
             let _ = child.wait();
@@ -159,3 +159,8 @@ fn start_daemon(paths: &Paths) -> Result<(), ClientError> {
         )),
     }
 }
+
+/// The last thing wslpd writes on its stderr once it listens. The `wslp` that
+/// started it reads stderr to EOF: with this marker at the end the service is
+/// ready; without it the text is why it could not start.
+pub const READY_MARKER: &str = "wslpd: ready\n";
