@@ -1,9 +1,9 @@
-//! Small filesystem helpers: advisory locks, atomic file replacement, a tree
+//! Small filesystem helpers: advisory locks, a tree
 //! removal that never leaves its filesystem, and reads confined to a rootfs.
 
 use std::ffi::OsStr;
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -43,39 +43,6 @@ impl FileLock {
             Err(rustix::io::Errno::WOULDBLOCK) => Ok(None),
             Err(e) => Err(e.into()),
         }
-    }
-}
-
-/// Replaces `path` with `contents` so that a reader sees the old or the new
-/// file, never a mix, even across a crash: write a temporary beside it, fsync,
-/// rename over, fsync the directory. The caller holds the lock that
-/// serialises writers, so one temporary name suffices.
-pub(crate) fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp_name = OsStr::new(".").to_owned();
-    tmp_name.push(path.file_name().unwrap_or(OsStr::new("file")));
-    tmp_name.push(".tmp");
-    let tmp = dir.join(tmp_name);
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode_0644()
-        .open(&tmp)?;
-    f.write_all(contents)?;
-    f.sync_all()?;
-    drop(f);
-    std::fs::rename(&tmp, path)?;
-    File::open(dir)?.sync_all()
-}
-
-trait Mode0644 {
-    fn mode_0644(&mut self) -> &mut Self;
-}
-impl Mode0644 for std::fs::OpenOptions {
-    fn mode_0644(&mut self) -> &mut Self {
-        use std::os::unix::fs::OpenOptionsExt;
-        self.mode(0o644)
     }
 }
 
@@ -200,20 +167,6 @@ pub(crate) fn read_in_root(root: &Path, rel: &str, limit: u64) -> io::Result<Opt
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn write_atomic_replaces_and_leaves_no_temporary() {
-        let d = tempfile::tempdir().unwrap();
-        let p = d.path().join("reg.toml");
-        write_atomic(&p, b"one").unwrap();
-        write_atomic(&p, b"two").unwrap();
-        assert_eq!(std::fs::read(&p).unwrap(), b"two");
-        let names: Vec<_> = std::fs::read_dir(d.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(names, vec![OsStr::new("reg.toml").to_owned()]);
-    }
 
     #[test]
     fn remove_tree_does_not_follow_symlinks() {

@@ -11,10 +11,11 @@ use rustix::fs::{self as rfs, Mode, RenameFlags};
 use uuid::Uuid;
 
 use crate::extract::{open_tar_stream, unpack};
-use crate::fsutil::{open_dir, remove_tree, remove_tree_at, write_atomic, FileLock};
+use crate::fsutil::{open_dir, remove_tree, remove_tree_at, FileLock};
 use crate::name::{same_name, validate_name};
 use crate::registry::{Entry, Registry};
 use crate::DistroError;
+use wslp_config::write_atomic;
 
 /// The registry file name under `$WSLP_ROOT`.
 pub const REGISTRY_FILE: &str = "distributions.toml";

@@ -1,8 +1,7 @@
 //! Signing: a detached SignedData over the content, attached in place.
 
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use openssl::pkcs7::{Pkcs7, Pkcs7Flags};
@@ -94,30 +93,10 @@ pub fn sign_file(plugin: &Path, key_pem: &Path, cert_pem: &Path) -> Result<Signe
 /// whole bytes.
 fn replace_atomically(path: &Path, bytes: &[u8]) -> Result<(), TrustError> {
     let meta = fs::metadata(path).map_err(|e| TrustError::io("cannot stat", path, e))?;
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
+    let attrs = wslp_config::fs::FileAttrs {
+        mode: meta.mode() & 0o7777,
+        owner: Some((meta.uid(), meta.gid())),
     };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".wslp-sign-")
-        .tempfile_in(dir)
-        .map_err(|e| TrustError::io("cannot create a temporary file in", dir, e))?;
-    tmp.write_all(bytes)
-        .map_err(|e| TrustError::io("cannot write", tmp.path(), e))?;
-    // Owner first: chown clears set-id bits, the chmod after puts them back.
-    std::os::unix::fs::fchown(tmp.as_file(), Some(meta.uid()), Some(meta.gid()))
-        .map_err(|e| TrustError::io("cannot give the signed file its owner", tmp.path(), e))?;
-    tmp.as_file()
-        .set_permissions(fs::Permissions::from_mode(meta.mode() & 0o7777))
-        .map_err(|e| TrustError::io("cannot give the signed file its mode", tmp.path(), e))?;
-    tmp.as_file()
-        .sync_all()
-        .map_err(|e| TrustError::io("cannot sync", tmp.path(), e))?;
-    tmp.persist(path)
-        .map_err(|e| TrustError::io("cannot replace", path, e.error))?;
-    // The rename is durable only once the directory is synced.
-    if let Ok(d) = fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    wslp_config::fs::write_atomic_with(path, bytes, attrs)
+        .map_err(|e| TrustError::io("cannot replace", path, e))
 }

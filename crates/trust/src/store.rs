@@ -3,11 +3,11 @@
 //! and Root stores. Writable only by root (SPEC §2).
 
 use std::fs;
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use openssl::x509::X509;
+use wslp_config::fs::{write_atomic_with, FileAttrs};
 
 use crate::cert::{describe, fingerprint, normalize_fingerprint, read_certs};
 use crate::error::TrustError;
@@ -47,7 +47,7 @@ impl TrustStore {
             .to_pem()
             .map_err(TrustError::ssl("cannot encode the certificate"))?;
         let path = self.dir.join(format!("{}.pem", signer.fingerprint_sha256));
-        write_atomically(&self.dir, &path, &pem)?;
+        write_atomically(&path, &pem)?;
         tracing::info!(subject = %signer.subject, fingerprint = %signer.fingerprint_sha256, "certificate trusted");
         Ok(signer)
     }
@@ -97,7 +97,7 @@ impl TrustStore {
                 for c in &keep {
                     pem.extend(c.to_pem().map_err(TrustError::ssl("cannot encode"))?);
                 }
-                write_atomically(&self.dir, &path, &pem)?;
+                write_atomically(&path, &pem)?;
             }
         }
         if !found {
@@ -172,30 +172,14 @@ pub(crate) fn read_dir_certs(dir: &Path) -> Result<Vec<(PathBuf, Vec<X509>)>, Tr
     Ok(out)
 }
 
-/// 0644 file via temp + fsync + rename in `dir`.
-fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> Result<(), TrustError> {
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".wslp-trust-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(|e| TrustError::io("cannot create a temporary file in", dir, e))?;
-    tmp.write_all(bytes)
-        .map_err(|e| TrustError::io("cannot write", tmp.path(), e))?;
-    // Root's, whatever group sudo or a service manager left us in.
-    std::os::unix::fs::fchown(tmp.as_file(), Some(0), Some(0))
-        .map_err(|e| TrustError::io("cannot give root", tmp.path(), e))?;
-    tmp.as_file()
-        .set_permissions(fs::Permissions::from_mode(0o644))
-        .map_err(|e| TrustError::io("cannot set the mode of", tmp.path(), e))?;
-    tmp.as_file()
-        .sync_all()
-        .map_err(|e| TrustError::io("cannot sync", tmp.path(), e))?;
-    tmp.persist(path)
-        .map_err(|e| TrustError::io("cannot write", path, e.error))?;
-    if let Ok(d) = fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+/// A 0644 file owned by root (whatever group sudo or a service manager left
+/// us in), replaced atomically.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), TrustError> {
+    let attrs = FileAttrs {
+        mode: 0o644,
+        owner: Some((0, 0)),
+    };
+    write_atomic_with(path, bytes, attrs).map_err(|e| TrustError::io("cannot write", path, e))
 }
 
 #[cfg(test)]
