@@ -24,8 +24,6 @@ use wslp_ipc::protocol::{
 };
 use wslp_vm::ProcessSpec;
 
-const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
 /// Serves clients until shutdown or idle exit.
 pub fn serve(instance: Arc<Instance>, listener: UnixListener) {
     {
@@ -259,7 +257,7 @@ pub fn base_env(
     lang: Option<String>,
 ) -> Vec<(String, String)> {
     vec![
-        ("PATH".into(), DEFAULT_PATH.into()),
+        ("PATH".into(), wslp_vm::DEFAULT_PATH.into()),
         ("HOME".into(), home.into()),
         ("USER".into(), user.into()),
         ("LOGNAME".into(), user.into()),

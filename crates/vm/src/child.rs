@@ -345,10 +345,6 @@ pub(crate) fn init_loop(ready_fd: RawFd) -> ! {
     }
 }
 
-/// The default `PATH` (Debian's for root).
-pub(crate) const DEFAULT_PATH: &str =
-    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
 /// Everything a child needs to exec a program, prepared in the caller so the
 /// child allocates nothing.
 pub(crate) struct ExecPlan {
@@ -384,7 +380,7 @@ impl ExecPlan {
             let path = env
                 .iter()
                 .find(|(k, _)| k == "PATH")
-                .map_or(DEFAULT_PATH, |(_, v)| v.as_str());
+                .map_or(crate::DEFAULT_PATH, |(_, v)| v.as_str());
             path.split(':')
                 .filter(|dir| !dir.is_empty())
                 .map(|dir| cstring("program path", format!("{dir}/{program}")))

@@ -28,6 +28,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use error::VmError;
+
+/// The `PATH` of a command whose environment names none, and of every command
+/// the service starts in a distribution: Debian's for root. One value, so what
+/// the VM resolves a program with is what the command sees.
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 pub use namespace::NamespaceBackend;
 pub use process::{Process, ProcessSpec};
 

@@ -36,7 +36,7 @@ const VM_CLONE_FLAGS: u64 = (libc::CLONE_NEWPID
 /// The environment of ExecuteBinary processes.
 fn default_env() -> Vec<(String, String)> {
     vec![
-        ("PATH".into(), child::DEFAULT_PATH.into()),
+        ("PATH".into(), crate::DEFAULT_PATH.into()),
         ("HOME".into(), "/root".into()),
     ]
 }
