@@ -11,7 +11,7 @@ use wslp_abi::hresult::{self, win32, HResult};
 pub mod exit {
     /// Signed and trusted (verify), or the command succeeded.
     pub const OK: i32 = 0;
-    /// Anything else: I/O, bad arguments, an OpenSSL failure.
+    /// Anything else: I/O, bad arguments, a failed cryptographic operation.
     pub const OTHER: i32 = 1;
     /// The file carries no signature.
     pub const UNSIGNED: i32 = 10;
@@ -105,12 +105,10 @@ pub enum TrustError {
         source: io::Error,
     },
 
-    #[error("{what}: {source}")]
-    Openssl {
-        what: String,
-        #[source]
-        source: openssl::error::ErrorStack,
-    },
+    /// A cryptographic operation that failed for a reason other than the
+    /// input's (key generation, encoding).
+    #[error("{what}: {reason}")]
+    Crypto { what: String, reason: String },
 }
 
 impl TrustError {
@@ -132,7 +130,7 @@ impl TrustError {
                 io::ErrorKind::PermissionDenied => hresult::E_ACCESSDENIED,
                 _ => hresult::E_FAIL,
             },
-            TrustError::Openssl { .. } => hresult::E_FAIL,
+            TrustError::Crypto { .. } => hresult::E_FAIL,
         }
     }
 
@@ -148,7 +146,7 @@ impl TrustError {
             TrustError::KeyMismatch { .. } => exit::KEY_MISMATCH,
             TrustError::NotRoot { .. } => exit::NOT_ROOT,
             TrustError::NotFound { .. } => exit::NOT_FOUND,
-            TrustError::Invalid { .. } | TrustError::Io { .. } | TrustError::Openssl { .. } => {
+            TrustError::Invalid { .. } | TrustError::Io { .. } | TrustError::Crypto { .. } => {
                 exit::OTHER
             }
         }
@@ -160,11 +158,6 @@ impl TrustError {
             path: path.into(),
             source,
         }
-    }
-
-    pub(crate) fn ssl(what: impl Into<String>) -> impl FnOnce(openssl::error::ErrorStack) -> Self {
-        let what = what.into();
-        move |source| TrustError::Openssl { what, source }
     }
 
     pub(crate) fn malformed(reason: impl Into<String>) -> Self {

@@ -93,14 +93,29 @@ pub fn attach_signature(content: &[u8], block: &[u8]) -> Result<Vec<u8>, TrustEr
 const OID_SIGNED_DATA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02];
 const OID_SHA256: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01];
 
-/// Checks the shape of the signature block before OpenSSL sees it: exactly one
-/// DER ContentInfo holding a detached SignedData whose only digest algorithm
-/// is SHA-256 and which has exactly one SignerInfo, itself using SHA-256.
+/// Checks the shape of the signature block before anything parses it
+/// further: exactly one DER ContentInfo holding a detached SignedData whose
+/// only digest algorithm is SHA-256 and which has exactly one SignerInfo,
+/// itself using SHA-256.
 ///
-/// OpenSSL would accept MD5 or SHA-1 and several signers; a weak digest would
-/// open the door to collision attacks on what a trusted key signed, and
-/// several signers would make "the signer" ambiguous.
+/// CMS allows MD5 or SHA-1 and several signers; a weak digest would open the
+/// door to collision attacks on what a trusted key signed, and several
+/// signers would make "the signer" ambiguous.
 pub fn check_signed_data_shape(block: &[u8]) -> Result<(), TrustError> {
+    signed_data_shape(block).map(|_| ())
+}
+
+/// The parts of a signature block verification reads, as the exact bytes
+/// of the block.
+pub(crate) struct Shape<'a> {
+    /// Each element of `certificates`, whole (tag and length included).
+    pub certificates: Vec<&'a [u8]>,
+    /// The one SignerInfo, whole.
+    pub signer_info: &'a [u8],
+}
+
+/// [`check_signed_data_shape`], returning the parts.
+pub(crate) fn signed_data_shape(block: &[u8]) -> Result<Shape<'_>, TrustError> {
     let m = |r: &str| TrustError::malformed(r.to_string());
     let mut top = Der::new(block);
     let content_info = top
@@ -159,9 +174,20 @@ pub fn check_signed_data_shape(block: &[u8]) -> Result<(), TrustError> {
     }
     // certificates [0] and crls [1] are optional and come before signerInfos.
     let mut signer_infos = None;
+    let mut certificates = Vec::new();
     while let Some((tag, body)) = sd.next() {
         match tag {
-            0xa0 | 0xa1 => {}
+            0xa0 => {
+                let mut certs = Der::new(body);
+                while !certs.is_empty() {
+                    certificates.push(
+                        certs
+                            .next_whole()
+                            .ok_or_else(|| m("bad element in the certificates of SignedData"))?,
+                    );
+                }
+            }
+            0xa1 => {}
             0x31 => {
                 signer_infos = Some(body);
                 break;
@@ -173,7 +199,11 @@ pub fn check_signed_data_shape(block: &[u8]) -> Result<(), TrustError> {
         return Err(m("bytes follow SignedData's signerInfos"));
     }
     let mut infos = Der::new(signer_infos.ok_or_else(|| m("SignedData has no signerInfos"))?);
-    let info = infos
+    let whole_info = infos
+        .next_whole()
+        .filter(|w| w.first() == Some(&0x30))
+        .ok_or_else(|| m("the signature has no signer"))?;
+    let info = Der::new(whole_info)
         .expect(0x30)
         .ok_or_else(|| m("the signature has no signer"))?;
     if !infos.is_empty() {
@@ -190,7 +220,16 @@ pub fn check_signed_data_shape(block: &[u8]) -> Result<(), TrustError> {
     if Der::new(alg).expect(0x06) != Some(OID_SHA256) {
         return Err(m("the signer uses a digest other than SHA-256"));
     }
-    Ok(())
+    Ok(Shape {
+        certificates,
+        signer_info: whole_info,
+    })
+}
+
+/// The first element inside a DER SEQUENCE, whole: the tbsCertificate of a
+/// certificate. None when `der` is not a SEQUENCE holding one.
+pub(crate) fn first_element(der: &[u8]) -> Option<&[u8]> {
+    Der::new(Der::new(der).expect(0x30)?).next_whole()
 }
 
 /// A cursor over consecutive DER TLVs. Definite lengths only (DER forbids
@@ -222,6 +261,13 @@ impl<'a> Der<'a> {
                 None
             }
         }
+    }
+
+    /// The next element with its tag and length.
+    fn next_whole(&mut self) -> Option<&'a [u8]> {
+        let before = self.rest;
+        self.next()?;
+        Some(&before[..before.len() - self.rest.len()])
     }
 
     fn expect(&mut self, tag: u8) -> Option<&'a [u8]> {

@@ -3,21 +3,29 @@
 //! store under `$WSLP_ROOT/trust/`, and making the certificates to do it with.
 //!
 //! It is wslp's counterpart of WSL's Authenticode check (SPEC §3, §7); the
-//! byte layout and the choices behind it are in docs/signing.md.
+//! byte layout and the choices behind it are in docs/signing.md. All of it
+//! is pure Rust (RustCrypto), so nothing that links it needs libssl.
 
 mod cert;
+mod chain;
 mod error;
 mod format;
+mod key;
+mod oid;
+mod pem;
 mod sign;
 mod store;
 mod verify;
 
-pub use cert::{fingerprint, new_certificate, new_certificate_valid_between, CertOptions};
+pub use cert::{
+    fingerprint, new_certificate, new_certificate_valid_between, CertOptions, Certificate,
+};
 pub use error::{exit, TrustError};
 pub use format::{
     attach_signature, check_signed_data_shape, split_signature, FORMAT_VERSION, MAGIC,
     MAX_SIGNATURE_LEN, TRAILER_LEN,
 };
+pub use key::PrivateKey;
 pub use sign::{sign_bytes, sign_file};
 pub use store::TrustStore;
 pub use verify::verify;

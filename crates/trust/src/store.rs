@@ -6,10 +6,9 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use openssl::x509::X509;
 use wslp_config::fs::{write_atomic_with, FileAttrs};
 
-use crate::cert::{describe, fingerprint, normalize_fingerprint, read_certs};
+use crate::cert::{describe, fingerprint, normalize_fingerprint, Certificate};
 use crate::error::TrustError;
 use crate::Signer;
 
@@ -40,12 +39,10 @@ impl TrustStore {
     /// succeeds and changes nothing. Root only.
     pub fn add(&self, cert_pem: &Path) -> Result<Signer, TrustError> {
         require_root("adding to the trust store")?;
-        let cert = read_certs(cert_pem)?.swap_remove(0);
-        let signer = describe(&cert)?;
+        let cert = Certificate::read_pem_file(cert_pem)?.swap_remove(0);
+        let signer = describe(&cert);
         self.ensure_dir()?;
-        let pem = cert
-            .to_pem()
-            .map_err(TrustError::ssl("cannot encode the certificate"))?;
+        let pem = cert.to_pem();
         let path = self.dir.join(format!("{}.pem", signer.fingerprint_sha256));
         write_atomically(&path, &pem)?;
         tracing::info!(subject = %signer.subject, fingerprint = %signer.fingerprint_sha256, "certificate trusted");
@@ -58,7 +55,7 @@ impl TrustStore {
         let mut out = Vec::new();
         for (_, certs) in read_dir_certs(&self.dir)? {
             for c in certs {
-                out.push(describe(&c)?);
+                out.push(describe(&c));
             }
         }
         out.sort_by(|a, b| {
@@ -79,7 +76,7 @@ impl TrustStore {
             let mut keep = Vec::new();
             let mut hit = false;
             for c in certs {
-                if fingerprint(&c)? == wanted {
+                if fingerprint(&c) == wanted {
                     hit = true;
                 } else {
                     keep.push(c);
@@ -95,7 +92,7 @@ impl TrustStore {
                 // A hand-placed bundle: keep its other certificates.
                 let mut pem = Vec::new();
                 for c in &keep {
-                    pem.extend(c.to_pem().map_err(TrustError::ssl("cannot encode"))?);
+                    pem.extend(c.to_pem());
                 }
                 write_atomically(&path, &pem)?;
             }
@@ -138,7 +135,7 @@ pub(crate) fn require_root_as(euid: u32, action: &str) -> Result<(), TrustError>
 /// `(path, certificates)` of every readable `*.pem` in `dir`, by file name.
 /// A file that does not parse is skipped with a warning rather than making
 /// every plugin untrusted.
-pub(crate) fn read_dir_certs(dir: &Path) -> Result<Vec<(PathBuf, Vec<X509>)>, TrustError> {
+pub(crate) fn read_dir_certs(dir: &Path) -> Result<Vec<(PathBuf, Vec<Certificate>)>, TrustError> {
     let entries = match fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -161,7 +158,7 @@ pub(crate) fn read_dir_certs(dir: &Path) -> Result<Vec<(PathBuf, Vec<X509>)>, Tr
         }
         let parsed = fs::read(&path)
             .ok()
-            .and_then(|pem| X509::stack_from_pem(&pem).ok());
+            .and_then(|pem| Certificate::from_pem(&pem).ok());
         match parsed {
             Some(certs) if !certs.is_empty() => out.push((path, certs)),
             _ => {

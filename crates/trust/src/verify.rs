@@ -9,139 +9,146 @@ use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
-use openssl::pkcs7::{Pkcs7, Pkcs7Flags};
-use openssl::stack::Stack;
-use openssl::x509::store::{X509Store, X509StoreBuilder};
-use openssl::x509::verify::X509VerifyFlags;
-use openssl::x509::{X509StoreContext, X509};
+use cms::content_info::ContentInfo;
+use cms::signed_data::{SignedData, SignerIdentifier, SignerInfo};
+use der::asn1::OctetString;
+use der::{Decode, Encode};
+use sha2::{Digest, Sha256};
 
-use crate::cert::{check_code_signing, check_validity, describe, fingerprint, subject_string};
+use crate::cert::{
+    check_code_signing, check_validity, describe, expired, fingerprint, names_match, unix_now,
+    Certificate,
+};
+use crate::chain::{verify_chain, ChainError};
 use crate::error::TrustError;
-use crate::format::{check_signed_data_shape, split_signature};
-use crate::Signer;
-
-/// OpenSSL's X509_V_ERR_CERT_NOT_YET_VALID and X509_V_ERR_CERT_HAS_EXPIRED
-/// (x509_vfy.h; stable ABI values).
-const X509_V_ERR_CERT_NOT_YET_VALID: i32 = 9;
-const X509_V_ERR_CERT_HAS_EXPIRED: i32 = 10;
+use crate::format::{signed_data_shape, split_signature};
+use crate::key::{Hash, PublicKey};
+use crate::{oid, Signer};
 
 /// Verify the exact bytes that will be loaded (the whole file, signature
 /// block included) against the trust store directory.
 pub fn verify(file_bytes: &[u8], trust_dir: &Path) -> Result<Signer, TrustError> {
     let (content, block) = split_signature(file_bytes)?;
     let block = block.ok_or(TrustError::NoSignature)?;
-    check_signed_data_shape(block)?;
-    let p7 = Pkcs7::from_der(block).map_err(|e| {
+    let shape = signed_data_shape(block)?;
+    let not_cms = |e: der::Error| {
         TrustError::malformed(format!("the signature block is not valid PKCS#7/CMS: {e}"))
-    })?;
-
-    let mut embedded = Stack::<X509>::new().map_err(TrustError::ssl("cannot allocate"))?;
-    if let Some(certs) = p7.signed().and_then(|s| s.certificates()) {
-        for c in certs {
-            embedded
-                .push(c.to_owned())
-                .map_err(TrustError::ssl("cannot collect certificates"))?;
-        }
-    }
-    let signers = p7
-        .signers(&embedded, Pkcs7Flags::empty())
-        .map_err(|_| TrustError::malformed("the signer's certificate is not in the signature"))?;
-    if signers.len() != 1 {
+    };
+    // The whole block must parse as CMS, strictly, before any part is used.
+    ContentInfo::from_der(block)
+        .and_then(|ci| ci.content.decode_as::<SignedData>())
+        .map_err(not_cms)?;
+    let info = SignerInfo::from_der(shape.signer_info).map_err(not_cms)?;
+    let embedded = shape
+        .certificates
+        .iter()
+        .map(|der| Certificate::from_der(der))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| TrustError::malformed(format!("a certificate in the signature: {e}")))?;
+    let SignerIdentifier::IssuerAndSerialNumber(sid) = &info.sid else {
+        // PKCS#7 v1.5 (which wslp's format is) has no other way to name the signer.
         return Err(TrustError::malformed(
-            "the signature must have exactly one signer",
+            "the signer is identified by subject key identifier; wslp signatures name it by issuer and serial number",
         ));
-    }
-    let leaf = signers[0].to_owned();
-
-    // The signature over the content first, chain ignored (NOVERIFY): a
-    // changed file is BAD_DIGEST whoever signed it.
-    let no_anchors = X509StoreBuilder::new()
-        .map_err(TrustError::ssl("cannot allocate a store"))?
-        .build();
-    p7.verify(
-        &embedded,
-        &no_anchors,
-        Some(content),
-        None,
-        Pkcs7Flags::NOVERIFY | Pkcs7Flags::BINARY,
-    )
-    .map_err(|e| {
-        tracing::debug!(%e, "signature check failed");
-        TrustError::BadDigest
-    })?;
-
-    let (store, count) = load_store(trust_dir)?;
-    let untrusted = |reason: String| -> Result<TrustError, TrustError> {
-        Ok(TrustError::Untrusted {
-            subject: subject_string(&leaf),
-            fingerprint: fingerprint(&leaf)?,
-            reason,
+    };
+    let leaf = embedded
+        .iter()
+        .find(|c| {
+            c.tbs().serial_number == sid.serial_number && names_match(&c.tbs().issuer, &sid.issuer)
         })
+        .cloned()
+        .ok_or_else(|| TrustError::malformed("the signer's certificate is not in the signature"))?;
+
+    // The signature over the content first, chain ignored: a changed file
+    // is BAD_DIGEST whoever signed it.
+    check_content_signature(content, &info, &leaf)?;
+
+    let (anchors, count) = load_store(trust_dir)?;
+    let untrusted = |reason: String| TrustError::Untrusted {
+        subject: leaf.subject_string(),
+        fingerprint: fingerprint(&leaf),
+        reason,
     };
     if count == 0 {
         return Err(untrusted(format!(
             "the trust store {} holds no certificates",
             trust_dir.display()
-        ))?);
+        )));
     }
-    let mut ctx = X509StoreContext::new().map_err(TrustError::ssl("cannot allocate"))?;
-    let outcome = ctx
-        .init(&store, &leaf, &embedded, |c| {
-            let ok = c.verify_cert()?;
-            let failing = c.current_cert().map(|x| x.to_owned());
-            Ok((ok, c.error(), failing))
-        })
-        .map_err(TrustError::ssl(
-            "certificate chain verification failed to run",
-        ))?;
-    match outcome {
-        (true, _, _) => {}
-        (false, err, failing)
-            if err.as_raw() == X509_V_ERR_CERT_HAS_EXPIRED
-                || err.as_raw() == X509_V_ERR_CERT_NOT_YET_VALID =>
-        {
-            let c = failing.unwrap_or_else(|| leaf.clone());
-            return Err(TrustError::Expired {
-                subject: subject_string(&c),
-                not_before: c.not_before().to_string(),
-                not_after: c.not_after().to_string(),
-            });
-        }
-        (false, err, failing) => {
-            let at = failing
-                .map(|c| format!(" (at '{}')", subject_string(&c)))
-                .unwrap_or_default();
+    match verify_chain(&leaf, &embedded, &anchors, unix_now()) {
+        Ok(_) => {}
+        Err(ChainError::Expired(c)) => return Err(expired(&c)),
+        Err(ChainError::Untrusted { reason, at }) => {
             return Err(untrusted(format!(
-                "{}{at}, checked against the {count} certificate(s) in {}",
-                err.error_string(),
+                "{reason} (at '{}'), checked against the {count} certificate(s) in {}",
+                at.subject_string(),
                 trust_dir.display()
-            ))?);
+            )))
         }
     }
-    // OpenSSL may not check the dates of a trust anchor; a leaf trusted
-    // directly is one.
+    // The chain check covers the leaf's dates too; checked again here so
+    // the rule does not hang on how the chain ended.
     check_validity(&leaf)?;
     check_code_signing(&leaf)?;
-    describe(&leaf)
+    Ok(describe(&leaf))
 }
 
-/// Every certificate in the `*.pem` files of `dir`, as trust anchors. Any
-/// certificate in the store anchors a chain (PARTIAL_CHAIN), so a trusted
-/// intermediate or a trusted self-signed leaf needs nothing above it.
+/// The SignerInfo's signature over `content` with the signer certificate's
+/// key, as PKCS7_signatureVerify checks it: with signed attributes, their
+/// messageDigest is SHA-256(content) and the signature covers their DER;
+/// without, it covers the content. Any mismatch is [`TrustError::BadDigest`].
+fn check_content_signature(
+    content: &[u8],
+    info: &SignerInfo,
+    signer: &Certificate,
+) -> Result<(), TrustError> {
+    let key = PublicKey::from_spki(&signer.tbs().subject_public_key_info).map_err(|e| {
+        TrustError::malformed(format!("the signer's key cannot verify the signature: {e}"))
+    })?;
+    let signed = match &info.signed_attrs {
+        Some(attrs) => {
+            let mut digests = attrs
+                .iter()
+                .filter(|a| a.oid == oid::MESSAGE_DIGEST)
+                .flat_map(|a| a.values.iter());
+            let digest = match (digests.next(), digests.next()) {
+                (Some(d), None) => d.decode_as::<OctetString>().ok(),
+                _ => None,
+            };
+            let Some(digest) = digest else {
+                tracing::debug!("signed attributes without exactly one messageDigest");
+                return Err(TrustError::BadDigest);
+            };
+            if digest.as_bytes() != &Sha256::digest(content)[..] {
+                tracing::debug!("messageDigest does not match the content");
+                return Err(TrustError::BadDigest);
+            }
+            attrs.to_der().map_err(|_| TrustError::BadDigest)?
+        }
+        None => content.to_vec(),
+    };
+    let hash = Sha256::digest(&signed);
+    if !key.verify_prehashed(Hash::Sha256, &hash, info.signature.as_bytes()) {
+        tracing::debug!("the signature does not verify with the signer's key");
+        return Err(TrustError::BadDigest);
+    }
+    Ok(())
+}
+
+/// Every certificate in the `*.pem` files of `dir`, as trust anchors, and
+/// how many there are. Any certificate in the store anchors a chain, so a
+/// trusted intermediate or a trusted self-signed leaf needs nothing above it.
 ///
 /// A file writable by group or others, or owned by someone other than root
 /// or us, is skipped with a warning, and a directory writable by group or
 /// others is ignored whole: the store is root's to write (SPEC §2), and a
 /// certificate anyone could have put there vouches for nothing.
-pub(crate) fn load_store(dir: &Path) -> Result<(X509Store, usize), TrustError> {
-    let mut b = X509StoreBuilder::new().map_err(TrustError::ssl("cannot allocate a store"))?;
-    b.set_flags(X509VerifyFlags::PARTIAL_CHAIN)
-        .map_err(TrustError::ssl("cannot configure the store"))?;
-    let mut count = 0;
+pub(crate) fn load_store(dir: &Path) -> Result<(Vec<Certificate>, usize), TrustError> {
+    let mut anchors: Vec<Certificate> = Vec::new();
     if let Ok(meta) = fs::metadata(dir) {
         if meta.permissions().mode() & 0o022 != 0 {
             tracing::warn!(dir = %dir.display(), "trust store directory is writable by group or others; trusting nothing in it");
-            return Ok((b.build(), 0));
+            return Ok((anchors, 0));
         }
     }
     let euid = nix::unistd::geteuid().as_raw();
@@ -156,10 +163,11 @@ pub(crate) fn load_store(dir: &Path) -> Result<(X509Store, usize), TrustError> {
         }
         for c in certs {
             // A duplicate (the same certificate in two files) is harmless.
-            if b.add_cert(c).is_ok() {
-                count += 1;
+            if !anchors.contains(&c) {
+                anchors.push(c);
             }
         }
     }
-    Ok((b.build(), count))
+    let count = anchors.len();
+    Ok((anchors, count))
 }

@@ -37,8 +37,10 @@ fn signed() -> &'static Signed {
             },
         );
         TrustStore::open(&fx.trust_dir()).add(&cert).unwrap();
-        let k = openssl::pkey::PKey::private_key_from_pem(&std::fs::read(&key).unwrap()).unwrap();
-        let c = openssl::x509::X509::from_pem(&std::fs::read(&cert).unwrap()).unwrap();
+        let k = wslp_trust::PrivateKey::read_pem_file(&key).unwrap();
+        let c = wslp_trust::Certificate::read_pem_file(&cert)
+            .unwrap()
+            .remove(0);
         let content = b"\x7fELF pretend plugin bytes for the property tests".to_vec();
         let file = attach_signature(&content, &sign_bytes(&content, &k, &c, &[]).unwrap()).unwrap();
         let trust = fx.trust_dir();

@@ -11,18 +11,12 @@ use common::{dl, mode, now, Fixture};
 use wslp_abi::hresult;
 use wslp_trust::{
     attach_signature, exit, sign_bytes, sign_file, split_signature, verify, CertOptions,
-    TrustError, TrustStore, TRAILER_LEN,
+    Certificate, PrivateKey, TrustError, TrustStore, TRAILER_LEN,
 };
 
-fn load_pair(
-    key: &std::path::Path,
-    cert: &std::path::Path,
-) -> (
-    openssl::pkey::PKey<openssl::pkey::Private>,
-    openssl::x509::X509,
-) {
-    let k = openssl::pkey::PKey::private_key_from_pem(&fs::read(key).unwrap()).unwrap();
-    let c = openssl::x509::X509::from_pem(&fs::read(cert).unwrap()).unwrap();
+fn load_pair(key: &std::path::Path, cert: &std::path::Path) -> (PrivateKey, Certificate) {
+    let k = PrivateKey::read_pem_file(key).unwrap();
+    let c = Certificate::read_pem_file(cert).unwrap().remove(0);
     (k, c)
 }
 
