@@ -136,7 +136,7 @@ pub(crate) fn open_tar_stream(
         Compression::None => Box::new(raw),
         // Multi-member readers: pigz, pixz and zstd -T write several frames.
         Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(raw)),
-        Compression::Xz => Box::new(xz2::bufread::XzDecoder::new_multi_decoder(raw)),
+        Compression::Xz => Box::new(liblzma::bufread::XzDecoder::new_multi_decoder(raw)),
         Compression::Zstd => Box::new(
             zstd::stream::read::Decoder::with_buffer(raw)
                 .map_err(|e| not_tar(format!("zstd: {e}")))?,

@@ -192,7 +192,7 @@ pub fn compress(codec: Codec, data: &[u8]) -> Vec<u8> {
             e.finish().unwrap()
         }
         Codec::Xz => {
-            let mut e = xz2::write::XzEncoder::new(Vec::new(), 1);
+            let mut e = liblzma::write::XzEncoder::new(Vec::new(), 1);
             e.write_all(data).unwrap();
             e.finish().unwrap()
         }
