@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs what building and testing wslp needs on Debian 12 / Ubuntu 22.04+:
-# a C compiler (plugins are C), OpenSSL and liblzma headers (signing, xz
-# tarballs), busybox-static (the test distribution), bubblewrap and crun
-# (benchmark peers), mingw-w64 (the Windows build of the Rust SDK sample),
-# and a Rust toolchain when there is none. Safe to run again.
+# a C compiler (plugins are C; the bundled liblzma and zstd are built from
+# source and linked statically), the openssl tool (tests check that wslp's
+# signatures interoperate with it; wslp itself links no OpenSSL),
+# busybox-static (the test distribution), bubblewrap and crun (benchmark
+# peers), mingw-w64 (the Windows build of the Rust SDK sample), and a Rust
+# toolchain when there is none. Safe to run again.
 set -euo pipefail
 
 need_root() {
@@ -13,7 +15,7 @@ need_root() {
     fi
 }
 
-pkgs=(gcc g++ make pkg-config libssl-dev liblzma-dev busybox-static bubblewrap crun hyperfine mingw-w64 curl ca-certificates xz-utils zstd gzip tar util-linux fonts-dejavu-core)
+pkgs=(gcc g++ make openssl busybox-static bubblewrap crun hyperfine mingw-w64 curl ca-certificates xz-utils zstd gzip tar util-linux fonts-dejavu-core)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
