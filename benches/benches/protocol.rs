@@ -26,14 +26,14 @@ fn frames(c: &mut Criterion) {
         b.iter(|| encode(black_box(&req)))
     });
     c.bench_function("decode Run request frame", |b| {
-        b.iter(|| decode::<ClientMessage>(black_box(&frame[4..])).unwrap())
+        b.iter(|| decode::<ClientMessage>(black_box(&frame)).unwrap())
     });
     let exited = encode(&ServerMessage::Exited { code: 0 });
     c.bench_function("encode Exited frame", |b| {
         b.iter(|| encode(black_box(&ServerMessage::Exited { code: 0 })))
     });
     c.bench_function("decode Exited frame", |b| {
-        b.iter(|| decode::<ServerMessage>(black_box(&exited[4..])).unwrap())
+        b.iter(|| decode::<ServerMessage>(black_box(&exited)).unwrap())
     });
     let failure = ServerMessage::Failed {
         text: "A fatal error was returned by plugin 'MyPlugin'. Error message: 'no license'\nError code: Wsl/Service/CreateInstance/CreateVm/Plugin/E_UNEXPECTED".into(),
@@ -41,7 +41,7 @@ fn frames(c: &mut Criterion) {
     };
     let failed = encode(&failure);
     c.bench_function("decode Failed frame", |b| {
-        b.iter(|| decode::<ServerMessage>(black_box(&failed[4..])).unwrap())
+        b.iter(|| decode::<ServerMessage>(black_box(&failed)).unwrap())
     });
 }
 

@@ -2,7 +2,7 @@
 //! and an exit code.
 
 use std::io::Write;
-use std::os::fd::RawFd;
+use std::os::fd::BorrowedFd;
 use wslp_config::Paths;
 use wslp_ipc::client::{connect, ClientError};
 use wslp_ipc::conn::Conn;
@@ -42,7 +42,7 @@ pub fn open() -> Result<Conn, i32> {
 }
 
 /// Sends `req` (with `fds`) and returns the connection for the caller to read answers.
-pub fn send(req: Request, fds: &[RawFd]) -> Result<Conn, i32> {
+pub fn send(req: Request, fds: &[BorrowedFd<'_>]) -> Result<Conn, i32> {
     let conn = open()?;
     conn.send_with_fds(&ClientMessage::Request(req), fds)
         .map_err(|e| {

@@ -35,6 +35,7 @@ use crate::ffi::LoadFailure;
 use crate::instance::{HookCall, HookOutcome, PluginInstance};
 use crate::protocol::{self, Dec, Enc, ProtoError};
 use crate::sys;
+use wslp_ipc::frame::FrameError;
 
 /// What the plugin host loads: the registry path (signatures off), or the verified
 /// bytes' descriptor (root-only file or sealed memfd), kept for every respawn so the
@@ -202,7 +203,7 @@ impl HostProcess {
         let pair = || {
             socketpair(
                 AddressFamily::Unix,
-                SockType::SeqPacket,
+                SockType::Stream,
                 None,
                 SockFlag::SOCK_CLOEXEC,
             )
@@ -276,21 +277,20 @@ impl HostProcess {
             Err(ProtoError::Closed) => return Err(self.closed()),
             Err(e) => return Err(Lost::Broken(e.to_string())),
         }
+        let deadline = timeout.map(|t| Instant::now() + t);
         // Most hooks answer within microseconds: see `protocol::recv_soon`.
         let spin_until = Instant::now() + protocol::SPIN;
         loop {
-            match protocol::try_recv(self.control.as_fd(), &mut self.buf) {
+            match protocol::try_recv(self.control.as_fd(), &mut self.buf, deadline) {
                 Ok(Some(_)) => return Ok(()),
                 Ok(None) => {}
-                Err(ProtoError::Closed) => return Err(self.closed()),
-                Err(e) => return Err(Lost::Broken(e.to_string())),
+                Err(e) => return Err(self.lost(e)),
             }
             if Instant::now() >= spin_until {
                 break;
             }
             std::thread::yield_now();
         }
-        let deadline = timeout.map(|t| Instant::now() + t);
         loop {
             let wait = match deadline {
                 None => PollTimeout::NONE,
@@ -321,11 +321,10 @@ impl HostProcess {
             let exited = fds[1].revents().is_some_and(|r| !r.is_empty());
             // A reply already sent wins over an exit that followed it.
             if !control.is_empty() {
-                return match protocol::recv(self.control.as_fd(), &mut self.buf) {
+                return match protocol::recv_until(self.control.as_fd(), &mut self.buf, deadline) {
                     // The host has no business sending descriptors here; dropped.
                     Ok(_) => Ok(()),
-                    Err(ProtoError::Closed) => Err(self.closed()),
-                    Err(e) => Err(Lost::Broken(e.to_string())),
+                    Err(e) => Err(self.lost(e)),
                 };
             }
             if exited {
@@ -340,6 +339,16 @@ impl HostProcess {
         match poll(&mut fds, PollTimeout::ZERO) {
             Ok(1) => Some(self.terminate()),
             _ => None,
+        }
+    }
+
+    /// What a failed read of a reply means.
+    fn lost(&self, e: ProtoError) -> Lost {
+        match e {
+            ProtoError::Closed => self.closed(),
+            // Part of a reply, then nothing: as hung as no reply at all.
+            ProtoError::Frame(FrameError::TimedOut) => Lost::Timeout,
+            e => Lost::Broken(e.to_string()),
         }
     }
 

@@ -1,29 +1,31 @@
 //! The wire protocol between the service and a plugin-host process (SPEC §8).
 //!
-//! Two `SOCK_SEQPACKET` socket pairs per plugin host, so each side reads with plain
+//! Two Unix stream socket pairs per plugin host, so each side reads with plain
 //! blocking calls and never has to route replies:
 //! - *control* (fd 3 in the host): the service sends `Load` and hook calls, the host
 //!   answers each one. Only one request is in flight at a time.
 //! - *api* (fd 4 in the host): the host forwards the plugin's API calls, from any of
 //!   its threads, one at a time; the service answers each one.
 //!
-//! A frame is one packet: a tag byte, then fixed-width little-endian integers and
-//! length-prefixed UTF-8 strings. Sockets travel beside a frame as `SCM_RIGHTS`.
-//! Decoding never trusts the peer: a short or malformed frame is an error, not a panic.
+//! Frames are `wslp-ipc`'s (a length, then the bytes, descriptors as `SCM_RIGHTS`
+//! with the first byte; the service socket uses the same codec). A frame's bytes
+//! here are a tag byte, then fixed-width little-endian integers and
+//! length-prefixed UTF-8 strings. Decoding never trusts the peer: a short or
+//! malformed frame is an error, not a panic.
 
-use std::io::IoSlice;
-use std::io::IoSliceMut;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{BorrowedFd, OwnedFd};
+use std::time::{Duration, Instant};
 
-use nix::errno::Errno;
-use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
 use wslp_abi::{WSLVersion, GUID};
+use wslp_ipc::frame::{FrameError, Limits};
 
 use crate::instance::{DistroInfo, HookCall, OfflineDistroInfo, Session};
 
 /// Bumped whenever a frame changes, so a stale plugin-host binary is refused with a
 /// clear message instead of misreading frames. 2: `Load` carries the API version.
-pub(crate) const PROTOCOL_VERSION: u32 = 2;
+/// 3: stream sockets and `wslp-ipc`'s length-prefixed frames instead of
+/// `SOCK_SEQPACKET` packets.
+pub(crate) const PROTOCOL_VERSION: u32 = 3;
 
 /// The largest frame either side sends or accepts. An API call bigger than this
 /// (a huge argv) is refused with `E_INVALIDARG`.
@@ -37,8 +39,18 @@ pub(crate) enum ProtoError {
     Malformed(&'static str),
     #[error("frame larger than {MAX_FRAME} bytes")]
     TooLarge,
-    #[error("socket error: {0}")]
-    Io(#[from] Errno),
+    #[error(transparent)]
+    Frame(FrameError),
+}
+
+impl From<FrameError> for ProtoError {
+    fn from(e: FrameError) -> Self {
+        match e {
+            FrameError::Closed => ProtoError::Closed,
+            FrameError::TooLarge { .. } => ProtoError::TooLarge,
+            e => ProtoError::Frame(e),
+        }
+    }
 }
 
 // Frame tags.
@@ -195,103 +207,62 @@ impl<'a> Dec<'a> {
     }
 }
 
+/// What either side accepts in one frame: one descriptor at most.
+const LIMITS: Limits = Limits {
+    max_len: MAX_FRAME,
+    max_fds: 1,
+};
+
 /// Sends one frame, with `fd` beside it when given. Never raises SIGPIPE.
 pub(crate) fn send(sock: BorrowedFd<'_>, frame: &[u8], fd: Option<BorrowedFd<'_>>) -> R<()> {
     if frame.len() > MAX_FRAME {
         return Err(ProtoError::TooLarge);
     }
-    let iov = [IoSlice::new(frame)];
-    let fds: [RawFd; 1] = [fd.map_or(-1, |f| f.as_raw_fd())];
-    let cmsg = [ControlMessage::ScmRights(&fds)];
-    let cmsgs: &[ControlMessage<'_>] = if fd.is_some() { &cmsg } else { &[] };
-    loop {
-        match sendmsg::<()>(sock.as_raw_fd(), &iov, cmsgs, MsgFlags::MSG_NOSIGNAL, None) {
-            Ok(_) => return Ok(()),
-            Err(Errno::EINTR) => continue,
-            Err(Errno::EPIPE | Errno::ECONNRESET) => return Err(ProtoError::Closed),
-            Err(e) => return Err(e.into()),
-        }
-    }
+    Ok(wslp_ipc::frame::send(sock, frame, fd.as_slice())?)
 }
 
 /// Receives one frame into `buf` (resized to the frame) and the descriptor sent
 /// beside it, if any. Descriptors arrive close-on-exec.
 pub(crate) fn recv(sock: BorrowedFd<'_>, buf: &mut Vec<u8>) -> R<Option<OwnedFd>> {
-    recv_flags(sock, buf, MsgFlags::empty())
+    recv_until(sock, buf, None)
 }
 
-/// [`recv`] without waiting: `Ok(None)` when no frame is there yet.
-pub(crate) fn try_recv(sock: BorrowedFd<'_>, buf: &mut Vec<u8>) -> R<Option<Option<OwnedFd>>> {
-    match recv_flags(sock, buf, MsgFlags::MSG_DONTWAIT) {
-        Ok(fd) => Ok(Some(fd)),
-        Err(ProtoError::Io(Errno::EAGAIN)) => Ok(None),
-        Err(e) => Err(e),
-    }
+/// [`recv`], giving up with [`FrameError::TimedOut`] when the peer stops in the
+/// middle of a frame past `deadline`.
+pub(crate) fn recv_until(
+    sock: BorrowedFd<'_>,
+    buf: &mut Vec<u8>,
+    deadline: Option<Instant>,
+) -> R<Option<OwnedFd>> {
+    let fds = wslp_ipc::frame::recv(sock, buf, LIMITS, deadline)?;
+    Ok(fds.into_iter().next())
+}
+
+/// [`recv_until`] without waiting for a frame to begin: `Ok(None)` when none has.
+pub(crate) fn try_recv(
+    sock: BorrowedFd<'_>,
+    buf: &mut Vec<u8>,
+    deadline: Option<Instant>,
+) -> R<Option<Option<OwnedFd>>> {
+    let fds = wslp_ipc::frame::try_recv(sock, buf, LIMITS, deadline)?;
+    Ok(fds.map(|fds| fds.into_iter().next()))
 }
 
 /// How long [`recv_soon`] keeps its CPU busy before sleeping.
-pub(crate) const SPIN: std::time::Duration = std::time::Duration::from_micros(50);
+pub(crate) const SPIN: Duration = Duration::from_micros(50);
 
 /// [`recv`] of a reply expected within microseconds. Waiting that long without
 /// sleeping (yielding to any runnable thread) keeps this CPU from going idle, and
 /// waking an idle CPU costs tens of microseconds in a VM; then it sleeps in `recv`.
 pub(crate) fn recv_soon(sock: BorrowedFd<'_>, buf: &mut Vec<u8>) -> R<Option<OwnedFd>> {
-    let until = std::time::Instant::now() + SPIN;
-    while std::time::Instant::now() < until {
-        if let Some(fd) = try_recv(sock, buf)? {
+    let until = Instant::now() + SPIN;
+    while Instant::now() < until {
+        if let Some(fd) = try_recv(sock, buf, None)? {
             return Ok(fd);
         }
         std::thread::yield_now();
     }
     recv(sock, buf)
-}
-
-fn recv_flags(sock: BorrowedFd<'_>, buf: &mut Vec<u8>, flags: MsgFlags) -> R<Option<OwnedFd>> {
-    buf.resize(MAX_FRAME + 1, 0);
-    let mut space = nix::cmsg_space!([RawFd; 1]);
-    let (len, fd, truncated) = loop {
-        let mut iov = [IoSliceMut::new(buf)];
-        match recvmsg::<()>(
-            sock.as_raw_fd(),
-            &mut iov,
-            Some(&mut space),
-            MsgFlags::MSG_CMSG_CLOEXEC | flags,
-        ) {
-            Ok(msg) => {
-                let mut fd = None;
-                let mut extra = false;
-                for c in msg.cmsgs().map_err(ProtoError::Io)? {
-                    if let ControlMessageOwned::ScmRights(fds) = c {
-                        for raw in fds {
-                            // SAFETY: the kernel just installed `raw` in our table for us;
-                            // nothing else owns it.
-                            let owned = unsafe { OwnedFd::from_raw_fd(raw) };
-                            if fd.is_none() {
-                                fd = Some(owned);
-                            } else {
-                                extra = true; // dropped: closed
-                            }
-                        }
-                    }
-                }
-                let truncated = msg
-                    .flags
-                    .intersects(MsgFlags::MSG_TRUNC | MsgFlags::MSG_CTRUNC);
-                break (msg.bytes, fd, truncated || extra);
-            }
-            Err(Errno::EINTR) => continue,
-            Err(Errno::ECONNRESET) => return Err(ProtoError::Closed),
-            Err(e) => return Err(e.into()),
-        }
-    };
-    if len == 0 {
-        return Err(ProtoError::Closed);
-    }
-    if truncated || len > MAX_FRAME {
-        return Err(ProtoError::TooLarge);
-    }
-    buf.truncate(len);
-    Ok(fd)
 }
 
 const HOOK_VM_STARTED: u8 = 1;
@@ -419,17 +390,12 @@ impl OwnedHook {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
     use std::os::fd::AsFd;
+    use std::os::unix::net::UnixStream;
 
     fn pair() -> (OwnedFd, OwnedFd) {
-        socketpair(
-            AddressFamily::Unix,
-            SockType::SeqPacket,
-            None,
-            SockFlag::SOCK_CLOEXEC,
-        )
-        .unwrap()
+        let (a, b) = UnixStream::pair().unwrap();
+        (a.into(), b.into())
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! does not run (no systemd needed).
 
 use crate::conn::Conn;
+use crate::frame::FrameError;
 use crate::protocol::{ClientMessage, ProtocolError, ServerMessage, PROTOCOL_VERSION};
 use std::io::{ErrorKind, Read};
 use std::os::unix::net::UnixStream;
@@ -45,7 +46,7 @@ pub fn connect(paths: &Paths) -> Result<Conn, ClientError> {
 fn went_away(e: &ProtocolError) -> bool {
     match e {
         ProtocolError::Closed => true,
-        ProtocolError::Io(io) => {
+        ProtocolError::Frame(FrameError::Io(io)) => {
             matches!(
                 io.kind(),
                 ErrorKind::ConnectionReset | ErrorKind::BrokenPipe

@@ -1,16 +1,13 @@
-//! Framed messages with file descriptors over a Unix stream socket.
-//!
-//! The only place that touches SCM_RIGHTS and SO_PEERCRED.
+//! A connection to or from the service: [`protocol`](crate::protocol) messages
+//! in [`frame`](crate::frame)s, and who is on the other end.
 
+use crate::frame::{self, FrameError, Limits};
 use crate::protocol::{decode, encode, ProtocolError, MAX_FDS, MAX_FRAME};
-use nix::sys::socket::{
-    getsockopt, recvmsg, sendmsg, sockopt::PeerCredentials, ControlMessage, ControlMessageOwned,
-    MsgFlags,
-};
+use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
 use serde::{de::DeserializeOwned, Serialize};
-use std::io::{IoSlice, IoSliceMut};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
+use std::time::Instant;
 
 /// Who is on the other end of the socket, from the kernel (SO_PEERCRED), not from the client's word.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,8 +26,13 @@ pub fn peer(stream: &UnixStream) -> std::io::Result<Peer> {
     })
 }
 
-/// A framed connection. Reads buffer whole frames; descriptors received with a
-/// frame are handed out with it.
+/// What a frame of the service protocol may be and carry.
+const LIMITS: Limits = Limits {
+    max_len: MAX_FRAME,
+    max_fds: MAX_FDS,
+};
+
+/// A framed connection carrying service protocol messages.
 pub struct Conn {
     stream: UnixStream,
 }
@@ -48,78 +50,28 @@ impl Conn {
         self.send_with_fds(msg, &[])
     }
 
-    pub fn send_with_fds<T: Serialize>(&self, msg: &T, fds: &[RawFd]) -> Result<(), ProtocolError> {
-        let frame = encode(msg);
-        let mut sent = 0;
-        while sent < frame.len() {
-            let iov = [IoSlice::new(&frame[sent..])];
-            let cmsgs: Vec<ControlMessage> = if sent == 0 && !fds.is_empty() {
-                vec![ControlMessage::ScmRights(fds)]
-            } else {
-                Vec::new()
-            };
-            let n = match sendmsg::<()>(
-                self.stream.as_raw_fd(),
-                &iov,
-                &cmsgs,
-                MsgFlags::MSG_NOSIGNAL,
-                None,
-            ) {
-                Ok(n) => n,
-                Err(nix::errno::Errno::EINTR) => continue,
-                Err(e) => return Err(std::io::Error::from(e).into()),
-            };
-            sent += n;
-        }
-        Ok(())
+    pub fn send_with_fds<T: Serialize>(
+        &self,
+        msg: &T,
+        fds: &[BorrowedFd<'_>],
+    ) -> Result<(), ProtocolError> {
+        Ok(frame::send(self.stream.as_fd(), &encode(msg), fds)?)
     }
 
-    /// Receives one frame and the descriptors that came with it.
+    /// Receives one message and the descriptors that came with it.
     pub fn recv<T: DeserializeOwned>(&self) -> Result<(T, Vec<OwnedFd>), ProtocolError> {
-        let mut fds = Vec::new();
-        let mut len = [0u8; 4];
-        self.read_exact(&mut len, &mut fds)?;
-        let n = u32::from_le_bytes(len) as usize;
-        if n > MAX_FRAME {
-            return Err(ProtocolError::TooLarge(n));
-        }
-        let mut body = vec![0u8; n];
-        self.read_exact(&mut body, &mut fds)?;
-        Ok((decode(&body)?, fds))
+        self.recv_until(None)
     }
 
-    fn read_exact(&self, buf: &mut [u8], fds: &mut Vec<OwnedFd>) -> Result<(), ProtocolError> {
-        let mut got = 0;
-        while got < buf.len() {
-            let mut cmsg = nix::cmsg_space!([RawFd; MAX_FDS]);
-            let mut iov = [IoSliceMut::new(&mut buf[got..])];
-            let msg = match recvmsg::<()>(
-                self.stream.as_raw_fd(),
-                &mut iov,
-                Some(&mut cmsg),
-                MsgFlags::MSG_CMSG_CLOEXEC,
-            ) {
-                Ok(m) => m,
-                Err(nix::errno::Errno::EINTR) => continue,
-                Err(e) => return Err(std::io::Error::from(e).into()),
-            };
-            let n = msg.bytes;
-            if let Ok(cmsgs) = msg.cmsgs() {
-                for c in cmsgs {
-                    if let ControlMessageOwned::ScmRights(rs) = c {
-                        for r in rs {
-                            // SAFETY: the kernel just installed `r` in our table for us; nobody else owns it.
-                            fds.push(unsafe { OwnedFd::from_raw_fd(r) });
-                        }
-                    }
-                }
-            }
-            if n == 0 {
-                return Err(ProtocolError::Closed);
-            }
-            got += n;
-        }
-        Ok(())
+    /// [`Conn::recv`], giving up on a peer that sends part of a frame and
+    /// then stalls past `deadline`.
+    pub fn recv_until<T: DeserializeOwned>(
+        &self,
+        deadline: Option<Instant>,
+    ) -> Result<(T, Vec<OwnedFd>), ProtocolError> {
+        let mut body = Vec::new();
+        let fds = frame::recv(self.stream.as_fd(), &mut body, LIMITS, deadline)?;
+        Ok((decode(&body)?, fds))
     }
 
     pub fn try_clone(&self) -> std::io::Result<Conn> {
@@ -129,8 +81,42 @@ impl Conn {
     }
 }
 
+impl From<FrameError> for ProtocolError {
+    fn from(e: FrameError) -> Self {
+        match e {
+            FrameError::Closed => ProtocolError::Closed,
+            e => ProtocolError::Frame(e),
+        }
+    }
+}
+
 impl AsFd for Conn {
-    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+    fn as_fd(&self) -> BorrowedFd<'_> {
         self.stream.as_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{ClientMessage, ServerMessage};
+
+    #[test]
+    fn messages_and_descriptors_round_trip() {
+        let (a, b) = UnixStream::pair().unwrap();
+        let (a, b) = (Conn::new(a), Conn::new(b));
+        let stdin = std::io::stdin();
+        a.send_with_fds(&ClientMessage::Signal(2), &[stdin.as_fd()])
+            .unwrap();
+        let (m, fds) = b.recv::<ClientMessage>().unwrap();
+        assert_eq!((m, fds.len()), (ClientMessage::Signal(2), 1));
+        b.send(&ServerMessage::Done).unwrap();
+        assert_eq!(a.recv::<ServerMessage>().unwrap().0, ServerMessage::Done);
+        assert_eq!(peer(a.stream()).unwrap().pid, std::process::id() as i32);
+        drop(b);
+        assert!(matches!(
+            a.recv::<ServerMessage>(),
+            Err(ProtocolError::Closed)
+        ));
     }
 }

@@ -1,7 +1,10 @@
 //! How wslp processes talk to each other.
 //!
-//! - [`conn`]: the framing of the service socket, descriptor passing
-//!   (SCM_RIGHTS) and peer credentials (SO_PEERCRED);
+//! - [`frame`]: the one framing codec of wslp's sockets, with descriptor
+//!   passing (SCM_RIGHTS); the service socket and the plugin-host sockets
+//!   both use it;
+//! - [`conn`]: a service connection (protocol messages in frames) and peer
+//!   credentials (SO_PEERCRED);
 //! - [`protocol`]: the messages between a front end and `wslpd`, one request
 //!   enum that every front end uses;
 //! - [`client`]: what a front end uses to reach (and start) the service.
@@ -11,4 +14,5 @@
 
 pub mod client;
 pub mod conn;
+pub mod frame;
 pub mod protocol;

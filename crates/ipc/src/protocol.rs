@@ -1,10 +1,11 @@
 //! The IPC protocol between `wslp` (and any other front end) and `wslpd`.
 //!
-//! One Unix stream socket per client. Every message is a frame: a little-endian
-//! `u32` length followed by that many bytes of a postcard-encoded [`ClientMessage`]
-//! or [`ServerMessage`]. File descriptors (a command's stdin, stdout and stderr)
-//! ride along the frame that needs them as SCM_RIGHTS ancillary data, so the
-//! service never relays a byte of a command's I/O.
+//! One Unix stream socket per client. Every message is a [frame](crate::frame):
+//! a little-endian `u32` length followed by that many bytes of a
+//! postcard-encoded [`ClientMessage`] or [`ServerMessage`]. File descriptors (a
+//! command's stdin, stdout and stderr) ride along the frame that needs them as
+//! SCM_RIGHTS ancillary data, so the service never relays a byte of a command's
+//! I/O.
 //!
 //! A connection starts with [`ClientMessage::Hello`] carrying [`PROTOCOL_VERSION`];
 //! the service answers [`ServerMessage::Hello`] or an error when the versions differ.
@@ -137,24 +138,19 @@ pub enum ServerMessage {
     },
 }
 
+/// The body of a frame carrying `msg` (the length prefix is the codec's).
 pub fn encode<T: Serialize>(msg: &T) -> Vec<u8> {
-    let body = postcard::to_stdvec(msg).expect("protocol messages always serialize");
-    let mut out = Vec::with_capacity(4 + body.len());
-    out.extend_from_slice(&(body.len() as u32).to_le_bytes());
-    out.extend_from_slice(&body);
-    out
+    postcard::to_stdvec(msg).expect("protocol messages always serialize")
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProtocolError {
-    #[error("frame of {0} bytes exceeds the limit of {MAX_FRAME}")]
-    TooLarge(usize),
     #[error("malformed message: {0}")]
     Malformed(#[from] postcard::Error),
     #[error("connection closed")]
     Closed,
-    #[error("{0}")]
-    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Frame(crate::frame::FrameError),
     #[error("protocol version mismatch: client {client}, service {service}; run `wslp --shutdown` so the service restarts at the new version")]
     Version { client: u32, service: u32 },
 }
@@ -179,12 +175,7 @@ mod tests {
             term: None,
             lang: None,
         }));
-        let f = encode(&m);
-        assert_eq!(
-            u32::from_le_bytes(f[..4].try_into().unwrap()) as usize,
-            f.len() - 4
-        );
-        assert_eq!(decode::<ClientMessage>(&f[4..]).unwrap(), m);
+        assert_eq!(decode::<ClientMessage>(&encode(&m)).unwrap(), m);
     }
 
     proptest! {

@@ -12,7 +12,7 @@ use nix::pty::openpty;
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg, Termios};
 use std::io::{IsTerminal, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::mpsc;
 use std::time::Duration;
 use wslp_ipc::protocol::{ClientMessage, Request, RunCommand, RunRequest, ServerMessage};
@@ -64,18 +64,11 @@ impl Drop for RawMode {
     }
 }
 
-fn copy_winsize(from: i32, to: i32) {
-    let mut ws: libc::winsize = libc::winsize {
-        ws_row: 0,
-        ws_col: 0,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    // SAFETY: TIOCGWINSZ/TIOCSWINSZ read/write one winsize struct we own; bad fds only return errors.
-    unsafe {
-        if libc::ioctl(from, libc::TIOCGWINSZ, &mut ws) == 0 {
-            libc::ioctl(to, libc::TIOCSWINSZ, &ws);
-        }
+/// Gives the pty `to` the window size of the terminal `from`; nothing when
+/// `from` has none.
+fn copy_winsize(from: BorrowedFd<'_>, to: BorrowedFd<'_>) {
+    if let Ok(ws) = rustix::termios::tcgetwinsize(from) {
+        let _ = rustix::termios::tcsetwinsize(to, ws);
     }
 }
 
@@ -101,9 +94,9 @@ fn execute(tty: bool, make: impl FnOnce(bool) -> Request) -> i32 {
                 )
             }
         };
-        copy_winsize(0, pty.master.as_raw_fd());
+        copy_winsize(std::io::stdin().as_fd(), pty.master.as_fd());
         let slave = pty.slave;
-        let fds = [slave.as_raw_fd(); 3];
+        let fds = [slave.as_fd(); 3];
         let conn = match send(make(true), &fds) {
             Ok(c) => c,
             Err(code) => return code,
@@ -118,7 +111,11 @@ fn execute(tty: bool, make: impl FnOnce(bool) -> Request) -> i32 {
         pty_master = Some(pty.master);
         conn
     } else {
-        match send(make(false), &[0, 1, 2]) {
+        let (stdin, stdout, stderr) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
+        match send(
+            make(false),
+            &[stdin.as_fd(), stdout.as_fd(), stderr.as_fd()],
+        ) {
             Ok(c) => c,
             Err(code) => return code,
         }
@@ -151,12 +148,12 @@ fn execute(tty: bool, make: impl FnOnce(bool) -> Request) -> i32 {
     }
 
     if let Ok(sender) = conn.try_clone() {
-        let master_fd = pty_master.as_ref().map(|m| m.as_raw_fd());
+        let master = pty_master.as_ref().and_then(|m| m.try_clone().ok());
         std::thread::spawn(move || {
             while let Ok(sig) = set.wait() {
                 if sig == Signal::SIGWINCH {
-                    if let Some(m) = master_fd {
-                        copy_winsize(0, m);
+                    if let Some(m) = &master {
+                        copy_winsize(std::io::stdin().as_fd(), m.as_fd());
                     }
                     continue;
                 }
