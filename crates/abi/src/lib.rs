@@ -4,6 +4,10 @@
 //! Nothing here runs plugin code; it only describes the bytes that cross the
 //! boundary and how failures are spelled to the user.
 
+#![deny(unsafe_code)]
+
+#[allow(unsafe_code)]
+pub mod ffi;
 pub mod hresult;
 pub mod messages;
 pub mod types;

@@ -2,11 +2,8 @@
 
 use crate::error::{Error, Result};
 use crate::exec::{self, Output};
-use crate::sys::{
-    self, ProcessStream, WSLPluginAPIV1, WSLPluginAPI_ExecuteBinary,
-    WSLPluginAPI_ExecuteBinaryInDistribution, WSLPluginAPI_MountFolder, WSLPluginAPI_PluginError,
-    LPCSTR, SOCKET,
-};
+use crate::ffi::host::{RawApi, Started};
+use crate::sys::{self, ProcessStream};
 use crate::version::Version;
 use crate::views::{uuid_to_guid, Session};
 use crate::wide::to_wide;
@@ -14,7 +11,6 @@ use std::ffi::CString;
 use std::io::Read;
 use std::net::Shutdown;
 use std::path::Path;
-use std::ptr::addr_of;
 use uuid::Uuid;
 use wslp_abi::hresult::{self, E_INVALIDARG, E_NOTIMPL};
 
@@ -45,10 +41,7 @@ impl From<u32> for SessionId {
 #[derive(Clone, Copy)]
 pub struct Api {
     version: Version,
-    mount_folder: WSLPluginAPI_MountFolder,
-    execute_binary: WSLPluginAPI_ExecuteBinary,
-    plugin_error: WSLPluginAPI_PluginError,
-    execute_binary_in_distribution: WSLPluginAPI_ExecuteBinaryInDistribution,
+    table: RawApi,
 }
 
 impl std::fmt::Debug for Api {
@@ -60,38 +53,10 @@ impl std::fmt::Debug for Api {
 }
 
 impl Api {
-    /// Copies the host's table.
-    ///
-    /// Reads only the fields that the host's API version has
-    /// (`ExecuteBinaryInDistribution` from WSL 2.1.2 on), so an older host's
-    /// shorter table is not read past its end.
-    ///
-    /// # Safety
-    /// `raw` must point to a `WSLPluginAPIV1` table as a host passes it to the
-    /// entry point, whose function pointers stay valid while the plugin is loaded.
-    pub unsafe fn from_raw(raw: *const WSLPluginAPIV1) -> Self {
-        // SAFETY: `Version` and the first three calls are in every version of the table.
-        let (version, mount_folder, execute_binary, plugin_error) = unsafe {
-            (
-                Version::from(addr_of!((*raw).Version).read()),
-                addr_of!((*raw).MountFolder).read(),
-                addr_of!((*raw).ExecuteBinary).read(),
-                addr_of!((*raw).PluginError).read(),
-            )
-        };
-        let execute_binary_in_distribution = if version >= Version::DISTRIBUTION_API {
-            // SAFETY: the host's version says the field is there.
-            unsafe { addr_of!((*raw).ExecuteBinaryInDistribution).read() }
-        } else {
-            None
-        };
-        Api {
-            version,
-            mount_folder,
-            execute_binary,
-            plugin_error,
-            execute_binary_in_distribution,
-        }
+    /// `Api::from_raw`, the unsafe way in, is in `ffi`: every raw pointer the
+    /// host hands over is read there.
+    pub(crate) fn new(version: Version, table: RawApi) -> Self {
+        Api { version, table }
     }
 
     /// The WSL API version the host implements (`Api->Version`).
@@ -115,21 +80,16 @@ impl Api {
     ) -> Result<()> {
         let host_path = host_path.as_ref();
         let what = || format!("MountFolder('{}' -> '{vm_path}')", host_path.display());
-        let f = self.mount_folder.ok_or_else(|| missing("MountFolder"))?;
+        if self.table.mount_folder.is_none() {
+            return Err(missing("MountFolder"));
+        }
         let host_w = path_to_wide(host_path).ok_or_else(|| invalid(what(), "host path"))?;
         let vm_w = to_wide(vm_path).ok_or_else(|| invalid(what(), "VM path"))?;
         let name_w = to_wide(name).ok_or_else(|| invalid(what(), "name"))?;
-        // SAFETY: the strings are NUL-terminated and outlive the call; `f` is the
-        // host's MountFolder, valid while the plugin is loaded (from_raw).
-        let hr = unsafe {
-            f(
-                session.into().0,
-                host_w.as_ptr(),
-                vm_w.as_ptr(),
-                i32::from(read_only),
-                name_w.as_ptr(),
-            )
-        };
+        let hr = self
+            .table
+            .mount_folder(session.into().0, &host_w, &vm_w, read_only, &name_w)
+            .ok_or_else(|| missing("MountFolder"))?;
         check(hr, what)
     }
 
@@ -147,24 +107,15 @@ impl Api {
         args: &[&str],
     ) -> Result<ProcessStream> {
         let what = || format!("ExecuteBinary('{path}')");
-        let f = self
-            .execute_binary
-            .ok_or_else(|| missing("ExecuteBinary"))?;
+        if self.table.execute_binary.is_none() {
+            return Err(missing("ExecuteBinary"));
+        }
         let (c_path, c_args) = c_argv(path, args).ok_or_else(|| invalid(what(), "argument"))?;
-        let mut argv = pointers(&c_args);
-        let mut socket: SOCKET = sys::INVALID_SOCKET;
-        // SAFETY: path and argv are NUL-terminated and outlive the call, argv ends
-        // with NULL; `f` is the host's ExecuteBinary (from_raw).
-        let hr = unsafe {
-            f(
-                session.into().0,
-                c_path.as_ptr(),
-                argv.as_mut_ptr(),
-                &mut socket,
-            )
-        };
-        check(hr, what)?;
-        take_socket(socket, what)
+        let started = self
+            .table
+            .execute_binary(session.into().0, &c_path, &c_args)
+            .ok_or_else(|| missing("ExecuteBinary"))?;
+        take_stream(started, what)
     }
 
     /// Starts `path` with `args` inside the running distribution `distribution`,
@@ -179,7 +130,7 @@ impl Api {
         args: &[&str],
     ) -> Result<ProcessStream> {
         let what = || format!("ExecuteBinaryInDistribution({{{distribution}}}, '{path}')");
-        let f = self.execute_binary_in_distribution.ok_or_else(|| {
+        let not_there = || {
             Error::with_message(
                 E_NOTIMPL,
                 format!(
@@ -188,23 +139,17 @@ impl Api {
                     self.version
                 ),
             )
-        })?;
-        let (c_path, c_args) = c_argv(path, args).ok_or_else(|| invalid(what(), "argument"))?;
-        let mut argv = pointers(&c_args);
-        let guid = uuid_to_guid(distribution);
-        let mut socket: SOCKET = sys::INVALID_SOCKET;
-        // SAFETY: as in execute_binary; `guid` outlives the call.
-        let hr = unsafe {
-            f(
-                session.into().0,
-                &guid,
-                c_path.as_ptr(),
-                argv.as_mut_ptr(),
-                &mut socket,
-            )
         };
-        check(hr, what)?;
-        take_socket(socket, what)
+        if self.table.execute_binary_in_distribution.is_none() {
+            return Err(not_there());
+        }
+        let (c_path, c_args) = c_argv(path, args).ok_or_else(|| invalid(what(), "argument"))?;
+        let guid = uuid_to_guid(distribution);
+        let started = self
+            .table
+            .execute_binary_in_distribution(session.into().0, &guid, &c_path, &c_args)
+            .ok_or_else(not_there)?;
+        take_stream(started, what)
     }
 
     /// Runs `path args...` in the VM's root namespace to completion and
@@ -252,11 +197,14 @@ impl Api {
     /// all of this for you.
     pub fn plugin_error(&self, message: &str) -> Result<()> {
         let what = || "PluginError".to_string();
-        let f = self.plugin_error.ok_or_else(|| missing("PluginError"))?;
+        if self.table.plugin_error.is_none() {
+            return Err(missing("PluginError"));
+        }
         let w = to_wide(message).ok_or_else(|| invalid(what(), "message"))?;
-        // SAFETY: `w` is NUL-terminated and outlives the call; `f` is the host's
-        // PluginError (from_raw).
-        let hr = unsafe { f(w.as_ptr()) };
+        let hr = self
+            .table
+            .plugin_error(&w)
+            .ok_or_else(|| missing("PluginError"))?;
         check(hr, what)?;
         crate::ffi::note_plugin_error();
         Ok(())
@@ -301,23 +249,12 @@ fn c_argv(path: &str, args: &[&str]) -> Option<(CString, Vec<CString>)> {
     Some((c_path, v))
 }
 
-/// A NULL-terminated pointer array over `args`, which must outlive it.
-fn pointers(args: &[CString]) -> Vec<LPCSTR> {
-    args.iter()
-        .map(|a| a.as_ptr())
-        .chain(std::iter::once(std::ptr::null()))
-        .collect()
-}
-
-fn take_socket(socket: SOCKET, what: impl FnOnce() -> String) -> Result<ProcessStream> {
-    if socket == sys::INVALID_SOCKET {
-        return Err(Error::failed(format!(
-            "{} returned success but no socket",
-            what()
-        )));
-    }
-    // SAFETY: the host handed us this socket and we are its only owner.
-    Ok(unsafe { sys::stream_from_socket(socket) })
+/// The stream of a call that succeeded.
+fn take_stream(started: Started, what: impl Fn() -> String) -> Result<ProcessStream> {
+    check(started.hr, &what)?;
+    started
+        .stream
+        .ok_or_else(|| Error::failed(format!("{} returned success but no socket", what())))
 }
 
 fn check(hr: i32, what: impl FnOnce() -> String) -> Result<()> {

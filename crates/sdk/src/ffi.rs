@@ -6,6 +6,8 @@
 //! (with its text passed to `PluginError` in a start hook), since unwinding
 //! through C frames is undefined behaviour and WSL's service is C++.
 
+pub(crate) mod host;
+
 use crate::api::Api;
 use crate::error::Error;
 use crate::sys::{

@@ -52,14 +52,19 @@
 //! - `log` records go to stderr, which wslp puts in its log ([`logger`]).
 
 #![warn(missing_docs)]
+// `unsafe` lives in `ffi` (the C side of the boundary) and `sys` (raw types
+// and the system calls that need it); everything else is safe Rust.
+#![deny(unsafe_code)]
 
 pub mod api;
 pub mod error;
 pub mod exec;
 #[doc(hidden)]
+#[allow(unsafe_code)]
 pub mod ffi;
 pub mod logger;
 mod module;
+#[allow(unsafe_code)]
 pub mod sys;
 pub mod version;
 pub mod views;
@@ -191,6 +196,9 @@ macro_rules! export_plugin {
             ///
             /// # Safety
             /// Only the host calls it, with its API table and a zeroed hooks table.
+            // A plugin crate may deny `unsafe_code`: this one entry point is
+            // the SDK's, and its only unsafe is calling `entry_point`.
+            #[allow(unsafe_code)]
             #[no_mangle]
             pub unsafe extern "C" fn WSLPluginAPIV1_EntryPoint(
                 api: *const $crate::sys::WSLPluginAPIV1,

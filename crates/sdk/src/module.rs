@@ -24,8 +24,6 @@ pub fn plugin_file() -> Option<PathBuf> {
 
 #[cfg(unix)]
 mod imp {
-    use std::ffi::CStr;
-    use std::os::unix::ffi::OsStrExt;
     use std::path::PathBuf;
 
     /// Any address inside this object; a static's is as good as a function's.
@@ -38,21 +36,8 @@ mod imp {
         // and reused for another file.
         match std::fs::read("/proc/self/maps") {
             Ok(maps) => super::from_maps(&maps, addr),
-            Err(_) => from_dladdr(addr),
+            Err(_) => crate::sys::dladdr_file(addr),
         }
-    }
-
-    fn from_dladdr(addr: usize) -> Option<PathBuf> {
-        // SAFETY: Dl_info is plain data; all-zero is a valid value to overwrite.
-        let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
-        // SAFETY: dladdr only looks the address up and fills `info`.
-        let found = unsafe { libc::dladdr(addr as *const libc::c_void, &mut info) };
-        if found == 0 || info.dli_fname.is_null() {
-            return None;
-        }
-        // SAFETY: dladdr returned a NUL-terminated name that lives as long as the object.
-        let name = unsafe { CStr::from_ptr(info.dli_fname) };
-        Some(PathBuf::from(std::ffi::OsStr::from_bytes(name.to_bytes())))
     }
 }
 
@@ -143,44 +128,7 @@ mod tests {
 
 #[cfg(windows)]
 mod imp {
-    use std::ffi::c_void;
-    use std::os::windows::ffi::OsStringExt;
-    use std::path::PathBuf;
-
-    const GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS: u32 = 0x4;
-    const GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT: u32 = 0x2;
-
-    #[link(name = "kernel32")]
-    extern "system" {
-        fn GetModuleHandleExW(flags: u32, name: *const u16, module: *mut *mut c_void) -> i32;
-        fn GetModuleFileNameW(module: *mut c_void, filename: *mut u16, size: u32) -> u32;
-    }
-
-    static MARKER: u8 = 0;
-
-    pub fn containing_file() -> Option<PathBuf> {
-        let mut module: *mut c_void = std::ptr::null_mut();
-        // SAFETY: with FROM_ADDRESS the name argument is an address inside the
-        // module; UNCHANGED_REFCOUNT means nothing must be released.
-        let ok = unsafe {
-            GetModuleHandleExW(
-                GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS
-                    | GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT,
-                std::ptr::addr_of!(MARKER).cast(),
-                &mut module,
-            )
-        };
-        if ok == 0 {
-            return None;
-        }
-        let mut buf = vec![0u16; 32768];
-        // SAFETY: `buf` is writable for its length.
-        let n = unsafe { GetModuleFileNameW(module, buf.as_mut_ptr(), buf.len() as u32) };
-        if n == 0 || n as usize >= buf.len() {
-            return None;
-        }
-        Some(PathBuf::from(std::ffi::OsString::from_wide(
-            &buf[..n as usize],
-        )))
+    pub fn containing_file() -> Option<std::path::PathBuf> {
+        crate::sys::module_file()
     }
 }

@@ -5,6 +5,10 @@
 //! is a `UINT_PTR`. Field order is that of `include/WslPluginApi.h` either
 //! way. Plugin code should not need this module; it is public for the export
 //! macro and for authors who must reach past the safe wrapper.
+//!
+//! With [`ffi`](crate::ffi) it holds all of the SDK's `unsafe`: reading wide
+//! strings the host passes, owning the sockets it returns, and asking the
+//! loader which file holds the plugin.
 #![allow(non_snake_case, non_camel_case_types)]
 
 #[cfg(unix)]
@@ -216,3 +220,113 @@ pub(crate) unsafe fn stream_from_socket(socket: SOCKET) -> ProcessStream {
 pub(crate) const INVALID_SOCKET: SOCKET = -1;
 #[cfg(windows)]
 pub(crate) const INVALID_SOCKET: SOCKET = usize::MAX;
+
+/// Reads a NUL-terminated wide string from the host; `None` for NULL.
+///
+/// # Safety
+/// `p` must be NULL or point to a NUL-terminated wide string that stays valid
+/// for the duration of the call.
+pub unsafe fn from_wide_ptr(p: LPCWSTR) -> Option<String> {
+    if p.is_null() {
+        return None;
+    }
+    let mut len = 0usize;
+    // SAFETY: the caller promises a NUL-terminated array; we stop at the NUL.
+    while unsafe { *p.add(len) } != 0 {
+        len += 1;
+    }
+    // SAFETY: the `len` units before the NUL were just read, so they are valid.
+    let units = unsafe { std::slice::from_raw_parts(p, len) };
+    Some(crate::wide::from_wide_units(units))
+}
+
+/// The file the dynamic loader says holds `addr` (`dladdr`); `None` when
+/// it does not know.
+#[cfg(unix)]
+pub(crate) fn dladdr_file(addr: usize) -> Option<std::path::PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    // SAFETY: Dl_info is plain data; all-zero is a valid value to overwrite.
+    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+    // SAFETY: dladdr only looks the address up and fills `info`.
+    let found = unsafe { libc::dladdr(addr as *const libc::c_void, &mut info) };
+    if found == 0 || info.dli_fname.is_null() {
+        return None;
+    }
+    // SAFETY: dladdr returned a NUL-terminated name that lives as long as the object.
+    let name = unsafe { std::ffi::CStr::from_ptr(info.dli_fname) };
+    Some(std::path::PathBuf::from(std::ffi::OsStr::from_bytes(
+        name.to_bytes(),
+    )))
+}
+
+/// `GetModuleFileNameW` of the DLL that holds this code.
+#[cfg(windows)]
+pub(crate) fn module_file() -> Option<std::path::PathBuf> {
+    win::containing_file()
+}
+
+#[cfg(windows)]
+mod win {
+    use std::ffi::c_void;
+    use std::os::windows::ffi::OsStringExt;
+    use std::path::PathBuf;
+
+    const GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS: u32 = 0x4;
+    const GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT: u32 = 0x2;
+
+    #[link(name = "kernel32")]
+    extern "system" {
+        fn GetModuleHandleExW(flags: u32, name: *const u16, module: *mut *mut c_void) -> i32;
+        fn GetModuleFileNameW(module: *mut c_void, filename: *mut u16, size: u32) -> u32;
+    }
+
+    static MARKER: u8 = 0;
+
+    pub fn containing_file() -> Option<PathBuf> {
+        let mut module: *mut c_void = std::ptr::null_mut();
+        // SAFETY: with FROM_ADDRESS the name argument is an address inside the
+        // module; UNCHANGED_REFCOUNT means nothing must be released.
+        let ok = unsafe {
+            GetModuleHandleExW(
+                GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS
+                    | GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT,
+                std::ptr::addr_of!(MARKER).cast(),
+                &mut module,
+            )
+        };
+        if ok == 0 {
+            return None;
+        }
+        let mut buf = vec![0u16; 32768];
+        // SAFETY: `buf` is writable for its length.
+        let n = unsafe { GetModuleFileNameW(module, buf.as_mut_ptr(), buf.len() as u32) };
+        if n == 0 || n as usize >= buf.len() {
+            return None;
+        }
+        Some(PathBuf::from(std::ffi::OsString::from_wide(
+            &buf[..n as usize],
+        )))
+    }
+}
+
+#[cfg(test)]
+mod wide_tests {
+    use super::*;
+    use crate::wide::to_wide;
+
+    #[test]
+    fn null_is_none() {
+        // SAFETY: NULL is allowed.
+        assert_eq!(unsafe { from_wide_ptr(std::ptr::null()) }, None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn round_trip(s in "[^\u{0}]*") {
+            let w = to_wide(&s).unwrap();
+            // SAFETY: `w` is NUL-terminated and outlives the call.
+            let back = unsafe { from_wide_ptr(w.as_ptr()) };
+            proptest::prop_assert_eq!(back.as_deref(), Some(s.as_str()));
+        }
+    }
+}

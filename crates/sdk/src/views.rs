@@ -5,14 +5,8 @@
 //! when asked for. Fields that an older WSL does not pass (the struct it
 //! allocates is shorter) read as `None` instead of reading past its end.
 
-use crate::sys::{
-    WSLDistributionInformation, WSLSessionInformation, WslOfflineDistributionInformation, GUID,
-    HANDLE, PSID,
-};
-use crate::version::Version;
-use crate::wide::from_wide_ptr;
-use std::marker::PhantomData;
-use std::ptr::addr_of;
+use crate::ffi::host::{RawDistribution, RawOfflineDistribution};
+use crate::sys::{WSLSessionInformation, GUID, HANDLE, PSID};
 use uuid::Uuid;
 
 /// The user session a hook runs for (`WSLSessionInformation`).
@@ -113,90 +107,61 @@ pub fn uuid_to_guid(u: &Uuid) -> GUID {
 
 /// A string field: `None` for NULL or empty (WSL passes an empty string for
 /// "none" in some fields and NULL in others; plugins should not care which).
-///
-/// # Safety
-/// `p` must be NULL or a NUL-terminated wide string valid during the call.
-unsafe fn opt_string(p: crate::sys::LPCWSTR) -> Option<String> {
-    // SAFETY: forwarded from the caller.
-    unsafe { from_wide_ptr(p) }.filter(|s| !s.is_empty())
+fn non_empty(s: Option<String>) -> Option<String> {
+    s.filter(|s| !s.is_empty())
 }
 
 /// A running distribution (`WSLDistributionInformation`).
+///
+/// Made by the SDK for a hook (`Distribution::from_raw`, in `ffi`); valid
+/// only during it.
 #[derive(Clone, Copy)]
 pub struct Distribution<'a> {
-    raw: *const WSLDistributionInformation,
-    host: Version,
-    _life: PhantomData<&'a WSLDistributionInformation>,
+    raw: RawDistribution<'a>,
 }
 
 impl<'a> Distribution<'a> {
-    /// Wraps the host's struct.
-    ///
-    /// # Safety
-    /// `raw` must point to the distribution information a host passed to a
-    /// hook, valid for `'a`, laid out as the header of WSL API `host` says
-    /// (fields added after `host` are not read).
-    pub unsafe fn from_raw(raw: *const WSLDistributionInformation, host: Version) -> Self {
-        Distribution {
-            raw,
-            host,
-            _life: PhantomData,
-        }
+    pub(crate) fn new(raw: RawDistribution<'a>) -> Self {
+        Distribution { raw }
     }
 
     /// The distribution's GUID, fixed at registration.
     pub fn id(&self) -> Uuid {
-        // SAFETY: `Id` is in every version of the struct; `raw` is valid (from_raw).
-        guid_to_uuid(unsafe { &*addr_of!((*self.raw).Id) })
+        guid_to_uuid(&self.raw.id())
     }
 
     /// The distribution's name.
     pub fn name(&self) -> String {
-        // SAFETY: `Name` is in every version; the host passes a valid string or NULL.
-        unsafe { from_wide_ptr(addr_of!((*self.raw).Name).read()) }.unwrap_or_default()
+        self.raw.name().unwrap_or_default()
     }
 
     /// The inode number of the distribution's pid namespace.
     pub fn pid_namespace(&self) -> u64 {
-        // SAFETY: `PidNamespace` is in every version of the struct.
-        unsafe { addr_of!((*self.raw).PidNamespace).read() }
+        self.raw.pid_namespace()
     }
 
     /// The Store package family name; `None` when there is none (WSL passes an
     /// empty string then; wslp always does).
     pub fn package_family_name(&self) -> Option<String> {
-        // SAFETY: `PackageFamilyName` is in every version of the struct.
-        unsafe { opt_string(addr_of!((*self.raw).PackageFamilyName).read()) }
+        non_empty(self.raw.package_family_name())
     }
 
     /// The pid of the distribution's init, as seen from the VM's root
     /// namespace; `None` when the host is older than WSL 2.0.5.
     pub fn init_pid(&self) -> Option<u32> {
-        if self.host < Version::INIT_PID {
-            return None;
-        }
-        // SAFETY: the host's version says the field is there.
-        Some(unsafe { addr_of!((*self.raw).InitPid).read() })
+        self.raw.init_pid()
     }
 
     /// `ID=` of the distribution's os-release; `None` when missing or when the
     /// host is older than WSL 2.4.4.
     pub fn flavor(&self) -> Option<String> {
-        if self.host < Version::FLAVOR {
-            return None;
-        }
-        // SAFETY: the host's version says the field is there.
-        unsafe { opt_string(addr_of!((*self.raw).Flavor).read()) }
+        non_empty(self.raw.flavor())
     }
 
     /// `VERSION_ID=` of the distribution's os-release; `None` when missing or
     /// when the host is older than WSL 2.4.4.
     pub fn version(&self) -> Option<String> {
-        if self.host < Version::FLAVOR {
-            return None;
-        }
-        // SAFETY: the host's version says the field is there.
-        unsafe { opt_string(addr_of!((*self.raw).Version).read()) }
+        non_empty(self.raw.version())
     }
 }
 
@@ -218,58 +183,37 @@ impl std::fmt::Debug for Distribution<'_> {
 /// (`WslOfflineDistributionInformation`), for the registration hooks.
 #[derive(Clone, Copy)]
 pub struct OfflineDistribution<'a> {
-    raw: *const WslOfflineDistributionInformation,
-    host: Version,
-    _life: PhantomData<&'a WslOfflineDistributionInformation>,
+    raw: RawOfflineDistribution<'a>,
 }
 
 impl<'a> OfflineDistribution<'a> {
-    /// Wraps the host's struct.
-    ///
-    /// # Safety
-    /// As [`Distribution::from_raw`].
-    pub unsafe fn from_raw(raw: *const WslOfflineDistributionInformation, host: Version) -> Self {
-        OfflineDistribution {
-            raw,
-            host,
-            _life: PhantomData,
-        }
+    pub(crate) fn new(raw: RawOfflineDistribution<'a>) -> Self {
+        OfflineDistribution { raw }
     }
 
     /// The distribution's GUID.
     pub fn id(&self) -> Uuid {
-        // SAFETY: `Id` is in every version of the struct; `raw` is valid (from_raw).
-        guid_to_uuid(unsafe { &*addr_of!((*self.raw).Id) })
+        guid_to_uuid(&self.raw.id())
     }
 
     /// The distribution's name.
     pub fn name(&self) -> String {
-        // SAFETY: `Name` is in every version of the struct.
-        unsafe { from_wide_ptr(addr_of!((*self.raw).Name).read()) }.unwrap_or_default()
+        self.raw.name().unwrap_or_default()
     }
 
     /// The Store package family name; `None` when there is none.
     pub fn package_family_name(&self) -> Option<String> {
-        // SAFETY: `PackageFamilyName` is in every version of the struct.
-        unsafe { opt_string(addr_of!((*self.raw).PackageFamilyName).read()) }
+        non_empty(self.raw.package_family_name())
     }
 
     /// `ID=` of os-release; `None` when missing or the host is older than WSL 2.4.4.
     pub fn flavor(&self) -> Option<String> {
-        if self.host < Version::FLAVOR {
-            return None;
-        }
-        // SAFETY: the host's version says the field is there.
-        unsafe { opt_string(addr_of!((*self.raw).Flavor).read()) }
+        non_empty(self.raw.flavor())
     }
 
     /// `VERSION_ID=` of os-release; `None` when missing or the host is older than WSL 2.4.4.
     pub fn version(&self) -> Option<String> {
-        if self.host < Version::FLAVOR {
-            return None;
-        }
-        // SAFETY: the host's version says the field is there.
-        unsafe { opt_string(addr_of!((*self.raw).Version).read()) }
+        non_empty(self.raw.version())
     }
 }
 
@@ -288,60 +232,6 @@ impl std::fmt::Debug for OfflineDistribution<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wide::to_wide;
-
-    #[test]
-    fn distribution_fields_and_version_gating() {
-        let name = to_wide("Ubuntu").unwrap();
-        let empty = to_wide("").unwrap();
-        let flavor = to_wide("ubuntu").unwrap();
-        let ver = to_wide("24.04").unwrap();
-        let id = Uuid::parse_str("0b6b5d5e-1a2b-4c3d-8e9f-001122334455").unwrap();
-        let raw = WSLDistributionInformation {
-            Id: uuid_to_guid(&id),
-            Name: name.as_ptr(),
-            PidNamespace: 4026531836,
-            PackageFamilyName: empty.as_ptr(),
-            InitPid: 4242,
-            Flavor: flavor.as_ptr(),
-            Version: ver.as_ptr(),
-        };
-        // SAFETY: `raw` and its strings outlive the view.
-        let d = unsafe { Distribution::from_raw(&raw, Version::new(2, 9, 5)) };
-        assert_eq!(d.id(), id);
-        assert_eq!(d.name(), "Ubuntu");
-        assert_eq!(d.pid_namespace(), 4026531836);
-        assert_eq!(d.package_family_name(), None);
-        assert_eq!(d.init_pid(), Some(4242));
-        assert_eq!(d.flavor().as_deref(), Some("ubuntu"));
-        assert_eq!(d.version().as_deref(), Some("24.04"));
-
-        // SAFETY: as above.
-        let old = unsafe { Distribution::from_raw(&raw, Version::new(2, 1, 2)) };
-        assert_eq!(old.init_pid(), Some(4242));
-        assert_eq!(old.flavor(), None);
-        // SAFETY: as above.
-        let older = unsafe { Distribution::from_raw(&raw, Version::new(2, 0, 4)) };
-        assert_eq!(older.init_pid(), None);
-    }
-
-    #[test]
-    fn null_flavor_is_none() {
-        let name = to_wide("alpine").unwrap();
-        let raw = WslOfflineDistributionInformation {
-            Id: GUID::default(),
-            Name: name.as_ptr(),
-            PackageFamilyName: std::ptr::null(),
-            Flavor: std::ptr::null(),
-            Version: std::ptr::null(),
-        };
-        // SAFETY: `raw` and its strings outlive the view.
-        let d = unsafe { OfflineDistribution::from_raw(&raw, Version::new(2, 9, 5)) };
-        assert_eq!(d.name(), "alpine");
-        assert_eq!(d.flavor(), None);
-        assert_eq!(d.package_family_name(), None);
-        assert_eq!(d.id(), Uuid::nil());
-    }
 
     #[test]
     fn guid_uuid_round_trip_matches_wsl_text() {

@@ -5,7 +5,7 @@
 //! unpaired surrogates on Windows) become U+FFFD, since a name with a bad
 //! character is still worth logging.
 
-use crate::sys::{LPCWSTR, WCHAR};
+use crate::sys::WCHAR;
 
 /// Encodes `s` as a NUL-terminated wide string for the host.
 ///
@@ -51,24 +51,7 @@ pub fn from_wide_units(units: &[WCHAR]) -> String {
     }
 }
 
-/// Reads a NUL-terminated wide string from the host; `None` for NULL.
-///
-/// # Safety
-/// `p` must be NULL or point to a NUL-terminated wide string that stays valid
-/// for the duration of the call.
-pub unsafe fn from_wide_ptr(p: LPCWSTR) -> Option<String> {
-    if p.is_null() {
-        return None;
-    }
-    let mut len = 0usize;
-    // SAFETY: the caller promises a NUL-terminated array; we stop at the NUL.
-    while unsafe { *p.add(len) } != 0 {
-        len += 1;
-    }
-    // SAFETY: the `len` units before the NUL were just read, so they are valid.
-    let units = unsafe { std::slice::from_raw_parts(p, len) };
-    Some(from_wide_units(units))
-}
+pub use crate::sys::from_wide_ptr;
 
 #[cfg(test)]
 mod tests {
@@ -76,17 +59,10 @@ mod tests {
     use proptest::prelude::*;
 
     #[test]
-    fn null_is_none() {
-        // SAFETY: NULL is allowed.
-        assert_eq!(unsafe { from_wide_ptr(std::ptr::null()) }, None);
-    }
-
-    #[test]
     fn empty_string() {
         let w = to_wide("").unwrap();
         assert_eq!(w, vec![0]);
-        // SAFETY: `w` is NUL-terminated.
-        assert_eq!(unsafe { from_wide_ptr(w.as_ptr()) }.as_deref(), Some(""));
+        assert_eq!(from_wide_units(&w[..0]), "");
     }
 
     #[test]
@@ -118,9 +94,7 @@ mod tests {
         fn round_trip(s in "[^\u{0}]*") {
             let w = to_wide(&s).unwrap();
             prop_assert_eq!(w.last(), Some(&0));
-            // SAFETY: `w` is NUL-terminated and outlives the call.
-            let back = unsafe { from_wide_ptr(w.as_ptr()) };
-            prop_assert_eq!(back.as_deref(), Some(s.as_str()));
+            prop_assert_eq!(from_wide_units(&w[..w.len() - 1]), s);
         }
 
         #[test]
