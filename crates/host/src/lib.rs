@@ -14,7 +14,10 @@
 //! - `api`: the process-global state behind the API table (sessions, PluginError context).
 //! - [`manager`]: [`PluginManager`], the dispatch policy written once against [`PluginInstance`].
 
+#![deny(unsafe_code)]
+
 pub mod api;
+#[allow(unsafe_code)]
 mod ffi;
 pub mod instance;
 mod loader;
@@ -22,6 +25,7 @@ pub mod manager;
 mod out_of_process;
 pub mod plugin_host;
 mod protocol;
+#[allow(unsafe_code)]
 mod sys;
 
 pub use api::PluginServices;

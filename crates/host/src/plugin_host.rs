@@ -53,13 +53,7 @@ pub fn main() -> ! {
 fn run(service_pid: i32) -> Result<(), String> {
     nix::sys::prctl::set_no_new_privs().map_err(|e| format!("PR_SET_NO_NEW_PRIVS: {e}"))?;
     sys::close_from((API_FD + 1) as u32);
-    for fd in [CONTROL_FD, API_FD] {
-        nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETFD)
-            .map_err(|e| format!("descriptor {fd} from wslpd is missing ({e})"))?;
-    }
-    // SAFETY: the service mapped its sockets to these numbers before exec, and we
-    // just checked they are open; nothing else in this process uses them.
-    let (control, api_sock) = unsafe { (sys::inherited(CONTROL_FD), sys::inherited(API_FD)) };
+    let [control, api_sock] = sys::take_inherited([CONTROL_FD, API_FD])?;
     for fd in [&control, &api_sock] {
         // Keep the plugin's children (fork + exec) from inheriting the sockets.
         nix::fcntl::fcntl(

@@ -51,11 +51,20 @@ pub(crate) fn close_from(first: u32) {
     unsafe { libc::close_range(first, u32::MAX, 0) };
 }
 
-/// Takes ownership of a descriptor inherited at a fixed number.
-///
-/// # Safety
-/// `fd` must be open and owned by nobody else in this process.
-pub(crate) unsafe fn inherited(fd: RawFd) -> OwnedFd {
-    // SAFETY: the caller's contract.
-    unsafe { OwnedFd::from_raw_fd(fd) }
+/// Takes ownership of the descriptors the service mapped to fixed numbers
+/// before exec ([`map_fds`]), after checking each is open. Once per process:
+/// a second call fails, so no descriptor ever has two owners.
+pub(crate) fn take_inherited<const N: usize>(fds: [RawFd; N]) -> Result<[OwnedFd; N], String> {
+    static TAKEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if TAKEN.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        return Err("the descriptors from wslpd were already taken".into());
+    }
+    for fd in fds {
+        nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETFD)
+            .map_err(|e| format!("descriptor {fd} from wslpd is missing ({e})"))?;
+    }
+    // SAFETY: each is open (checked above), and nothing else in this process
+    // uses these numbers: the service put them there for us before exec, the
+    // plugin is not loaded yet, and TAKEN makes this the only owner.
+    Ok(fds.map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }))
 }

@@ -4,7 +4,7 @@ use crate::instance::Instance;
 use anyhow::{bail, Context};
 use nix::fcntl::{Flock, FlockArg};
 use std::fs::{File, OpenOptions};
-use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::os::unix::net::UnixListener;
 use std::sync::Arc;
@@ -45,7 +45,7 @@ pub fn run(paths: Paths, opts: DaemonOptions) -> anyhow::Result<bool> {
         .context("the settings file is not valid; fix it and run the command again")?;
     init_logging(&paths, &settings.log_level, opts.log_stderr)?;
 
-    let listener = match systemd_listener() {
+    let listener = match crate::sys::systemd_listener() {
         Some(l) => l,
         None => {
             let sock = paths.socket();
@@ -135,19 +135,6 @@ fn take_instance_lock(paths: &Paths) -> anyhow::Result<bool> {
             Err((_, e)) => return Err(e).context("cannot lock the service lock file"),
         }
     }
-}
-
-/// Socket activation (systemd's LISTEN_FDS protocol): fd 3 is our listener.
-fn systemd_listener() -> Option<UnixListener> {
-    let pid: u32 = std::env::var("LISTEN_PID").ok()?.parse().ok()?;
-    let n: u32 = std::env::var("LISTEN_FDS").ok()?.parse().ok()?;
-    if pid != std::process::id() || n < 1 {
-        return None;
-    }
-    std::env::remove_var("LISTEN_PID");
-    std::env::remove_var("LISTEN_FDS");
-    // SAFETY: systemd passed fd 3 to this process as a listening socket for us to own.
-    Some(unsafe { UnixListener::from_raw_fd(3) })
 }
 
 fn init_logging(paths: &Paths, level: &str, to_stderr: bool) -> anyhow::Result<()> {

@@ -9,7 +9,11 @@
 //! How clients reach it (the protocol, framing, the client) is `wslp-ipc`;
 //! where its files are and its settings, `wslp-config`.
 
+#![deny(unsafe_code)]
+
 pub mod daemon;
 pub mod failure;
 pub mod instance;
 pub mod server;
+#[allow(unsafe_code)]
+mod sys;

@@ -1,6 +1,8 @@
 //! `wslpd`: the wslp service. Normally started on demand by `wslp`; also
 //! runnable by hand or by systemd (socket activation, see contrib/systemd).
 
+#![deny(unsafe_code)]
+
 use std::process::ExitCode;
 use wslp_config::Paths;
 use wslp_service::daemon::{run, DaemonOptions};
