@@ -4,9 +4,10 @@
 # source and linked statically), the openssl tool (tests check that wslp's
 # signatures interoperate with it; wslp itself links no OpenSSL),
 # busybox-static (the test distribution), bubblewrap and crun (benchmark
-# peers), mingw-w64 (the Windows build of the Rust SDK sample), and a Rust
-# toolchain when there is none. Safe to run again.
+# peers), mingw-w64 (the Windows build of the Rust SDK sample), and the Rust
+# toolchain of rust-toolchain.toml with rustfmt and clippy. Safe to run again.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 need_root() {
     if [ "$(id -u)" -ne 0 ]; then
@@ -31,14 +32,21 @@ if ! command -v cargo >/dev/null 2>&1; then
     if [ -x "$HOME/.cargo/bin/cargo" ]; then
         export PATH="$HOME/.cargo/bin:$PATH"
     else
-        curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
+        # No default toolchain: the one rust-toolchain.toml pins is the only
+        # download, rather than `stable` and then the pinned one as well.
+        curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal --default-toolchain none
         export PATH="$HOME/.cargo/bin:$PATH"
     fi
 fi
 
 if command -v rustup >/dev/null 2>&1; then
+    # Installs the toolchain of rust-toolchain.toml (and its rustfmt and
+    # clippy) when missing; nothing when it is there.
+    rustup toolchain install >/dev/null
     rustup target list --installed 2>/dev/null | grep -q x86_64-pc-windows-gnu ||
         rustup target add x86_64-pc-windows-gnu >/dev/null 2>&1 ||
         echo "setup.sh: could not add the x86_64-pc-windows-gnu target; the Windows build check will be skipped" >&2
-    rustup component list --installed 2>/dev/null | grep -q rustfmt || rustup component add rustfmt >/dev/null 2>&1 || true
+    for c in rustfmt clippy; do
+        rustup component list --installed 2>/dev/null | grep -q "^$c" || rustup component add "$c" >/dev/null
+    done
 fi

@@ -10,6 +10,9 @@ if [ "$(id -u)" -ne 0 ]; then
     echo "test.sh: the tests create namespaces and mounts; run as root (sudo ./scripts/test.sh)" >&2
     exit 1
 fi
+# Gates first: a formatting or lint failure needs no test run to be seen.
+cargo fmt --all --check
+cargo clippy --workspace --all-targets -- -D warnings
 cargo build --workspace --bins
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --workspace --no-fail-fast

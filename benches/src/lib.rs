@@ -7,6 +7,8 @@
 //! (text and JSON), the chart, and /proc readings. The `wslp-bench` binary
 //! drives the measurements (`scripts/bench.sh`).
 
+#![deny(unsafe_code)]
+
 pub mod chart;
 pub mod procfs;
 pub mod report;

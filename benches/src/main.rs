@@ -4,6 +4,8 @@
 //! `--quick` (fewer iterations, for a smoke run), `--out DIR` (default
 //! `target/wslp-bench`).
 
+#![deny(unsafe_code)]
+
 mod setup;
 mod suites;
 

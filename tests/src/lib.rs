@@ -4,6 +4,8 @@
 //!
 //! Each [`Env`] is an isolated instance; dropping it shuts its service down.
 
+#![deny(unsafe_code)]
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -1,5 +1,7 @@
 //! `wslp`: the command line of wslp, in the manner of `wsl.exe`.
 
+#![deny(unsafe_code)]
+
 mod args;
 mod commands;
 mod session;

@@ -55,6 +55,8 @@
 //! Reading a distribution's files ([`read_os_release`], [`lookup_user`])
 //! resolves symlinks as if the rootfs were `/` (openat2 `RESOLVE_IN_ROOT`).
 
+#![deny(unsafe_code)]
+
 mod error;
 mod extract;
 mod fsutil;

@@ -12,6 +12,8 @@
 //! The service side (`wslp-service`) and every front end (`wslp`, tests,
 //! benchmarks) link this crate; it links neither the VM nor the plugin manager.
 
+#![deny(unsafe_code)]
+
 pub mod client;
 pub mod conn;
 pub mod frame;

@@ -19,6 +19,8 @@
 //! assert!(out.stdout_text().contains("ID=debian"));
 //! ```
 
+#![deny(unsafe_code)]
+
 use std::fs::File;
 use std::io::Read;
 use std::os::fd::OwnedFd;

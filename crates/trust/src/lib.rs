@@ -6,6 +6,8 @@
 //! byte layout and the choices behind it are in docs/signing.md. All of it
 //! is pure Rust (RustCrypto), so nothing that links it needs libssl.
 
+#![deny(unsafe_code)]
+
 mod cert;
 mod chain;
 mod error;

@@ -14,6 +14,8 @@
 //! `E_ABORT` (only an explicitly named one that cannot be opened is fatal, as
 //! in the sample).
 
+#![deny(unsafe_code)]
+
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::PathBuf;

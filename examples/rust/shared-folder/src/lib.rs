@@ -28,6 +28,8 @@
 //! reason shown to the user. A configuration that is missing or wrong is
 //! reported at VM start (the entry point cannot show a message).
 
+#![deny(unsafe_code)]
+
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
