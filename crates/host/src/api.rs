@@ -51,27 +51,17 @@ pub(crate) fn allocate_session_id() -> u32 {
 }
 
 pub(crate) fn bind_session(id: u32, services: Arc<dyn PluginServices>) {
-    SESSIONS
-        .write()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(id, services);
+    crate::sync::write(&SESSIONS).insert(id, services);
 }
 
 pub(crate) fn unbind_session(id: u32) {
-    SESSIONS
-        .write()
-        .unwrap_or_else(|p| p.into_inner())
-        .remove(&id);
+    crate::sync::write(&SESSIONS).remove(&id);
 }
 
 /// The services of a live session. Cloned out so no lock is held while the VM works
 /// (a plugin may call back from another thread meanwhile).
 fn services(id: u32) -> Option<Arc<dyn PluginServices>> {
-    SESSIONS
-        .read()
-        .unwrap_or_else(|p| p.into_inner())
-        .get(&id)
-        .cloned()
+    crate::sync::read(&SESSIONS).get(&id).cloned()
 }
 
 /// Where the API calls of a plugin-host process go: the service, over the api socket.

@@ -55,7 +55,7 @@ pub(crate) fn api_table(version: WSLVersion) -> &'static WSLPluginAPIV1 {
     type Key = (u32, u32, u32);
     static TABLES: LazyLock<Mutex<HashMap<Key, &'static WSLPluginAPIV1>>> =
         LazyLock::new(|| Mutex::new(HashMap::new()));
-    let mut map = TABLES.lock().unwrap_or_else(|p| p.into_inner());
+    let mut map = crate::sync::lock(&TABLES);
     let key = (version.Major, version.Minor, version.Revision);
     map.entry(key).or_insert_with(|| {
         Box::leak(Box::new(WSLPluginAPIV1 {
@@ -230,7 +230,7 @@ unsafe extern "C" fn wslc_release_process(_process: WSLCProcessHandle) {}
 fn user_handle(uid: u32) -> *mut c_void {
     static HANDLES: LazyLock<Mutex<HashMap<u32, &'static u32>>> =
         LazyLock::new(|| Mutex::new(HashMap::new()));
-    let mut map = HANDLES.lock().unwrap_or_else(|p| p.into_inner());
+    let mut map = crate::sync::lock(&HANDLES);
     let r: &'static u32 = map.entry(uid).or_insert_with(|| Box::leak(Box::new(uid)));
     (r as *const u32).cast_mut().cast()
 }

@@ -25,6 +25,7 @@ pub mod manager;
 mod out_of_process;
 pub mod plugin_host;
 mod protocol;
+mod sync;
 #[allow(unsafe_code)]
 mod sys;
 

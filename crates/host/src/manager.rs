@@ -184,7 +184,7 @@ impl PluginManager {
     /// The session of `uid`, without binding services: for hooks that run while the
     /// VM is stopped (registration), whose API calls then get RPC_E_DISCONNECTED.
     pub fn session(&self, uid: u32) -> Session {
-        let mut map = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = crate::sync::lock(&self.sessions);
         let id = *map.entry(uid).or_insert_with(api::allocate_session_id);
         Session { id, uid }
     }
@@ -375,7 +375,7 @@ fn is_executable(p: &Path) -> bool {
 
 impl Drop for PluginManager {
     fn drop(&mut self) {
-        let map = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        let map = crate::sync::lock(&self.sessions);
         for id in map.values() {
             api::unbind_session(*id);
         }

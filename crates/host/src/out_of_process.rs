@@ -77,7 +77,7 @@ impl OutOfProcessPlugin {
             host: Mutex::new(None),
         };
         let host = plugin.start(timeout)?;
-        *plugin.host.lock().unwrap_or_else(|p| p.into_inner()) = Some(host);
+        *crate::sync::lock(&plugin.host) = Some(host);
         Ok(plugin)
     }
 
@@ -140,7 +140,7 @@ fn decode_hook_done(frame: &[u8]) -> Result<HookOutcome, ProtoError> {
 
 impl PluginInstance for OutOfProcessPlugin {
     fn call(&self, hook: &HookCall<'_>, timeout: Option<Duration>) -> HookOutcome {
-        let mut guard = self.host.lock().unwrap_or_else(|p| p.into_inner());
+        let mut guard = crate::sync::lock(&self.host);
         if let Some(status) = guard.as_mut().and_then(HostProcess::exited_already) {
             // It died between hooks (a thread of the plugin crashed or called exit):
             // not this hook's failure; a new host serves it.

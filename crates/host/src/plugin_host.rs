@@ -195,7 +195,7 @@ impl RemoteApi {
         if frame.len() > MAX_FRAME {
             return Err(E_INVALIDARG);
         }
-        let mut guard = self.sock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut guard = crate::sync::lock(&self.sock);
         let (sock, buf) = &mut *guard;
         // A service that went away answers as a closed session would.
         protocol::send(sock.as_fd(), &frame, None).map_err(|_| RPC_E_DISCONNECTED)?;

@@ -7,6 +7,7 @@
 //! calls ExecuteBinary from inside a hook while `lifecycle` is held.
 
 use crate::failure::Failure;
+use crate::sync;
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;
 use std::path::Path;
@@ -46,7 +47,7 @@ struct Services(Arc<Live>);
 
 impl PluginServices for Services {
     fn execute_binary(&self, path: &str, argv: &[String]) -> Result<OwnedFd, HResult> {
-        let vm = self.0.vm.read().unwrap().clone();
+        let vm = sync::read(&self.0.vm).clone();
         match vm {
             Some(vm) => vm.execute_binary(path, argv).map_err(|e| e.hresult()),
             None => Err(hresult::WSL_E_VM_MODE_INVALID_STATE),
@@ -60,7 +61,7 @@ impl PluginServices for Services {
         argv: &[String],
     ) -> Result<OwnedFd, HResult> {
         let id = Uuid::from_bytes(distro.to_rfc4122_bytes());
-        let running = self.0.running.read().unwrap().get(&id).cloned();
+        let running = sync::read(&self.0.running).get(&id).cloned();
         match running {
             Some(r) if r.distro.is_running() => {
                 r.distro.execute_binary(path, argv).map_err(|e| e.hresult())
@@ -76,7 +77,7 @@ impl PluginServices for Services {
         read_only: bool,
         _name: &str,
     ) -> Result<(), HResult> {
-        let vm = self.0.vm.read().unwrap().clone();
+        let vm = sync::read(&self.0.vm).clone();
         match vm {
             Some(vm) => vm
                 .mount_folder(host_path, vm_path, read_only)
@@ -179,17 +180,12 @@ impl Instance {
     }
 
     pub fn vm(&self) -> Option<Arc<dyn Vm>> {
-        self.live
-            .vm
-            .read()
-            .unwrap()
-            .clone()
-            .filter(|v| v.is_running())
+        sync::read(&self.live.vm).clone().filter(|v| v.is_running())
     }
 
     /// Starts the VM if it is not running, with OnVMStarted for every plugin.
     pub fn ensure_vm(&self) -> Result<Arc<dyn Vm>, Failure> {
-        let _g = self.lifecycle.lock().unwrap();
+        let _g = sync::lock(&self.lifecycle);
         self.ensure_vm_locked()
     }
 
@@ -216,7 +212,7 @@ impl Instance {
                 "CreateInstance/CreateVm/E_FAIL",
             )
         })?;
-        *self.live.vm.write().unwrap() = Some(vm.clone());
+        *sync::write(&self.live.vm) = Some(vm.clone());
         info!(
             init_pid = vm.init_pid(),
             elapsed_us = started.elapsed().as_micros() as u64,
@@ -226,7 +222,7 @@ impl Instance {
             // The plugin manager already gave every plugin OnVMStopping (SPEC §4).
             warn!(plugin = %f.plugin, code = f.code, "OnVMStarted failed; stopping the vm");
             vm.stop();
-            *self.live.vm.write().unwrap() = None;
+            *sync::write(&self.live.vm) = None;
             return Err(Failure::text(f.text.clone()));
         }
         Ok(vm)
@@ -234,7 +230,7 @@ impl Instance {
 
     /// Starts a distribution if it is not running, with OnDistributionStarted.
     pub fn ensure_distro(&self, record: &DistroRecord) -> Result<Arc<Running>, Failure> {
-        let _g = self.lifecycle.lock().unwrap();
+        let _g = sync::lock(&self.lifecycle);
         self.ensure_distro_locked(record)
     }
 
@@ -242,7 +238,7 @@ impl Instance {
     /// distribution before the lifecycle lock is released, so the idle policy
     /// cannot stop it between its start and the command's.
     pub fn lease_distro(&self, record: &DistroRecord) -> Result<CommandLease, Failure> {
-        let _g = self.lifecycle.lock().unwrap();
+        let _g = sync::lock(&self.lifecycle);
         let running = self.ensure_distro_locked(record)?;
         running.commands.fetch_add(1, Ordering::SeqCst);
         Ok(CommandLease(running))
@@ -250,12 +246,12 @@ impl Instance {
 
     fn ensure_distro_locked(&self, record: &DistroRecord) -> Result<Arc<Running>, Failure> {
         let vm = self.ensure_vm_locked()?;
-        if let Some(r) = self.live.running.read().unwrap().get(&record.id).cloned() {
+        if let Some(r) = sync::read(&self.live.running).get(&record.id).cloned() {
             if r.distro.is_running() {
                 return Ok(r);
             }
         }
-        self.live.running.write().unwrap().remove(&record.id);
+        sync::write(&self.live.running).remove(&record.id);
         let spec = DistroSpec {
             name: record.name.clone(),
             rootfs: record.rootfs.clone(),
@@ -287,17 +283,13 @@ impl Instance {
             idle_since: Mutex::new(None),
         });
         // Visible to ExecuteBinaryInDistribution during its own OnDistributionStarted.
-        self.live
-            .running
-            .write()
-            .unwrap()
-            .insert(record.id, running.clone());
+        sync::write(&self.live.running).insert(record.id, running.clone());
         if let Err(f) = self
             .plugins
             .on_distribution_started(&self.session, &running.info)
         {
             // A distribution whose start failed gets no OnDistributionStopping (SPEC §4).
-            self.live.running.write().unwrap().remove(&record.id);
+            sync::write(&self.live.running).remove(&record.id);
             distro.stop();
             return Err(Failure::text(f.text.clone()));
         }
@@ -306,10 +298,7 @@ impl Instance {
     }
 
     pub fn running(&self, id: &Uuid) -> Option<Arc<Running>> {
-        self.live
-            .running
-            .read()
-            .unwrap()
+        sync::read(&self.live.running)
             .get(id)
             .cloned()
             .filter(|r| r.distro.is_running())
@@ -317,12 +306,12 @@ impl Instance {
 
     /// OnDistributionStopping while it is still up, then stop it.
     pub fn stop_distro(&self, id: &Uuid) -> bool {
-        let _g = self.lifecycle.lock().unwrap();
+        let _g = sync::lock(&self.lifecycle);
         self.stop_distro_locked(id)
     }
 
     fn stop_distro_locked(&self, id: &Uuid) -> bool {
-        let Some(r) = self.live.running.read().unwrap().get(id).cloned() else {
+        let Some(r) = sync::read(&self.live.running).get(id).cloned() else {
             return false;
         };
         if r.distro.is_running() {
@@ -330,26 +319,26 @@ impl Instance {
                 .on_distribution_stopping(&self.session, &r.info);
         }
         r.distro.stop();
-        self.live.running.write().unwrap().remove(id);
+        sync::write(&self.live.running).remove(id);
         info!(distro = %r.record.name, "distribution stopped");
         true
     }
 
     /// Every distribution, then OnVMStopping while the VM is still up, then the VM.
     pub fn stop_vm(&self) {
-        let _g = self.lifecycle.lock().unwrap();
-        let ids: Vec<Uuid> = self.live.running.read().unwrap().keys().copied().collect();
+        let _g = sync::lock(&self.lifecycle);
+        let ids: Vec<Uuid> = sync::read(&self.live.running).keys().copied().collect();
         for id in ids {
             self.stop_distro_locked(&id);
         }
-        if let Some(vm) = self.live.vm.read().unwrap().clone() {
+        if let Some(vm) = sync::read(&self.live.vm).clone() {
             if vm.is_running() {
                 self.plugins.on_vm_stopping(&self.session);
             }
             vm.stop();
             info!("vm stopped");
         }
-        *self.live.vm.write().unwrap() = None;
+        *sync::write(&self.live.vm) = None;
     }
 
     pub fn listing(&self, running_only: bool) -> Result<Vec<DistroListing>, Failure> {
@@ -384,23 +373,16 @@ impl Instance {
     pub fn idle_tick(&self, state: &mut IdleState) -> bool {
         let now = Instant::now();
         // Distributions: idle when no client command runs and nothing but init is left.
-        let running: Vec<Arc<Running>> = self
-            .live
-            .running
-            .read()
-            .unwrap()
-            .values()
-            .cloned()
-            .collect();
+        let running: Vec<Arc<Running>> = sync::read(&self.live.running).values().cloned().collect();
         for r in running {
             if !r.distro.is_running() {
                 // Died on its own (its init was killed): nothing to tell plugins, it is gone.
-                let _g = self.lifecycle.lock().unwrap();
-                self.live.running.write().unwrap().remove(&r.record.id);
+                let _g = sync::lock(&self.lifecycle);
+                sync::write(&self.live.running).remove(&r.record.id);
                 continue;
             }
             let idle = r.commands.load(Ordering::SeqCst) == 0 && r.distro.is_idle();
-            let mut since = r.idle_since.lock().unwrap();
+            let mut since = sync::lock(&r.idle_since);
             if !idle {
                 *since = None;
                 continue;
@@ -411,7 +393,7 @@ impl Instance {
                 if now.duration_since(t) >= limit {
                     // Checked again under the lock: a command may have just
                     // leased it (see lease_distro).
-                    let _g = self.lifecycle.lock().unwrap();
+                    let _g = sync::lock(&self.lifecycle);
                     if r.commands.load(Ordering::SeqCst) == 0 && r.distro.is_idle() {
                         info!(distro = %r.record.name, "distribution idle; stopping it");
                         self.stop_distro_locked(&r.record.id);
@@ -422,7 +404,7 @@ impl Instance {
         // The VM: idle when no distribution runs and no request needs it.
         let vm_up = self.vm().is_some();
         if vm_up
-            && self.live.running.read().unwrap().is_empty()
+            && sync::read(&self.live.running).is_empty()
             && self.active.load(Ordering::SeqCst) == 0
         {
             let t = *state.vm_idle_since.get_or_insert(now);
@@ -475,4 +457,54 @@ fn hostname_for_vm() -> String {
         .ok()
         .and_then(|h| h.into_string().ok())
         .unwrap_or_else(|| "wslp".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn instance(root: &Path) -> Instance {
+        let settings = Settings {
+            require_signatures: false,
+            ..Settings::default()
+        };
+        Instance::new(
+            Paths::new(root),
+            settings,
+            Box::new(wslp_vm::NamespaceBackend),
+        )
+        .unwrap()
+    }
+
+    /// Panics on another thread while holding `f`'s locks, so they are poisoned.
+    fn panic_holding(inst: &Instance, f: impl FnOnce(&Instance) + Send) {
+        std::thread::scope(|s| {
+            let r = s.spawn(|| f(inst)).join();
+            assert!(r.is_err(), "the thread was meant to panic");
+        });
+    }
+
+    #[test]
+    fn a_panic_under_a_lock_does_not_make_later_requests_panic() {
+        let root = tempfile::tempdir().unwrap();
+        let inst = instance(root.path());
+        panic_holding(&inst, |i| {
+            let _g = sync::lock(&i.lifecycle);
+            panic!("a request panicked under the lifecycle lock");
+        });
+        panic_holding(&inst, |i| {
+            let _vm = sync::write(&i.live.vm);
+            let _running = sync::write(&i.live.running);
+            panic!("a request panicked while changing the VM and distribution maps");
+        });
+        assert!(inst.lifecycle.is_poisoned() && inst.live.running.is_poisoned());
+        // Every later request that takes those locks is served.
+        assert!(!inst.stop_distro(&Uuid::nil()));
+        inst.stop_vm();
+        assert!(inst.vm().is_none());
+        assert!(inst.running(&Uuid::nil()).is_none());
+        assert_eq!(inst.listing(false).unwrap(), vec![]);
+        let mut idle = IdleState::default();
+        assert!(!inst.idle_tick(&mut idle));
+    }
 }

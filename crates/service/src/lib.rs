@@ -15,5 +15,6 @@ pub mod daemon;
 pub mod failure;
 pub mod instance;
 pub mod server;
+mod sync;
 #[allow(unsafe_code)]
 mod sys;

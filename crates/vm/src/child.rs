@@ -236,12 +236,9 @@ pub(crate) fn on_lifetime_thread<R: Send + 'static>(job: impl FnOnce() -> R + Se
         std::sync::Mutex::new(tx)
     });
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
-    let sent = jobs
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .send(Box::new(move || {
-            let _ = tx.send(job());
-        }));
+    let sent = crate::sync::lock(jobs).send(Box::new(move || {
+        let _ = tx.send(job());
+    }));
     sent.expect("the VM owner thread lives as long as the process");
     rx.recv().expect("the VM owner thread answers every job")
 }

@@ -20,6 +20,7 @@ pub mod log;
 mod namespace;
 pub mod plan;
 mod process;
+mod sync;
 #[allow(unsafe_code)]
 mod sys;
 

@@ -16,7 +16,9 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, Weak};
+
+use crate::sync::lock;
 
 use crate::child::{self, ExecPlan, ReportPipe, Stage, JOIN_FLAGS};
 use crate::error::VmError;
@@ -39,10 +41,6 @@ fn default_env() -> Vec<(String, String)> {
         ("PATH".into(), crate::DEFAULT_PATH.into()),
         ("HOME".into(), "/root".into()),
     ]
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The default backend: Linux namespaces, no hypervisor.

@@ -47,7 +47,7 @@ pub(crate) struct ExitSlot {
 
 impl ExitSlot {
     pub(crate) fn wait(&self) -> i32 {
-        let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        let mut status = crate::sync::lock(&self.status);
         loop {
             if let Some(code) = *status {
                 return code;
@@ -57,14 +57,11 @@ impl ExitSlot {
     }
 
     pub(crate) fn exited(&self) -> bool {
-        self.status
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_some()
+        crate::sync::lock(&self.status).is_some()
     }
 
     fn set(&self, code: i32) {
-        *self.status.lock().unwrap_or_else(|e| e.into_inner()) = Some(code);
+        *crate::sync::lock(&self.status) = Some(code);
         self.changed.notify_all();
     }
 }
