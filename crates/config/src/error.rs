@@ -9,12 +9,11 @@ pub enum ConfigError {
         line: usize,
         message: String,
     },
-    #[error("cannot {action} {path}: {source}")]
+    #[error("cannot {action} {path}: {cause}")]
     Io {
         action: &'static str,
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("plugin path '{0}' is not absolute; give the full path to the .so file")]
     RelativePath(PathBuf),
@@ -30,12 +29,41 @@ impl ConfigError {
     pub(crate) fn io(
         action: &'static str,
         path: impl Into<PathBuf>,
-        source: std::io::Error,
+        cause: std::io::Error,
     ) -> Self {
         ConfigError::Io {
             action,
             path: path.into(),
-            source,
+            cause,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a chain printer (anyhow's `{:#}`, a CLI's "caused by") shows.
+    fn chain(e: &dyn std::error::Error) -> String {
+        let mut text = e.to_string();
+        let mut cause = e.source();
+        while let Some(c) = cause {
+            text = format!("{text}: {c}");
+            cause = c.source();
+        }
+        text
+    }
+
+    #[test]
+    fn each_cause_is_printed_once() {
+        let e = ConfigError::io(
+            "write",
+            "/r/plugins.toml",
+            std::io::Error::from_raw_os_error(13),
+        );
+        assert_eq!(
+            chain(&e),
+            "cannot write /r/plugins.toml: Permission denied (os error 13)"
+        );
     }
 }

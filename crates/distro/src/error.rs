@@ -75,21 +75,19 @@ pub enum DistroError {
     },
 
     /// Creating one member on disk failed.
-    #[error("could not extract '{entry}' from {source_name}: {source}")]
+    #[error("could not extract '{entry}' from {source_name}: {cause}")]
     Extract {
         source_name: String,
         entry: String,
-        #[source]
-        source: io::Error,
+        cause: io::Error,
     },
 
     /// A filesystem operation on one of our own files failed.
-    #[error("could not {action} '{}': {source}", path.display())]
+    #[error("could not {action} '{}': {cause}", path.display())]
     Io {
         action: &'static str,
         path: PathBuf,
-        #[source]
-        source: io::Error,
+        cause: io::Error,
     },
 
     /// The registry file does not parse.
@@ -114,21 +112,54 @@ pub enum DistroError {
     UserNotFound { user: String, rootfs: PathBuf },
 
     /// The distribution was unregistered, but some of its files remain.
-    #[error("the distribution '{name}' was unregistered, but its files could not all be removed from '{}': {source}; delete that directory by hand", path.display())]
+    #[error("the distribution '{name}' was unregistered, but its files could not all be removed from '{}': {cause}; delete that directory by hand", path.display())]
     RemoveFiles {
         name: String,
         path: PathBuf,
-        #[source]
-        source: io::Error,
+        cause: io::Error,
     },
 }
 
 impl DistroError {
-    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
+    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, cause: io::Error) -> Self {
         DistroError::Io {
             action,
             path: path.into(),
-            source,
+            cause,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a chain printer (anyhow's `{:#}`, a CLI's "caused by") shows.
+    fn chain(e: &dyn std::error::Error) -> String {
+        let mut text = e.to_string();
+        let mut cause = e.source();
+        while let Some(c) = cause {
+            text = format!("{text}: {c}");
+            cause = c.source();
+        }
+        text
+    }
+
+    #[test]
+    fn each_cause_is_printed_once() {
+        let e = DistroError::io("create", "/d/rootfs", io::Error::from_raw_os_error(28));
+        assert_eq!(
+            chain(&e),
+            "could not create '/d/rootfs': No space left on device (os error 28)"
+        );
+        let e = DistroError::Extract {
+            source_name: "x.tar".into(),
+            entry: "etc/passwd".into(),
+            cause: io::Error::from_raw_os_error(28),
+        };
+        assert_eq!(
+            chain(&e),
+            "could not extract 'etc/passwd' from x.tar: No space left on device (os error 28)"
+        );
     }
 }

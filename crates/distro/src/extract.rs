@@ -311,7 +311,7 @@ pub(crate) fn unpack(
                 Fail::Io(e) => DistroError::Extract {
                     source_name: source_name.to_string(),
                     entry: shown.clone(),
-                    source: e,
+                    cause: e,
                 },
             };
             u.member(&mut entry, &name).map_err(fail)?;
@@ -330,7 +330,7 @@ pub(crate) fn unpack(
     u.finish().map_err(|e| DistroError::Extract {
         source_name: source_name.to_string(),
         entry: "(directory times)".into(),
-        source: e,
+        cause: e,
     })?;
     Ok(u.stats)
 }

@@ -406,11 +406,11 @@ impl DistroStore {
                 Err(e) => Err(e),
             }
         });
-        if let Err(source) = files_gone {
+        if let Err(cause) = files_gone {
             return Err(DistroError::RemoveFiles {
                 name: record.name,
                 path: record.base_path,
-                source,
+                cause,
             });
         }
         tracing::info!(distro = %record.name, id = %record.id, "distribution unregistered");

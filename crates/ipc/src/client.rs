@@ -21,7 +21,7 @@ pub enum ClientError {
     NoDaemon(PathBuf),
     #[error("The wslp service at {path} is unreachable: {err}. Check that it runs (`wslp --status`) or remove a stale socket.")]
     Unreachable { path: PathBuf, err: std::io::Error },
-    #[error("{0}")]
+    #[error(transparent)]
     Protocol(#[from] ProtocolError),
 }
 
@@ -165,3 +165,25 @@ fn start_daemon(paths: &Paths) -> Result<(), ClientError> {
 /// started it reads stderr to EOF: with this marker at the end the service is
 /// ready; without it the text is why it could not start.
 pub const READY_MARKER: &str = "wslpd: ready\n";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wrapped_socket_error_prints_its_cause_once() {
+        let e = ClientError::Protocol(ProtocolError::Frame(FrameError::Io(
+            std::io::Error::from_raw_os_error(104),
+        )));
+        let mut text = e.to_string();
+        let mut cause = std::error::Error::source(&e);
+        while let Some(c) = cause {
+            text = format!("{text}: {c}");
+            cause = c.source();
+        }
+        assert_eq!(
+            text,
+            "socket error: Connection reset by peer (os error 104)"
+        );
+    }
+}

@@ -53,7 +53,13 @@ pub enum FrameError {
     #[error("the peer sent part of a frame and then nothing in time")]
     TimedOut,
     #[error("socket error: {0}")]
-    Io(#[from] io::Error),
+    Io(io::Error),
+}
+
+impl From<io::Error> for FrameError {
+    fn from(e: io::Error) -> Self {
+        FrameError::Io(e)
+    }
 }
 
 /// Sends `body` as one frame with `fds` beside it. Never raises SIGPIPE: a

@@ -146,7 +146,7 @@ pub fn encode<T: Serialize>(msg: &T) -> Vec<u8> {
 #[derive(Debug, thiserror::Error)]
 pub enum ProtocolError {
     #[error("malformed message: {0}")]
-    Malformed(#[from] postcard::Error),
+    Malformed(postcard::Error),
     #[error("connection closed")]
     Closed,
     #[error(transparent)]
@@ -156,7 +156,7 @@ pub enum ProtocolError {
 }
 
 pub fn decode<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, ProtocolError> {
-    Ok(postcard::from_bytes(body)?)
+    postcard::from_bytes(body).map_err(ProtocolError::Malformed)
 }
 
 #[cfg(test)]

@@ -97,12 +97,11 @@ pub enum TrustError {
     #[error("{what}: {reason}")]
     Invalid { what: String, reason: String },
 
-    #[error("{what} {}: {source}", path.display())]
+    #[error("{what} {}: {cause}", path.display())]
     Io {
         what: String,
         path: PathBuf,
-        #[source]
-        source: io::Error,
+        cause: io::Error,
     },
 
     /// A cryptographic operation that failed for a reason other than the
@@ -125,7 +124,7 @@ impl TrustError {
             TrustError::KeyMismatch { .. } | TrustError::Invalid { .. } => hresult::E_INVALIDARG,
             TrustError::NotRoot { .. } => hresult::E_ACCESSDENIED,
             TrustError::NotFound { .. } => hresult::hresult_from_win32(win32::ERROR_NOT_FOUND),
-            TrustError::Io { source, .. } => match source.kind() {
+            TrustError::Io { cause, .. } => match cause.kind() {
                 io::ErrorKind::NotFound => hresult::hresult_from_win32(win32::ERROR_FILE_NOT_FOUND),
                 io::ErrorKind::PermissionDenied => hresult::E_ACCESSDENIED,
                 _ => hresult::E_FAIL,
@@ -152,11 +151,11 @@ impl TrustError {
         }
     }
 
-    pub(crate) fn io(what: impl Into<String>, path: impl Into<PathBuf>, source: io::Error) -> Self {
+    pub(crate) fn io(what: impl Into<String>, path: impl Into<PathBuf>, cause: io::Error) -> Self {
         TrustError::Io {
             what: what.into(),
             path: path.into(),
-            source,
+            cause,
         }
     }
 
@@ -171,5 +170,30 @@ impl TrustError {
             what: what.into(),
             reason: reason.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod chain_tests {
+    use super::*;
+
+    /// What a chain printer (anyhow's `{:#}`, a CLI's "caused by") shows.
+    fn chain(e: &dyn std::error::Error) -> String {
+        let mut text = e.to_string();
+        let mut cause = e.source();
+        while let Some(c) = cause {
+            text = format!("{text}: {c}");
+            cause = c.source();
+        }
+        text
+    }
+
+    #[test]
+    fn each_cause_is_printed_once() {
+        let e = TrustError::io("cannot read", "/t/a.pem", io::Error::from_raw_os_error(13));
+        assert_eq!(
+            chain(&e),
+            "cannot read /t/a.pem: Permission denied (os error 13)"
+        );
     }
 }

@@ -14,8 +14,8 @@ pub enum VmError {
     InvalidArgument(String),
 
     /// The host folder of a MountFolder call does not exist.
-    #[error("host path {} does not exist: {source}", path.display())]
-    HostPathNotFound { path: PathBuf, source: io::Error },
+    #[error("host path {} does not exist: {cause}", path.display())]
+    HostPathNotFound { path: PathBuf, cause: io::Error },
 
     /// The VM (or the distribution) is not running: it was never started, was
     /// stopped, or its init died.
@@ -24,24 +24,24 @@ pub enum VmError {
 
     /// The program could not be started (missing binary, not executable, bad
     /// format); `where_` says which VM or distribution.
-    #[error("cannot execute {program} in {where_}: {source}")]
+    #[error("cannot execute {program} in {where_}: {cause}")]
     Exec {
         program: String,
         where_: String,
-        source: io::Error,
+        cause: io::Error,
     },
 
     /// The requested working directory does not exist (or is not usable).
-    #[error("cannot change to directory {} in {where_}: {source}", path.display())]
+    #[error("cannot change to directory {} in {where_}: {cause}", path.display())]
     WorkingDirectory {
         path: PathBuf,
         where_: String,
-        source: io::Error,
+        cause: io::Error,
     },
 
     /// One step of preparing a process, a mount or a namespace failed.
-    #[error("{step} failed: {source}")]
-    Setup { step: String, source: io::Error },
+    #[error("{step} failed: {cause}")]
+    Setup { step: String, cause: io::Error },
 }
 
 impl VmError {
@@ -65,14 +65,58 @@ impl VmError {
     pub(crate) fn setup(step: impl Into<String>, errno: i32) -> VmError {
         VmError::Setup {
             step: step.into(),
-            source: io::Error::from_raw_os_error(errno),
+            cause: io::Error::from_raw_os_error(errno),
         }
     }
 
-    pub(crate) fn io(step: impl Into<String>, source: io::Error) -> VmError {
+    pub(crate) fn io(step: impl Into<String>, cause: io::Error) -> VmError {
         VmError::Setup {
             step: step.into(),
-            source,
+            cause,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a chain printer (anyhow's `{:#}`, a CLI's "caused by") shows.
+    fn chain(e: &dyn std::error::Error) -> String {
+        let mut text = e.to_string();
+        let mut cause = e.source();
+        while let Some(c) = cause {
+            text = format!("{text}: {c}");
+            cause = c.source();
+        }
+        text
+    }
+
+    #[test]
+    fn each_cause_is_printed_once() {
+        let cases = [
+            (
+                VmError::setup("mounting /proc", 1),
+                "mounting /proc failed: Operation not permitted (os error 1)",
+            ),
+            (
+                VmError::Exec {
+                    program: "/bin/nope".into(),
+                    where_: "the VM".into(),
+                    cause: io::Error::from_raw_os_error(2),
+                },
+                "cannot execute /bin/nope in the VM: No such file or directory (os error 2)",
+            ),
+            (
+                VmError::HostPathNotFound {
+                    path: "/x".into(),
+                    cause: io::Error::from_raw_os_error(2),
+                },
+                "host path /x does not exist: No such file or directory (os error 2)",
+            ),
+        ];
+        for (e, text) in cases {
+            assert_eq!(chain(&e), text);
         }
     }
 }

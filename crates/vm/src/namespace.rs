@@ -128,22 +128,22 @@ impl Target<'_> {
     }
 
     fn report_error(&self, r: child::Report, program: &str, cwd: &str) -> VmError {
-        let source = std::io::Error::from_raw_os_error(r.errno);
+        let cause = std::io::Error::from_raw_os_error(r.errno);
         match r.stage {
             Stage::JoinNamespaces if r.errno == libc::ESRCH => self.not_running(),
             Stage::Exec => VmError::Exec {
                 program: program.to_owned(),
                 where_: self.what.to_owned(),
-                source,
+                cause,
             },
             Stage::Chdir => VmError::WorkingDirectory {
                 path: cwd.into(),
                 where_: self.what.to_owned(),
-                source,
+                cause,
             },
             stage => VmError::Setup {
                 step: format!("{} for {program} in {}", stage.describe(), self.what),
-                source,
+                cause,
             },
         }
     }
@@ -391,7 +391,7 @@ impl Vm for NamespaceVm {
             if e.kind() == std::io::ErrorKind::NotFound {
                 VmError::HostPathNotFound {
                     path: host_path.to_owned(),
-                    source: e,
+                    cause: e,
                 }
             } else {
                 VmError::io(format!("looking at {}", host_path.display()), e)
