@@ -1,7 +1,6 @@
 //! Start-up of wslpd: one instance per root (an flock), the socket, the log.
 
 use crate::instance::Instance;
-use anyhow::{bail, Context};
 use nix::fcntl::{Flock, FlockArg};
 use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;
@@ -11,6 +10,38 @@ use std::sync::Arc;
 use tracing::info;
 use wslp_config::Paths;
 use wslp_ipc::client::READY_MARKER;
+
+/// Why wslpd could not start. Each message is the whole sentence wslpd
+/// prints (causes included, see the error convention in README.md), and says
+/// what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("wslpd must run as root (it creates namespaces and mounts); start it with sudo")]
+    NotRoot,
+    /// A file or directory of the root could not be made or opened.
+    #[error("{what}: {cause}")]
+    Io { what: String, cause: std::io::Error },
+    #[error("the settings file is not valid; fix it and run the command again: {0}")]
+    Settings(wslp_config::ConfigError),
+    #[error("another wslpd holds {} but does not answer on {}; stop it (or remove a hung one) and try again", .lock.display(), .socket.display())]
+    Unresponsive {
+        lock: std::path::PathBuf,
+        socket: std::path::PathBuf,
+    },
+    #[error("cannot lock the service lock file: {0}")]
+    Lock(nix::errno::Errno),
+    /// The service's state could not be set up (its text is the user's).
+    #[error("{0}")]
+    Instance(crate::failure::Failure),
+}
+
+/// `.map_err(io(..))`: an I/O error with what was being done.
+fn io(what: impl std::fmt::Display) -> impl FnOnce(std::io::Error) -> DaemonError {
+    move |cause| DaemonError::Io {
+        what: what.to_string(),
+        cause,
+    }
+}
 
 /// Options of `wslpd`.
 #[derive(Debug, Default, Clone)]
@@ -22,27 +53,32 @@ pub struct DaemonOptions {
 /// Runs the service for `paths` until it shuts down. Returns an error, with
 /// what to do, when it cannot start; returns Ok(false) when another instance
 /// already serves this root.
-pub fn run(paths: Paths, opts: DaemonOptions) -> anyhow::Result<bool> {
+pub fn run(paths: Paths, opts: DaemonOptions) -> Result<bool, DaemonError> {
     if !nix::unistd::geteuid().is_root() {
-        bail!("wslpd must run as root (it creates namespaces and mounts); start it with sudo");
+        return Err(DaemonError::NotRoot);
     }
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o755)
         .create(&paths.root)
-        .with_context(|| format!("cannot create the wslp root {}", paths.root.display()))?;
+        .map_err(io(format_args!(
+            "cannot create the wslp root {}",
+            paths.root.display()
+        )))?;
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o755)
-        .create(paths.logs())?;
+        .create(paths.logs())
+        .map_err(io(format_args!(
+            "cannot create the log directory {}",
+            paths.logs().display()
+        )))?;
 
     if !take_instance_lock(&paths)? {
         return Ok(false);
     }
 
-    let settings = wslp_config::Settings::load(&paths.root)
-        .map_err(|e| anyhow::anyhow!("{e}"))
-        .context("the settings file is not valid; fix it and run the command again")?;
+    let settings = wslp_config::Settings::load(&paths.root).map_err(DaemonError::Settings)?;
     init_logging(&paths, &settings.log_level, opts.log_stderr)?;
 
     let listener = match crate::sys::systemd_listener() {
@@ -51,18 +87,18 @@ pub fn run(paths: Paths, opts: DaemonOptions) -> anyhow::Result<bool> {
             let sock = paths.socket();
             let _ = std::fs::remove_file(&sock);
             let l = UnixListener::bind(&sock)
-                .with_context(|| format!("cannot listen on {}", sock.display()))?;
+                .map_err(io(format_args!("cannot listen on {}", sock.display())))?;
             // Any local user may connect; what each may do is checked per request.
-            std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o666))?;
+            std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o666)).map_err(io(
+                format_args!("cannot make {} reachable by every user", sock.display()),
+            ))?;
             l
         }
     };
 
     let backend = Box::new(wslp_vm::NamespaceBackend);
-    let instance = Arc::new(
-        Instance::new(paths.clone(), settings, backend)
-            .map_err(|f| anyhow::anyhow!("{}", f.text))?,
-    );
+    let instance =
+        Arc::new(Instance::new(paths.clone(), settings, backend).map_err(DaemonError::Instance)?);
     {
         // systemctl stop and kill send SIGTERM: stop distributions and the VM
         // with their stop hooks (SPEC §4: they still work during a service
@@ -80,7 +116,7 @@ pub fn run(paths: Paths, opts: DaemonOptions) -> anyhow::Result<bool> {
                     Err(_) => return,
                 }
             })
-            .context("cannot start the signal thread")?;
+            .map_err(io("cannot start the signal thread"))?;
     }
     info!(root = %paths.root.display(), pid = std::process::id(), "wslpd started");
     if !opts.log_stderr {
@@ -105,7 +141,7 @@ pub fn stop_signals() -> nix::sys::signal::SigSet {
 /// service is serving the root. A service that is shutting down still holds
 /// the lock for a moment after its socket is gone; we wait for it rather than
 /// leave the client that started us with nobody to talk to.
-fn take_instance_lock(paths: &Paths) -> anyhow::Result<bool> {
+fn take_instance_lock(paths: &Paths) -> Result<bool, DaemonError> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         let lock = OpenOptions::new()
@@ -113,7 +149,7 @@ fn take_instance_lock(paths: &Paths) -> anyhow::Result<bool> {
             .truncate(false)
             .write(true)
             .open(paths.lock())
-            .with_context(|| format!("cannot open {}", paths.lock().display()))?;
+            .map_err(io(format_args!("cannot open {}", paths.lock().display())))?;
         match Flock::lock(lock, FlockArg::LockExclusiveNonblock) {
             Ok(held) => {
                 std::mem::forget(held);
@@ -124,26 +160,28 @@ fn take_instance_lock(paths: &Paths) -> anyhow::Result<bool> {
                     return Ok(false);
                 }
                 if std::time::Instant::now() >= deadline {
-                    bail!(
-                        "another wslpd holds {} but does not answer on {}; stop it (or remove a hung one) and try again",
-                        paths.lock().display(),
-                        paths.socket().display()
-                    );
+                    return Err(DaemonError::Unresponsive {
+                        lock: paths.lock(),
+                        socket: paths.socket(),
+                    });
                 }
                 std::thread::sleep(std::time::Duration::from_millis(10));
             }
-            Err((_, e)) => return Err(e).context("cannot lock the service lock file"),
+            Err((_, e)) => return Err(DaemonError::Lock(e)),
         }
     }
 }
 
-fn init_logging(paths: &Paths, level: &str, to_stderr: bool) -> anyhow::Result<()> {
+fn init_logging(paths: &Paths, level: &str, to_stderr: bool) -> Result<(), DaemonError> {
     use tracing_subscriber::{fmt, prelude::*, EnvFilter};
     let file: File = OpenOptions::new()
         .create(true)
         .append(true)
         .open(paths.service_log())
-        .with_context(|| format!("cannot open the log {}", paths.service_log().display()))?;
+        .map_err(io(format_args!(
+            "cannot open the log {}",
+            paths.service_log().display()
+        )))?;
     let filter = EnvFilter::try_from_env("WSLP_LOG").unwrap_or_else(|_| EnvFilter::new(level));
     let file_layer = fmt::layer()
         .with_ansi(false)

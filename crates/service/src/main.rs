@@ -42,7 +42,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("wslpd: {e:#}");
+            eprintln!("wslpd: {e}");
             ExitCode::FAILURE
         }
     }
