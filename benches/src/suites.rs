@@ -318,7 +318,7 @@ pub fn cold(env: &Env, cli: &CliRoot, bwrap: &Row, it: Iters, rep: &mut Report) 
         if emb.len() == it.cold {
             break;
         }
-        let (t, r) = time_ms(|| -> Result<i32, String> {
+        let (t, r) = time_ms(|| -> Result<i32, wslp_testing::Error> {
             host.start_vm()?;
             host.start_distribution("D")?;
             Ok(host.run("D", &["true"])?.code)
@@ -326,7 +326,7 @@ pub fn cold(env: &Env, cli: &CliRoot, bwrap: &Row, it: Iters, rep: &mut Report) 
         let code = match r {
             Ok(c) => c,
             // The distribution's init died under it: the same bug, one step earlier.
-            Err(e) if e.contains("is not running") || e.contains("init died") => 137,
+            Err(e) if init_died(&e) => 137,
             Err(e) => bail!("embedded cold start (run {i}): {e}"),
         };
         host.shutdown();
@@ -868,7 +868,7 @@ pub fn scale_distros(env: &Env, bwrap: &Row, it: Iters, rep: &mut Report) -> Res
             let (t, r) = time_ms(|| host.start_distribution("Probe"));
             match r {
                 Ok(()) => {}
-                Err(e) if e.contains("init died") || e.contains("is not running") => {
+                Err(e) if init_died(&e) => {
                     died += 1;
                     continue;
                 }
@@ -935,11 +935,17 @@ fn start_retrying(host: &wslp_testing::TestHost, name: &str, died: &mut usize) -
     for _ in 0..5 {
         match host.start_distribution(name) {
             Ok(()) => return Ok(()),
-            Err(e) if e.contains("init died") || e.contains("is not running") => *died += 1,
+            Err(e) if init_died(&e) => *died += 1,
             Err(e) => bail!("starting {name}: {e}"),
         }
     }
     bail!("starting {name}: its init died during 5 starts in a row")
+}
+
+/// The distribution's init died under a start or a command.
+fn init_died(e: &wslp_testing::Error) -> bool {
+    let text = e.to_string();
+    text.contains("init died") || text.contains("is not running")
 }
 
 fn is_running(host: &wslp_testing::TestHost, name: &str) -> bool {

@@ -29,8 +29,54 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use wslp_config::Paths;
 use wslp_distro::{DistroStore, ImportSource};
+use wslp_service::failure::Failure;
 use wslp_service::instance::Instance;
 use wslp_vm::ProcessSpec;
+
+/// Why the test host could not do what a test asked. Each message is the
+/// whole text (causes included), as a user of wslp would read it.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(
+        "the wslp test host needs root (it creates namespaces and mounts); run the tests as root"
+    )]
+    NotRoot,
+    #[error("busybox is missing: install Debian's busybox-static")]
+    NoBusybox,
+    /// A file, pipe or process the test host itself needed.
+    #[error("{what}: {cause}")]
+    Io { what: String, cause: std::io::Error },
+    /// Building a plugin crate ([`build_plugin`]) failed.
+    #[error("{0}")]
+    Build(String),
+    /// The plugin registry or the settings refused.
+    #[error(transparent)]
+    Config(#[from] wslp_config::ConfigError),
+    /// Importing or finding a distribution failed.
+    #[error(transparent)]
+    Distro(#[from] wslp_distro::DistroError),
+    /// Starting a process in the VM or a distribution failed.
+    #[error(transparent)]
+    Vm(#[from] wslp_vm::VmError),
+    /// What the service would have answered: WSL's text, exactly (a plugin's
+    /// failure at VM start, for instance, in its two-line form).
+    #[error("{0}")]
+    Service(Failure),
+}
+
+impl From<Failure> for Error {
+    fn from(f: Failure) -> Self {
+        Error::Service(f)
+    }
+}
+
+/// `.map_err(io(..))`: an I/O error with what was being done.
+fn io<E: Into<std::io::Error>>(what: impl std::fmt::Display) -> impl FnOnce(E) -> Error {
+    move |cause| Error::Io {
+        what: what.to_string(),
+        cause: cause.into(),
+    }
+}
 
 /// Builds the plugin crate at `manifest_dir` (its `cdylib`) and returns the
 /// path of the shared object, for tests that load the plugin they belong to:
@@ -40,11 +86,10 @@ use wslp_vm::ProcessSpec;
 /// holds the lock of its target directory while they run, so this runs
 /// `cargo build --lib` into its own directory, `target/wslp-testing`
 /// (`$WSLP_TESTING_TARGET_DIR` to choose another).
-pub fn build_plugin(manifest_dir: impl AsRef<Path>) -> Result<PathBuf, String> {
+pub fn build_plugin(manifest_dir: impl AsRef<Path>) -> Result<PathBuf, Error> {
     let manifest = manifest_dir.as_ref().join("Cargo.toml");
     // Cargo names the manifest by its canonical path in its messages.
-    let manifest =
-        std::fs::canonicalize(&manifest).map_err(|e| format!("{}: {e}", manifest.display()))?;
+    let manifest = std::fs::canonicalize(&manifest).map_err(io(manifest.display()))?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let target_dir = match std::env::var_os("WSLP_TESTING_TARGET_DIR") {
         Some(d) => PathBuf::from(d),
@@ -59,14 +104,15 @@ pub fn build_plugin(manifest_dir: impl AsRef<Path>) -> Result<PathBuf, String> {
                 ])
                 .arg(&manifest)
                 .output()
-                .map_err(|e| format!("cannot run cargo: {e}"))?;
-            let v: serde_json::Value = serde_json::from_slice(&meta.stdout)
-                .map_err(|e| format!("cargo metadata for {}: {e}", manifest.display()))?;
+                .map_err(io("cannot run cargo"))?;
+            let v: serde_json::Value = serde_json::from_slice(&meta.stdout).map_err(|e| {
+                Error::Build(format!("cargo metadata for {}: {e}", manifest.display()))
+            })?;
             let dir = v["target_directory"].as_str().ok_or_else(|| {
-                format!(
+                Error::Build(format!(
                     "cargo metadata for {} names no target directory",
                     manifest.display()
-                )
+                ))
             })?;
             Path::new(dir).join("wslp-testing")
         }
@@ -82,9 +128,12 @@ pub fn build_plugin(manifest_dir: impl AsRef<Path>) -> Result<PathBuf, String> {
         .env("CARGO_TARGET_DIR", &target_dir)
         .stderr(std::process::Stdio::inherit())
         .output()
-        .map_err(|e| format!("cannot run cargo: {e}"))?;
+        .map_err(io("cannot run cargo"))?;
     if !out.status.success() {
-        return Err(format!("cargo build of {} failed", manifest.display()));
+        return Err(Error::Build(format!(
+            "cargo build of {} failed",
+            manifest.display()
+        )));
     }
     let mut found = None;
     for line in out.stdout.split(|b| *b == b'\n') {
@@ -109,10 +158,10 @@ pub fn build_plugin(manifest_dir: impl AsRef<Path>) -> Result<PathBuf, String> {
         }
     }
     found.ok_or_else(|| {
-        format!(
+        Error::Build(format!(
             "{} builds no cdylib: add crate-type = [\"cdylib\"] to its [lib]",
             manifest.display()
-        )
+        ))
     })
 }
 
@@ -205,16 +254,16 @@ impl TestHostBuilder {
         self
     }
 
-    pub fn build(self) -> Result<TestHost, String> {
+    pub fn build(self) -> Result<TestHost, Error> {
         if !nix::unistd::geteuid().is_root() {
-            return Err("the wslp test host needs root (it creates namespaces and mounts); run the tests as root".into());
+            return Err(Error::NotRoot);
         }
         let tmp = tempfile::Builder::new()
             .prefix("wslp-test-host")
             .tempdir()
-            .map_err(|e| e.to_string())?;
+            .map_err(io("cannot create a temporary directory"))?;
         let root = tmp.path().join("root");
-        std::fs::create_dir(&root).map_err(|e| e.to_string())?;
+        std::fs::create_dir(&root).map_err(io(root.display()))?;
         let mut settings = self.settings.clone();
         if !settings
             .iter()
@@ -222,13 +271,14 @@ impl TestHostBuilder {
         {
             settings.push("require_signatures = false".into());
         }
-        std::fs::write(root.join("wslp.toml"), settings.join("\n") + "\n")
-            .map_err(|e| e.to_string())?;
+        let settings_file = root.join("wslp.toml");
+        std::fs::write(&settings_file, settings.join("\n") + "\n")
+            .map_err(io(settings_file.display()))?;
         for (name, path) in &self.plugins {
-            let abs = std::path::absolute(path).map_err(|e| e.to_string())?;
-            wslp_config::add_registry_entry(&root, name, &abs).map_err(|e| e.to_string())?;
+            let abs = std::path::absolute(path).map_err(io(path.display()))?;
+            wslp_config::add_registry_entry(&root, name, &abs)?;
         }
-        let store = DistroStore::open(&root).map_err(|e| e.to_string())?;
+        let store = DistroStore::open(&root)?;
         let mut imported = Vec::new();
         for (name, source) in &self.distros {
             let tarball = match source {
@@ -240,17 +290,14 @@ impl TestHostBuilder {
                 }
             };
             let dir = tmp.path().join("distros").join(name);
-            store
-                .import(name, &dir, ImportSource::Path(tarball), false)
-                .map_err(|e| e.to_string())?;
+            store.import(name, &dir, ImportSource::Path(tarball), false)?;
             imported.push(name.clone());
         }
         let paths = Paths::new(&root);
-        let settings = wslp_config::Settings::load(&root).map_err(|e| e.to_string())?;
-        let instance = Instance::new(paths, settings, Box::new(wslp_vm::NamespaceBackend))
-            .map_err(|f| f.text)?;
+        let settings = wslp_config::Settings::load(&root)?;
+        let instance = Instance::new(paths, settings, Box::new(wslp_vm::NamespaceBackend))?;
         for name in imported {
-            let record = instance.store.get(&name).map_err(|e| e.to_string())?;
+            let record = instance.store.get(&name)?;
             instance
                 .plugins
                 .on_distribution_registered(&instance.session, &instance.offline_info(&record));
@@ -279,40 +326,38 @@ impl TestHost {
 
     /// Starts the VM: OnVMStarted for every plugin. An error is exactly what
     /// `wslp` would print (e.g. `A fatal error was returned by plugin …`).
-    pub fn start_vm(&self) -> Result<(), String> {
-        self.instance.ensure_vm().map(|_| ()).map_err(|f| f.text)
+    pub fn start_vm(&self) -> Result<(), Error> {
+        self.instance.ensure_vm().map(|_| ()).map_err(Error::from)
     }
 
     /// Starts a distribution (and the VM): OnDistributionStarted for every plugin.
-    pub fn start_distribution(&self, name: &str) -> Result<(), String> {
-        let record = self.instance.store.get(name).map_err(|e| e.to_string())?;
+    pub fn start_distribution(&self, name: &str) -> Result<(), Error> {
+        let record = self.instance.store.get(name)?;
         self.instance
             .ensure_distro(&record)
             .map(|_| ())
-            .map_err(|f| f.text)
+            .map_err(Error::from)
     }
 
     /// Runs `argv` as root in the distribution (starting it), stdin empty, and
     /// collects its output.
-    pub fn run(&self, distro: &str, argv: &[&str]) -> Result<Output, String> {
-        let record = self.instance.store.get(distro).map_err(|e| e.to_string())?;
+    pub fn run(&self, distro: &str, argv: &[&str]) -> Result<Output, Error> {
+        let record = self.instance.store.get(distro)?;
         let _active = wslp_service::instance::CountGuard::new(&self.instance.active);
-        let running = self.instance.lease_distro(&record).map_err(|f| f.text)?;
-        capture(argv, |spec| {
-            running.distro.spawn(spec).map_err(|e| e.to_string())
-        })
+        let running = self.instance.lease_distro(&record).map_err(Error::from)?;
+        capture(argv, |spec| running.distro.spawn(spec).map_err(Error::from))
     }
 
     /// Runs `argv` as root in the VM's root namespace.
-    pub fn run_in_vm(&self, argv: &[&str]) -> Result<Output, String> {
+    pub fn run_in_vm(&self, argv: &[&str]) -> Result<Output, Error> {
         let _active = wslp_service::instance::CountGuard::new(&self.instance.active);
-        let vm = self.instance.ensure_vm().map_err(|f| f.text)?;
-        capture(argv, |spec| vm.spawn(spec).map_err(|e| e.to_string()))
+        let vm = self.instance.ensure_vm().map_err(Error::from)?;
+        capture(argv, |spec| vm.spawn(spec).map_err(Error::from))
     }
 
     /// Stops a distribution: OnDistributionStopping, then the stop.
-    pub fn terminate(&self, name: &str) -> Result<(), String> {
-        let record = self.instance.store.get(name).map_err(|e| e.to_string())?;
+    pub fn terminate(&self, name: &str) -> Result<(), Error> {
+        let record = self.instance.store.get(name)?;
         self.instance.stop_distro(&record.id);
         Ok(())
     }
@@ -342,11 +387,13 @@ impl Drop for TestHost {
 
 fn capture(
     argv: &[&str],
-    spawn: impl FnOnce(ProcessSpec) -> Result<wslp_vm::Process, String>,
-) -> Result<Output, String> {
-    let (out_r, out_w) = nix::unistd::pipe().map_err(|e| e.to_string())?;
-    let (err_r, err_w) = nix::unistd::pipe().map_err(|e| e.to_string())?;
-    let stdin: OwnedFd = File::open("/dev/null").map_err(|e| e.to_string())?.into();
+    spawn: impl FnOnce(ProcessSpec) -> Result<wslp_vm::Process, Error>,
+) -> Result<Output, Error> {
+    let (out_r, out_w) = nix::unistd::pipe().map_err(io("cannot make a pipe"))?;
+    let (err_r, err_w) = nix::unistd::pipe().map_err(io("cannot make a pipe"))?;
+    let stdin: OwnedFd = File::open("/dev/null")
+        .map_err(io("cannot open /dev/null"))?
+        .into();
     let spec = ProcessSpec {
         argv: argv.iter().map(|s| s.to_string()).collect(),
         env: wslp_service::server::base_env("root", "/root", "/bin/sh", None, None),
@@ -368,7 +415,7 @@ fn capture(
         })
     };
     let (o, e) = (read_all(out_r), read_all(err_r));
-    let code = process.wait().map_err(|e| e.to_string())?;
+    let code = process.wait()?;
     Ok(Output {
         code,
         stdout: o.join().unwrap_or_default(),
@@ -378,13 +425,13 @@ fn capture(
 
 /// Writes a busybox rootfs tarball: the host's static busybox with one link
 /// per applet, /etc/passwd and /etc/group, and os-release.
-pub fn busybox_tarball(out: &Path, id: &str, version: &str) -> Result<(), String> {
+pub fn busybox_tarball(out: &Path, id: &str, version: &str) -> Result<(), Error> {
     let busybox = ["/bin/busybox", "/usr/bin/busybox"]
         .into_iter()
         .map(Path::new)
         .find(|p| p.is_file())
-        .ok_or("busybox is missing: install Debian's busybox-static")?;
-    let staging = tempfile::tempdir().map_err(|e| e.to_string())?;
+        .ok_or(Error::NoBusybox)?;
+    let staging = tempfile::tempdir().map_err(io("cannot create a temporary directory"))?;
     let r = staging.path();
     for d in [
         "bin",
@@ -401,13 +448,13 @@ pub fn busybox_tarball(out: &Path, id: &str, version: &str) -> Result<(), String
         "usr/lib",
         "var/tmp",
     ] {
-        std::fs::create_dir_all(r.join(d)).map_err(|e| e.to_string())?;
+        std::fs::create_dir_all(r.join(d)).map_err(io(r.join(d).display()))?;
     }
-    std::fs::copy(busybox, r.join("bin/busybox")).map_err(|e| e.to_string())?;
+    std::fs::copy(busybox, r.join("bin/busybox")).map_err(io(busybox.display()))?;
     let list = std::process::Command::new(busybox)
         .arg("--list")
         .output()
-        .map_err(|e| e.to_string())?;
+        .map_err(io("cannot run busybox --list"))?;
     for app in String::from_utf8_lossy(&list.stdout).lines() {
         if app != "busybox" && !app.is_empty() {
             let _ = symlink("busybox", r.join("bin").join(app));
@@ -430,12 +477,13 @@ pub fn busybox_tarball(out: &Path, id: &str, version: &str) -> Result<(), String
         ),
     ];
     for (p, text) in files {
-        std::fs::write(r.join(p), text).map_err(|e| e.to_string())?;
+        std::fs::write(r.join(p), text).map_err(io(r.join(p).display()))?;
     }
-    symlink("../usr/lib/os-release", r.join("etc/os-release")).map_err(|e| e.to_string())?;
-    let f = File::create(out).map_err(|e| e.to_string())?;
+    symlink("../usr/lib/os-release", r.join("etc/os-release"))
+        .map_err(io("cannot link etc/os-release"))?;
+    let f = File::create(out).map_err(io(out.display()))?;
     let mut b = tar::Builder::new(f);
     b.follow_symlinks(false);
-    b.append_dir_all(".", r).map_err(|e| e.to_string())?;
-    b.finish().map_err(|e| e.to_string())
+    b.append_dir_all(".", r).map_err(io(out.display()))?;
+    b.finish().map_err(io(out.display()))
 }

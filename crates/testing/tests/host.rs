@@ -33,7 +33,7 @@ fn a_missing_plugin_fails_the_vm_start_with_wsl_text() {
         .build()
         .unwrap();
     assert_eq!(
-        host.start_vm().unwrap_err(),
+        host.start_vm().unwrap_err().to_string(),
         "A fatal error was returned by plugin 'Ghost'\nError code: Wsl/Service/CreateInstance/CreateVm/Plugin/ERROR_MOD_NOT_FOUND"
     );
 }
