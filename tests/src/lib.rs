@@ -156,6 +156,12 @@ impl Env {
         String::from_utf8_lossy(&o.stdout).into_owned()
     }
 
+    /// `wslp -d DISTRO -- true` must succeed: starts the VM and the
+    /// distribution, with their hooks.
+    pub fn run_true(&self, distro: &str) {
+        self.ok(&["-d", distro, "--", "true"]);
+    }
+
     /// Imports the busybox distribution as `name`.
     pub fn import(&self, name: &str) -> PathBuf {
         let dir = self._tmp.path().join("distros").join(name);

@@ -3,103 +3,25 @@
 //! SPEC section it checks. Tests marked `#[ignore = "SPEC §x: …"]` would document
 //! where wslp does not (yet) do what SPEC says.
 
+#[path = "spec_audit/fixture.rs"]
+mod fixture;
+
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use fixture::*;
 use wslp_e2e::*;
-
-const CREATE_VM: &str = "Error code: Wsl/Service/CreateInstance/CreateVm/Plugin/";
-const CREATE_INSTANCE: &str = "Error code: Wsl/Service/CreateInstance/Plugin/";
-
-/// The audit plugin (tests/plugins/audit_plugin.c) logging to `log` as `name`.
-fn audit_plugin(env: &Env, log: &Path, name: &str, defines: &[&str]) -> PathBuf {
-    let dir = env.scratch().join(format!("build-{name}"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let log_def = format!("LOG_PATH=\"{}\"", log.display());
-    let name_def = format!("NAME=\"{name}\"");
-    let mut all = vec![log_def.as_str(), name_def.as_str()];
-    all.extend_from_slice(defines);
-    build_plugin("audit_plugin", &all, &dir)
-}
-
-/// Writes `plugins.toml` by hand (entries in this order) and restarts the
-/// service so it is loaded.
-fn write_registry(env: &Env, body: &str) {
-    std::fs::write(env.root.join("plugins.toml"), format!("[plugins]\n{body}")).unwrap();
-    env.ok(&["--shutdown"]);
-}
-
-fn toml_entry(name: &str, path: &Path) -> String {
-    format!("{name} = \"{}\"\n", path.display())
-}
-
-/// `wslp ARGS` fails with exactly `expected` (plus a newline) on stderr.
-fn fails_with(env: &Env, args: &[&str], expected: &str) {
-    let o = env.wslp(args);
-    assert!(!o.status.success(), "wslp {args:?} should fail");
-    assert_eq!(
-        stderr(&o),
-        format!("{expected}\n"),
-        "stderr of wslp {args:?}"
-    );
-}
-
-/// The hook lines (`<NAME> <Hook>`) of a plugin log, in order.
-fn hook_lines(log: &str) -> Vec<String> {
-    log.lines()
-        .filter_map(|l| {
-            let mut w = l.split_whitespace();
-            let (name, hook) = (w.next()?, w.next()?);
-            (hook.starts_with("On") || hook == "EntryPoint").then(|| format!("{name} {hook}"))
-        })
-        .collect()
-}
-
-/// The `out=[…]` of the log line starting with `prefix`, and its `hr=`.
-fn call(log: &str, prefix: &str) -> (String, String) {
-    let line = log
-        .lines()
-        .find(|l| l.starts_with(prefix))
-        .unwrap_or_else(|| panic!("no line {prefix:?} in:\n{log}"));
-    let hr = line
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("hr="))
-        .unwrap_or("")
-        .to_string();
-    let out = line
-        .split_once("out=[")
-        .map(|(_, o)| o.trim_end_matches(']').to_string())
-        .unwrap_or_default();
-    (hr, out)
-}
-
-fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !cond() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-}
-
-fn log_of(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_default()
-}
 
 // ---- §1 ABI ----------------------------------------------------------------
 
 #[test]
 fn s1_hooks_table_is_zeroed_api_table_full_and_wslc_calls_are_not_implemented() {
-    let env = Env::new();
-    env.import("D");
-    let log = env.scratch().join("plugin.log");
-    let so = audit_plugin(&env, &log, "C", &["WSLC_CALLS"]);
-    env.add_plugin("Wslc", &so);
-    env.ok(&["-d", "D", "--", "true"]);
-    let l = log_of(&log);
+    let env = Audit::new()
+        .with_distros(&["D"])
+        .with_plugin("C", "Wslc", &["WSLC_CALLS"]);
+    env.run_true("D");
+    let l = env.log();
     assert!(l.contains("C wslc hooks-zeroed=1 size=112"), "{l}");
     assert!(l.contains("C wslc pointers-set=1"), "{l}");
     for call in [
@@ -148,7 +70,7 @@ fn s2_plugins_load_and_hooks_run_in_file_order() {
     // Not alphabetical: the file's order counts.
     write_registry(&env, &(toml_entry("Zed", &z) + &toml_entry("Alpha", &a)));
     env.import("D");
-    env.ok(&["-d", "D", "--", "true"]);
+    env.run_true("D");
     env.ok(&["--shutdown"]);
     let got = hook_lines(&log_of(&log));
     let want: Vec<String> = [
@@ -172,7 +94,7 @@ fn s2_non_string_registry_value_is_skipped_with_a_warning() {
     let good = audit_plugin(&env, &log, "G", &[]);
     write_registry(&env, &format!("Number = 5\n{}", toml_entry("Good", &good)));
     env.import("D");
-    env.ok(&["-d", "D", "--", "true"]);
+    env.run_true("D");
     assert!(log_of(&log).contains("G OnVMStarted"), "{}", log_of(&log));
     assert!(
         env.service_log().contains("Number"),
@@ -199,7 +121,7 @@ fn s2_same_file_twice_is_skipped() {
             + &toml_entry("Spelling", &other_spelling)),
     );
     env.import("D");
-    env.ok(&["-d", "D", "--", "true"]);
+    env.run_true("D");
     let l = log_of(&log);
     assert_eq!(l.matches("P EntryPoint").count(), 1, "{l}");
     assert_eq!(l.matches("P OnVMStarted").count(), 1, "{l}");
@@ -232,22 +154,11 @@ fn s2_plugin_add_appends_after_existing_entries() {
 fn s2_socket_logs_state_and_trust_live_under_the_root() {
     let env = Env::new();
     env.import("D");
-    env.ok(&["-d", "D", "--", "true"]);
+    env.run_true("D");
     assert!(env.root.join("wslpd.sock").exists());
     assert!(env.root.join("logs/wslpd.log").is_file());
     assert!(env.root.join("distributions.toml").is_file());
-    let (key, cert) = (env.scratch().join("k.pem"), env.scratch().join("c.pem"));
-    env.ok(&[
-        "cert",
-        "new",
-        "--subject",
-        "CN=audit",
-        "--key",
-        key.to_str().unwrap(),
-        "--cert",
-        cert.to_str().unwrap(),
-    ]);
-    env.ok(&["trust", "add", cert.to_str().unwrap()]);
+    trusted_signer(&env);
     let pems: Vec<PathBuf> = std::fs::read_dir(env.root.join("trust"))
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -263,18 +174,7 @@ fn s2_registry_and_trust_store_are_writable_only_by_root() {
     let env = Env::new();
     let so = build_plugin("e2e", &["LOG_PATH=\"/dev/null\""], &env.scratch());
     env.ok(&["plugin", "add", "P", so.to_str().unwrap()]);
-    let (key, cert) = (env.scratch().join("k.pem"), env.scratch().join("c.pem"));
-    env.ok(&[
-        "cert",
-        "new",
-        "--subject",
-        "CN=audit",
-        "--key",
-        key.to_str().unwrap(),
-        "--cert",
-        cert.to_str().unwrap(),
-    ]);
-    env.ok(&["trust", "add", cert.to_str().unwrap()]);
+    trusted_signer(&env);
     let mut paths = vec![env.root.join("plugins.toml"), env.root.join("trust")];
     paths.extend(
         std::fs::read_dir(env.root.join("trust"))
@@ -313,18 +213,16 @@ fn s7_a_malformed_settings_file_is_a_two_line_error() {
 
 #[test]
 fn s3_a_plugin_added_while_the_service_runs_loads_at_the_next_service_start() {
-    let env = Env::new();
-    env.import("D");
-    env.ok(&["-d", "D", "--", "true"]);
-    let log = env.scratch().join("plugin.log");
-    let so = audit_plugin(&env, &log, "L", &[]);
+    let env = Audit::new().with_distros(&["D"]);
+    env.run_true("D");
+    let so = env.build("L", &[]);
     env.ok(&["plugin", "add", "Late", so.to_str().unwrap()]);
     env.ok(&["--terminate", "D"]);
-    env.ok(&["-d", "D", "--", "true"]); // a distribution start in the old service
-    assert_eq!(log_of(&log), "", "not loaded by the running service");
+    env.run_true("D"); // a distribution start in the old service
+    assert_eq!(env.log(), "", "not loaded by the running service");
     env.ok(&["--shutdown"]);
-    env.ok(&["-d", "D", "--", "true"]);
-    let l = log_of(&log);
+    env.run_true("D");
+    let l = env.log();
     assert!(
         l.contains("L EntryPoint") && l.contains("L OnDistributionStarted"),
         "{l}"
@@ -370,141 +268,96 @@ fn s3_a_file_that_is_not_a_shared_object_is_mod_not_found() {
     );
 }
 
-/// A key pair under the env's scratch dir, trusted by the env.
-fn trusted_signer(env: &Env) -> (PathBuf, PathBuf) {
-    let (key, cert) = (env.scratch().join("k.pem"), env.scratch().join("c.pem"));
-    env.ok(&[
-        "cert",
-        "new",
-        "--subject",
-        "CN=audit",
-        "--key",
-        key.to_str().unwrap(),
-        "--cert",
-        cert.to_str().unwrap(),
-    ]);
-    env.ok(&["trust", "add", cert.to_str().unwrap()]);
-    (key, cert)
-}
-
-fn sign(env: &Env, key: &Path, cert: &Path, so: &Path) {
-    env.ok(&[
-        "sign",
-        "--key",
-        key.to_str().unwrap(),
-        "--cert",
-        cert.to_str().unwrap(),
-        so.to_str().unwrap(),
-    ]);
-}
-
-fn where_line(log: &str) -> String {
-    log.lines()
-        .find_map(|l| l.strip_prefix("W where="))
-        .unwrap_or_else(|| panic!("no where= line in {log}"))
-        .to_string()
-}
-
-#[test]
-fn s3_a_root_owned_signed_plugin_loaded_through_its_descriptor_knows_its_path() {
-    let env = Env::with_settings("");
-    env.import("D");
-    let (key, cert) = trusted_signer(&env);
-    let log = env.scratch().join("plugin.log");
-    let so = audit_plugin(&env, &log, "W", &["WHERE_AM_I"]);
-    std::fs::set_permissions(&so, std::fs::Permissions::from_mode(0o755)).unwrap();
-    sign(&env, &key, &cert, &so);
+/// The WHERE_AM_I audit plugin, signed by a trusted key unless `signed` is
+/// false, changed by `prepare` (its mode or owner), registered and run once:
+/// its real path and what it logged.
+fn where_am_i(signed: bool, prepare: impl FnOnce(&Path)) -> (PathBuf, String) {
+    let settings = if signed {
+        ""
+    } else {
+        "require_signatures = false\n"
+    };
+    let env = Audit::with_settings(settings).with_distros(&["D"]);
+    let so = env.build("W", &["WHERE_AM_I"]);
+    if signed {
+        let (key, cert) = trusted_signer(&env);
+        sign(&env, &key, &cert, &so);
+    }
+    prepare(&so);
     env.add_plugin("Where", &so);
-    env.ok(&["-d", "D", "--", "true"]);
-    let real = std::fs::canonicalize(&so).unwrap();
-    let l = log_of(&log);
-    assert_eq!(where_line(&l), real.to_str().unwrap());
+    env.run_true("D");
+    (std::fs::canonicalize(&so).unwrap(), env.log())
+}
+
+/// The plugin was mapped from its own file, and knows its real path.
+fn assert_loaded_from_its_path(real: &Path, l: &str) {
+    assert_eq!(where_line(l), real.to_str().unwrap());
     assert!(
         l.contains(&format!("W mapped={}\n", real.display())),
         "/proc/self/maps names the real path: {l}"
     );
 }
 
-#[test]
-fn s3_a_group_writable_signed_plugin_is_loaded_from_a_copy() {
-    let env = Env::with_settings("");
-    env.import("D");
-    let (key, cert) = trusted_signer(&env);
-    let log = env.scratch().join("plugin.log");
-    let so = audit_plugin(&env, &log, "W", &["WHERE_AM_I"]);
-    sign(&env, &key, &cert, &so);
-    std::fs::set_permissions(&so, std::fs::Permissions::from_mode(0o775)).unwrap();
-    env.add_plugin("Where", &so);
-    env.ok(&["-d", "D", "--", "true"]);
-    let l = log_of(&log);
+/// The plugin loaded, but from a sealed copy rather than its path.
+fn assert_loaded_from_a_copy(real: &Path, l: &str, why: &str) {
     assert!(l.contains("W OnVMStarted"), "it loads: {l}");
-    assert_ne!(
-        where_line(&l),
-        std::fs::canonicalize(&so).unwrap().to_str().unwrap(),
-        "a file others may change is not loaded from its path"
-    );
+    assert_ne!(where_line(l), real.to_str().unwrap(), "{why}");
     assert!(
         l.lines()
             .any(|x| x.starts_with("W mapped=/memfd:") && x.ends_with("(deleted)")),
         "mapped from a memfd: {l}"
+    );
+}
+
+fn set_mode(path: &Path, mode: u32) {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[test]
+fn s3_a_root_owned_signed_plugin_loaded_through_its_descriptor_knows_its_path() {
+    let (so, l) = where_am_i(true, |so| set_mode(so, 0o755));
+    assert_loaded_from_its_path(&so, &l);
+}
+
+#[test]
+fn s3_a_group_writable_signed_plugin_is_loaded_from_a_copy() {
+    let (so, l) = where_am_i(true, |so| set_mode(so, 0o775));
+    assert_loaded_from_a_copy(
+        &so,
+        &l,
+        "a file others may change is not loaded from its path",
     );
 }
 
 #[test]
 fn s3_a_signed_plugin_owned_by_another_user_is_loaded_from_a_copy() {
-    let env = Env::with_settings("");
-    env.import("D");
-    let (key, cert) = trusted_signer(&env);
-    let log = env.scratch().join("plugin.log");
-    let so = audit_plugin(&env, &log, "W", &["WHERE_AM_I"]);
-    sign(&env, &key, &cert, &so);
-    std::os::unix::fs::chown(&so, Some(1000), Some(1000)).unwrap();
-    std::fs::set_permissions(&so, std::fs::Permissions::from_mode(0o755)).unwrap();
-    env.add_plugin("Where", &so);
-    env.ok(&["-d", "D", "--", "true"]);
-    let l = log_of(&log);
-    assert!(l.contains("W OnVMStarted"), "it loads: {l}");
-    assert_ne!(
-        where_line(&l),
-        std::fs::canonicalize(&so).unwrap().to_str().unwrap(),
-        "a file its owner may change is not loaded from its path"
-    );
-    assert!(
-        l.lines()
-            .any(|x| x.starts_with("W mapped=/memfd:") && x.ends_with("(deleted)")),
-        "mapped from a memfd: {l}"
+    let (so, l) = where_am_i(true, |so| {
+        std::os::unix::fs::chown(so, Some(1000), Some(1000)).unwrap();
+        set_mode(so, 0o755);
+    });
+    assert_loaded_from_a_copy(
+        &so,
+        &l,
+        "a file its owner may change is not loaded from its path",
     );
 }
 
 #[test]
 fn s3_with_signatures_off_the_plugin_is_loaded_from_its_path() {
-    let env = Env::new();
-    env.import("D");
-    let log = env.scratch().join("plugin.log");
-    let so = audit_plugin(&env, &log, "W", &["WHERE_AM_I"]);
-    env.add_plugin("Where", &so);
-    env.ok(&["-d", "D", "--", "true"]);
-    let real = std::fs::canonicalize(&so).unwrap();
-    let l = log_of(&log);
-    assert_eq!(where_line(&l), real.to_str().unwrap());
-    assert!(
-        l.contains(&format!("W mapped={}\n", real.display())),
-        "/proc/self/maps names the real path: {l}"
-    );
+    let (so, l) = where_am_i(false, |_| {});
+    assert_loaded_from_its_path(&so, &l);
 }
 
 #[test]
 fn s3_signatures_off_counts_only_in_a_root_only_settings_file() {
-    let env = Env::new(); // require_signatures = false …
+    let env = Audit::new(); // require_signatures = false …
     std::fs::set_permissions(
         env.root.join("wslp.toml"),
         std::fs::Permissions::from_mode(0o666),
     )
     .unwrap(); // … in a file anybody may write
     env.import("D");
-    let log = env.scratch().join("plugin.log");
-    let so = audit_plugin(&env, &log, "U", &[]);
-    env.add_plugin("Unsigned", &so);
+    env.add_plugin("Unsigned", &env.build("U", &[]));
     fails_with(
         &env,
         &["-d", "D", "--", "true"],
@@ -514,12 +367,10 @@ fn s3_signatures_off_counts_only_in_a_root_only_settings_file() {
 
 #[test]
 fn s3_signatures_off_does_not_count_in_a_settings_file_owned_by_a_user() {
-    let env = Env::new(); // require_signatures = false …
+    let env = Audit::new(); // require_signatures = false …
     std::os::unix::fs::chown(env.root.join("wslp.toml"), Some(1000), Some(1000)).unwrap(); // … owned by a user
     env.import("D");
-    let log = env.scratch().join("plugin.log");
-    let so = audit_plugin(&env, &log, "U", &[]);
-    env.add_plugin("Unsigned", &so);
+    env.add_plugin("Unsigned", &env.build("U", &[]));
     fails_with(
         &env,
         &["-d", "D", "--", "true"],
@@ -591,11 +442,9 @@ fn s4_hresult_names_follow_windows_and_unnamed_codes_print_as_hex() {
 
 #[test]
 fn s4_distribution_started_runs_before_the_users_command() {
-    let env = Env::new();
-    let log = env.scratch().join("plugin.log");
-    let so = audit_plugin(&env, &log, "M", &["DISTRO_MARK"]);
-    env.add_plugin("Mark", &so);
-    env.import("D");
+    let env = Audit::new()
+        .with_plugin("M", "Mark", &["DISTRO_MARK"])
+        .with_distros(&["D"]);
     assert_eq!(
         env.ok(&["-d", "D", "--", "cat", "/tmp/audit-hook-ran"]),
         "hook-ran\n"
@@ -604,17 +453,11 @@ fn s4_distribution_started_runs_before_the_users_command() {
 
 #[test]
 fn s4_registered_runs_after_import_and_unregistered_before_the_files_go() {
-    let env = Env::new();
-    let log = env.scratch().join("plugin.log");
+    let env = Audit::new();
     let dir = env.scratch().join("distro-R");
     let hostname = dir.join("rootfs/etc/hostname");
-    let so = audit_plugin(
-        &env,
-        &log,
-        "R",
-        &[&format!("CHECK_PATH=\"{}\"", hostname.display())],
-    );
-    env.add_plugin("Reg", &so);
+    let check = format!("CHECK_PATH=\"{}\"", hostname.display());
+    let env = env.with_plugin("R", "Reg", &[&check]);
     env.ok(&[
         "--import",
         "R",
@@ -624,36 +467,35 @@ fn s4_registered_runs_after_import_and_unregistered_before_the_files_go() {
     assert!(hostname.exists(), "the import puts the rootfs there");
     env.ok(&["--unregister", "R"]);
     assert!(!hostname.exists(), "unregister removes it");
-    let l = log_of(&log);
+    let l = env.log();
     assert!(l.contains("R registered path-exists=1"), "{l}");
     assert!(l.contains("R unregistered path-exists=1"), "{l}");
 }
 
 #[test]
 fn s4_unregistered_hook_runs_while_the_vm_is_stopped() {
-    let env = Env::new();
-    let log = env.scratch().join("plugin.log");
-    let so = audit_plugin(&env, &log, "U", &[]);
-    env.add_plugin("Unreg", &so);
-    env.import("D");
+    let env = Audit::new()
+        .with_plugin("U", "Unreg", &[])
+        .with_distros(&["D"]);
     env.ok(&["--shutdown"]);
     env.ok(&["--unregister", "D"]);
-    let l = log_of(&log);
+    let l = env.log();
     assert!(l.contains("U OnDistributionUnregistered name=D"), "{l}");
     assert!(!l.contains("OnVMStarted"), "no VM was started for it: {l}");
 }
 
-fn stop_hooks_log(env: &Env) -> PathBuf {
-    let log = env.scratch().join("plugin.log");
-    let so = audit_plugin(env, &log, "S", &["EXEC_ON_STOP"]);
-    env.add_plugin("Stopper", &so);
-    env.import("D");
-    env.ok(&["-d", "D", "--", "true"]);
-    log
+/// A plugin whose stop hooks run commands in the distribution and the VM, and
+/// a distribution running.
+fn stop_hooks() -> Audit {
+    let env = Audit::new()
+        .with_plugin("S", "Stopper", &["EXEC_ON_STOP"])
+        .with_distros(&["D"]);
+    env.run_true("D");
+    env
 }
 
-fn assert_stop_hooks_saw_everything_up(log: &Path) {
-    let l = log_of(log);
+fn assert_stop_hooks_saw_everything_up(env: &Audit) {
+    let l = env.log();
     assert_eq!(
         call(&l, "S distro-stopping"),
         ("0x00000000".into(), "debian|".into()),
@@ -668,16 +510,14 @@ fn assert_stop_hooks_saw_everything_up(log: &Path) {
 
 #[test]
 fn s4_stop_hooks_execute_while_up_on_shutdown() {
-    let env = Env::new();
-    let log = stop_hooks_log(&env);
+    let env = stop_hooks();
     env.ok(&["--shutdown"]); // the distribution still runs: no --terminate first
-    assert_stop_hooks_saw_everything_up(&log);
+    assert_stop_hooks_saw_everything_up(&env);
 }
 
 #[test]
 fn s4_stop_hooks_execute_while_up_when_the_service_is_stopped() {
-    let env = Env::new();
-    let log = stop_hooks_log(&env);
+    let env = stop_hooks();
     let pid = env.service_pid().expect("the service runs");
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(pid),
@@ -685,7 +525,7 @@ fn s4_stop_hooks_execute_while_up_when_the_service_is_stopped() {
     )
     .unwrap();
     wait_for("the service to exit", || env.service_pid().is_none());
-    assert_stop_hooks_saw_everything_up(&log);
+    assert_stop_hooks_saw_everything_up(&env);
 }
 
 #[test]
@@ -693,7 +533,7 @@ fn s4_a_service_started_by_a_command_stops_on_sigterm() {
     let env = Env::new();
     env.import("D");
     env.ok(&["--shutdown"]);
-    env.ok(&["-d", "D", "--", "true"]); // this command starts the service
+    env.run_true("D"); // this command starts the service
     let pid = env.service_pid().expect("the service runs");
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(pid),
@@ -707,21 +547,18 @@ fn s4_a_service_started_by_a_command_stops_on_sigterm() {
 
 #[test]
 fn s4_session_id_is_stable_across_vm_restarts() {
-    let env = Env::with_settings(
+    let env = Audit::with_settings(
         "require_signatures = false\ndistro_idle_timeout_ms = 100\nvm_idle_timeout_ms = 100\nservice_idle_timeout_ms = -1\n",
-    );
-    let log = env.scratch().join("plugin.log");
-    let so = audit_plugin(&env, &log, "S", &["VM_PROBE"]);
-    env.add_plugin("Session", &so);
-    env.import("D");
-    env.ok(&["-d", "D", "--", "true"]);
+    )
+        .with_plugin("S", "Session", &["VM_PROBE"]).with_distros(&["D"]);
+    env.run_true("D");
     let service = env.service_pid();
     wait_for("the idle VM to stop", || {
-        log_of(&log).contains("S OnVMStopping")
+        env.log().contains("S OnVMStopping")
     });
-    env.ok(&["-d", "D", "--", "true"]);
+    env.run_true("D");
     assert_eq!(env.service_pid(), service, "the same service");
-    let l = log_of(&log);
+    let l = env.log();
     let sessions: Vec<&str> = l
         .lines()
         .filter_map(|x| x.strip_prefix("S OnVMStarted session="))
@@ -749,13 +586,11 @@ fn s4_session_id_is_stable_across_vm_restarts() {
 
 #[test]
 fn s4_pid_namespace_and_init_pid_are_the_distributions() {
-    let env = Env::new();
-    let log = env.scratch().join("plugin.log");
-    let so = audit_plugin(&env, &log, "N", &["DISTRO_PROBE"]);
-    env.add_plugin("Ns", &so);
-    env.import("D");
-    env.ok(&["-d", "D", "--", "true"]);
-    let l = log_of(&log);
+    let env = Audit::new()
+        .with_plugin("N", "Ns", &["DISTRO_PROBE"])
+        .with_distros(&["D"]);
+    env.run_true("D");
+    let l = env.log();
     let pidns: u64 = l
         .lines()
         .find_map(|x| x.split_whitespace().find_map(|w| w.strip_prefix("pidns=")))
@@ -797,9 +632,10 @@ fn tarball_with(env: &Env, tag: &str, edit: &str) -> PathBuf {
     out
 }
 
-fn flavor_version(env: &Env, tarball: &Path) -> (String, String) {
-    let log = env.scratch().join("plugin.log");
-    let _ = std::fs::remove_file(&log);
+/// The flavor and version the plugin "O" saw for a distribution imported
+/// from `tarball`.
+fn flavor_version(env: &Audit, tarball: &Path) -> (String, String) {
+    let _ = std::fs::remove_file(env.scratch().join("plugin.log"));
     let dir = env.scratch().join("distro");
     env.ok(&[
         "--import",
@@ -807,8 +643,8 @@ fn flavor_version(env: &Env, tarball: &Path) -> (String, String) {
         dir.to_str().unwrap(),
         tarball.to_str().unwrap(),
     ]);
-    env.ok(&["-d", "OS", "--", "true"]);
-    let l = log_of(&log);
+    env.run_true("OS");
+    let l = env.log();
     env.ok(&["--unregister", "OS"]);
     let line = l
         .lines()
@@ -826,10 +662,7 @@ fn flavor_version(env: &Env, tarball: &Path) -> (String, String) {
 
 #[test]
 fn s4_flavor_and_version_come_from_etc_os_release_first() {
-    let env = Env::new();
-    let log = env.scratch().join("plugin.log");
-    let so = audit_plugin(&env, &log, "O", &[]);
-    env.add_plugin("Os", &so);
+    let env = Audit::new().with_plugin("O", "Os", &[]);
     let t = tarball_with(
         &env,
         "etc",
@@ -840,10 +673,7 @@ fn s4_flavor_and_version_come_from_etc_os_release_first() {
 
 #[test]
 fn s4_flavor_and_version_fall_back_to_usr_lib_and_are_null_when_missing() {
-    let env = Env::new();
-    let log = env.scratch().join("plugin.log");
-    let so = audit_plugin(&env, &log, "O", &[]);
-    env.add_plugin("Os", &so);
+    let env = Audit::new().with_plugin("O", "Os", &[]);
     let t = tarball_with(
         &env,
         "usrlib",
@@ -859,21 +689,16 @@ fn s4_flavor_and_version_fall_back_to_usr_lib_and_are_null_when_missing() {
 
 #[test]
 fn s5_mount_folder_creates_a_deep_mount_point_and_writes_reach_the_host() {
-    let env = Env::new();
+    let env = Audit::new();
     let shared = env.scratch().join("shared");
     std::fs::create_dir(&shared).unwrap();
     std::fs::write(shared.join("from-host"), "host-ok\n").unwrap();
-    let log = env.scratch().join("plugin.log");
-    let so = audit_plugin(
-        &env,
-        &log,
-        "M",
-        &[&format!("MOUNT_RW=\"{}\"", shared.display())],
-    );
-    env.add_plugin("Mount", &so);
-    env.import("D");
-    env.ok(&["-d", "D", "--", "true"]);
-    let l = log_of(&log);
+    let mount = format!("MOUNT_RW=\"{}\"", shared.display());
+    let env = env
+        .with_plugin("M", "Mount", &[&mount])
+        .with_distros(&["D"]);
+    env.run_true("D");
+    let l = env.log();
     assert!(l.contains("M mount-rw hr=0x00000000"), "{l}");
     assert_eq!(
         call(&l, "M write-through"),
@@ -887,11 +712,9 @@ fn s5_mount_folder_creates_a_deep_mount_point_and_writes_reach_the_host() {
 
 #[test]
 fn s5_plugin_error_null_other_thread_and_second_call() {
-    let env = Env::new();
-    env.import("D");
-    let log = env.scratch().join("plugin.log");
-    let so = audit_plugin(&env, &log, "E", &["PLUGIN_ERROR_RULES"]);
-    env.add_plugin("Errs", &so);
+    let env = Audit::new()
+        .with_distros(&["D"])
+        .with_plugin("E", "Errs", &["PLUGIN_ERROR_RULES"]);
     fails_with(
         &env,
         &["-d", "D", "--", "true"],
@@ -899,7 +722,7 @@ fn s5_plugin_error_null_other_thread_and_second_call() {
             "A fatal error was returned by plugin 'Errs'. Error message: 'first'\n{CREATE_VM}E_FAIL"
         ),
     );
-    let l = log_of(&log);
+    let l = env.log();
     assert!(
         l.contains("E PluginError null hr=0x80070057"),
         "E_INVALIDARG: {l}"
@@ -917,14 +740,12 @@ fn s5_plugin_error_null_other_thread_and_second_call() {
 
 #[test]
 fn s5_plugin_error_outside_the_start_hooks_is_an_illegal_method_call() {
-    let env = Env::new();
-    let log = env.scratch().join("plugin.log");
-    let so = audit_plugin(&env, &log, "O", &["PLUGIN_ERROR_OUTSIDE"]);
-    env.add_plugin("Outside", &so);
-    env.import("D");
-    env.ok(&["-d", "D", "--", "true"]);
+    let env = Audit::new()
+        .with_plugin("O", "Outside", &["PLUGIN_ERROR_OUTSIDE"])
+        .with_distros(&["D"]);
+    env.run_true("D");
     env.ok(&["--shutdown"]);
-    let l = log_of(&log);
+    let l = env.log();
     for when in ["entry", "registered", "vm-stopping"] {
         assert!(
             l.contains(&format!("O PluginError {when} hr=0x8000000e")),
@@ -935,28 +756,23 @@ fn s5_plugin_error_outside_the_start_hooks_is_an_illegal_method_call() {
 
 #[test]
 fn s5_execute_in_a_registered_but_stopped_distribution_is_invalid_state() {
-    let env = Env::new();
-    let log = env.scratch().join("plugin.log");
-    let so = audit_plugin(&env, &log, "X", &["STOPPED_DISTRO"]);
-    env.add_plugin("Stopped", &so);
-    env.import("Other");
-    env.import("D");
+    let env = Audit::new()
+        .with_plugin("X", "Stopped", &["STOPPED_DISTRO"])
+        .with_distros(&["Other", "D"]);
     // The plugin host remembers the Id of "D" from OnDistributionRegistered;
     // OnVMStarted (for "Other") runs before "D" ever started.
     env.ok(&["-d", "Other", "--", "true"]);
-    let l = log_of(&log);
+    let l = env.log();
     assert_eq!(call(&l, "X stopped-distro").0, "0x80040313", "{l}");
 }
 
 #[test]
 fn s5_unknown_session_is_rpc_e_disconnected_for_every_call() {
-    let env = Env::new();
-    let log = env.scratch().join("plugin.log");
-    let so = audit_plugin(&env, &log, "B", &["BAD_SESSION"]);
-    env.add_plugin("Session", &so);
-    env.import("D");
-    env.ok(&["-d", "D", "--", "true"]);
-    let l = log_of(&log);
+    let env = Audit::new()
+        .with_plugin("B", "Session", &["BAD_SESSION"])
+        .with_distros(&["D"]);
+    env.run_true("D");
+    let l = env.log();
     assert!(l.contains("B bad-session MountFolder hr=0x80010108"), "{l}");
     assert!(
         l.contains("B bad-session InDistribution hr=0x80010108"),
@@ -966,17 +782,15 @@ fn s5_unknown_session_is_rpc_e_disconnected_for_every_call() {
 
 #[test]
 fn s5_execute_binary_works_from_a_plugin_thread_after_the_hook_returned() {
-    let env = Env::new();
-    let log = env.scratch().join("plugin.log");
-    let so = audit_plugin(&env, &log, "T", &["BACKGROUND_EXEC"]);
-    env.add_plugin("Later", &so);
-    env.import("D");
-    env.ok(&["-d", "D", "--", "true"]); // the distribution, so the VM, stays up a while
+    let env = Audit::new()
+        .with_plugin("T", "Later", &["BACKGROUND_EXEC"])
+        .with_distros(&["D"]);
+    env.run_true("D"); // the distribution, so the VM, stays up a while
     wait_for("the plugin's background ExecuteBinary", || {
-        log_of(&log).contains("T background")
+        env.log().contains("T background")
     });
     assert_eq!(
-        call(&log_of(&log), "T background"),
+        call(&env.log(), "T background"),
         ("0x00000000".into(), "later|".into())
     );
 }
@@ -985,15 +799,13 @@ fn s5_execute_binary_works_from_a_plugin_thread_after_the_hook_returned() {
 
 #[test]
 fn s6_vm_has_a_minimal_system_own_namespaces_and_forgets_writes() {
-    let env = Env::new();
-    let log = env.scratch().join("plugin.log");
-    let so = audit_plugin(&env, &log, "V", &["VM_PROBE"]);
-    env.add_plugin("Probe", &so);
-    env.import("D");
-    env.ok(&["-d", "D", "--", "true"]);
+    let env = Audit::new()
+        .with_plugin("V", "Probe", &["VM_PROBE"])
+        .with_distros(&["D"]);
+    env.run_true("D");
     env.ok(&["--shutdown"]);
-    env.ok(&["-d", "D", "--", "true"]);
-    let l = log_of(&log);
+    env.run_true("D");
+    let l = env.log();
     let probes: Vec<&str> = l
         .lines()
         .filter_map(|x| x.strip_prefix("V vm-probe hr=0x00000000 out=["))
@@ -1087,18 +899,6 @@ fn s7_the_cli_starts_the_service_it_finds_next_to_itself() {
     assert!(env.service_pid().is_some());
 }
 
-/// stderr is WSL's two-line form: a message, then `Error code: …`.
-fn assert_two_line_error(env: &Env, args: &[&str]) {
-    let o = env.wslp(args);
-    assert!(!o.status.success(), "wslp {args:?} should fail");
-    let e = stderr(&o);
-    let lines: Vec<&str> = e.lines().collect();
-    assert!(
-        lines.len() == 2 && !lines[0].is_empty() && lines[1].starts_with("Error code: "),
-        "wslp {args:?}: {e:?}"
-    );
-}
-
 #[test]
 fn s7_service_errors_use_the_two_line_form() {
     let env = Env::new();
@@ -1148,19 +948,9 @@ fn s7_verify_trust_list_and_remove() {
 
 #[test]
 fn s8_entry_point_that_hangs_times_out_and_its_host_is_killed() {
-    let env = Env::with_settings("require_signatures = false\nhook_timeout_ms = 1000\n");
-    env.import("D");
-    let log = env.scratch().join("plugin.log");
-    let so = build_plugin(
-        "crash",
-        &[
-            &format!("LOG_PATH=\"{}\"", log.display()),
-            "IN_ENTRY",
-            "DO_HANG",
-        ],
-        &env.scratch(),
-    );
-    env.add_plugin("Hangs", &so);
+    let env = Audit::with_settings("require_signatures = false\nhook_timeout_ms = 1000\n")
+        .with_distros(&["D"])
+        .with_crash_plugin("Hangs", &["IN_ENTRY", "DO_HANG"]);
     fails_with(
         &env,
         &["-d", "D", "--", "true"],
@@ -1168,7 +958,8 @@ fn s8_entry_point_that_hangs_times_out_and_its_host_is_killed() {
             "A fatal error was returned by plugin 'Hangs'. Error message: 'The plugin did not answer within 1000 ms.'\n{CREATE_VM}ERROR_TIMEOUT"
         ),
     );
-    let pid: i32 = log_of(&log)
+    let pid: i32 = env
+        .log()
         .lines()
         .find_map(|l| l.strip_prefix("EntryPoint misbehaving pid="))
         .expect("the entry point ran")
@@ -1189,19 +980,9 @@ fn s8_entry_point_that_hangs_times_out_and_its_host_is_killed() {
 
 #[test]
 fn s8_hook_timeout_defaults_to_30000_ms() {
-    let env = Env::new();
-    env.import("D");
-    let log = env.scratch().join("plugin.log");
-    let so = build_plugin(
-        "crash",
-        &[
-            &format!("LOG_PATH=\"{}\"", log.display()),
-            "IN_DISTRO_STARTED",
-            "DO_HANG",
-        ],
-        &env.scratch(),
-    );
-    env.add_plugin("Slow", &so);
+    let env = Audit::new()
+        .with_distros(&["D"])
+        .with_crash_plugin("Slow", &["IN_DISTRO_STARTED", "DO_HANG"]);
     fails_with(
         &env,
         &["-d", "D", "--", "true"],
@@ -1237,14 +1018,12 @@ fn s8_crash_in_vm_started_uses_the_create_vm_path_and_everyone_gets_vm_stopping(
 
 #[test]
 fn s8_a_plugin_host_killed_between_hooks_is_replaced_for_the_next_hook() {
-    let env = Env::new();
-    env.import("D");
-    env.import("E");
-    let log = env.scratch().join("plugin.log");
-    let so = audit_plugin(&env, &log, "K", &["DLL_MAIN_PID"]);
-    env.add_plugin("Killed", &so);
-    env.ok(&["-d", "D", "--", "true"]);
-    let pid: i32 = log_of(&log)
+    let env = Audit::new()
+        .with_distros(&["D", "E"])
+        .with_plugin("K", "Killed", &["DLL_MAIN_PID"]);
+    env.run_true("D");
+    let pid: i32 = env
+        .log()
         .lines()
         .find_map(|l| l.strip_prefix("K EntryPoint pid="))
         .unwrap()
@@ -1256,18 +1035,16 @@ fn s8_a_plugin_host_killed_between_hooks_is_replaced_for_the_next_hook() {
     )
     .unwrap();
     assert_eq!(env.ok(&["-d", "E", "--", "echo", "ok"]), "ok\n");
-    let l = log_of(&log);
+    let l = env.log();
     assert_eq!(l.matches("K EntryPoint").count(), 2, "{l}");
     assert!(l.contains("K OnDistributionStarted name=E"), "{l}");
 }
 
 #[test]
 fn s8_plugin_host_exiting_with_a_status_names_it() {
-    let env = Env::new();
-    env.import("D");
-    let log = env.scratch().join("plugin.log");
-    let so = audit_plugin(&env, &log, "X", &["EXIT_IN_DISTRO=3"]);
-    env.add_plugin("Exits", &so);
+    let env = Audit::new()
+        .with_distros(&["D"])
+        .with_plugin("X", "Exits", &["EXIT_IN_DISTRO=3"]);
     fails_with(
         &env,
         &["-d", "D", "--", "true"],
@@ -1279,24 +1056,14 @@ fn s8_plugin_host_exiting_with_a_status_names_it() {
 
 #[test]
 fn s8_a_stop_hook_that_hangs_is_only_logged() {
-    let env = Env::with_settings("require_signatures = false\nhook_timeout_ms = 1000\n");
-    env.import("D");
-    let log = env.scratch().join("plugin.log");
-    let so = build_plugin(
-        "crash",
-        &[
-            &format!("LOG_PATH=\"{}\"", log.display()),
-            "IN_DISTRO_STOPPING",
-            "DO_HANG",
-        ],
-        &env.scratch(),
-    );
-    env.add_plugin("Hangs", &so);
+    let env = Audit::with_settings("require_signatures = false\nhook_timeout_ms = 1000\n")
+        .with_distros(&["D"])
+        .with_crash_plugin("Hangs", &["IN_DISTRO_STOPPING", "DO_HANG"]);
     assert_eq!(env.ok(&["-d", "D", "--", "echo", "ok"]), "ok\n");
     let o = env.wslp(&["--terminate", "D"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stderr(&o), "", "the user sees nothing");
-    assert!(log_of(&log).contains("OnDistributionStopping misbehaving"));
+    assert!(env.log().contains("OnDistributionStopping misbehaving"));
     assert!(
         env.service_log().contains("Hangs"),
         "it is logged: {}",
@@ -1307,26 +1074,21 @@ fn s8_a_stop_hook_that_hangs_is_only_logged() {
 
 #[test]
 fn s8_a_vm_stopping_hook_that_hangs_does_not_hold_up_the_shutdown() {
-    let env = Env::with_settings("require_signatures = false\nhook_timeout_ms = 1000\n");
-    env.import("D");
-    let log = env.scratch().join("plugin.log");
-    let so = audit_plugin(&env, &log, "H", &["HANG_IN_VM_STOPPING"]);
-    env.add_plugin("Hangs", &so);
-    env.ok(&["-d", "D", "--", "true"]);
+    let env = Audit::with_settings("require_signatures = false\nhook_timeout_ms = 1000\n")
+        .with_distros(&["D"])
+        .with_plugin("H", "Hangs", &["HANG_IN_VM_STOPPING"]);
+    env.run_true("D");
     let o = env.wslp(&["--shutdown"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stderr(&o), "", "the user sees nothing");
-    assert!(log_of(&log).contains("H OnVMStopping"));
+    assert!(env.log().contains("H OnVMStopping"));
     assert!(env.service_pid().is_none(), "the service is gone");
     assert_eq!(env.ok(&["-d", "D", "--", "echo", "ok"]), "ok\n");
 }
 
 #[test]
 fn s8_a_registration_hook_that_crashes_is_only_logged() {
-    let env = Env::new();
-    let log = env.scratch().join("plugin.log");
-    let so = audit_plugin(&env, &log, "R", &["CRASH_IN_REGISTERED"]);
-    env.add_plugin("Crashes", &so);
+    let env = Audit::new().with_plugin("R", "Crashes", &["CRASH_IN_REGISTERED"]);
     let dir = env.scratch().join("D");
     let o = env.wslp(&[
         "--import",
@@ -1336,6 +1098,6 @@ fn s8_a_registration_hook_that_crashes_is_only_logged() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stderr(&o), "", "the user sees nothing");
-    assert!(log_of(&log).contains("R OnDistributionRegistered name=D"));
+    assert!(env.log().contains("R OnDistributionRegistered name=D"));
     assert_eq!(env.ok(&["-d", "D", "--", "echo", "ok"]), "ok\n");
 }
