@@ -200,55 +200,6 @@ impl<'a> Distribution<'a> {
     }
 }
 
-impl RawDistribution<'_> {
-    pub(crate) fn id(&self) -> GUID {
-        // SAFETY: `Id` is in every version of the struct; `raw` is valid (from_raw).
-        unsafe { addr_of!((*self.raw).Id).read() }
-    }
-
-    pub(crate) fn name(&self) -> Option<String> {
-        // SAFETY: `Name` is in every version; the host passes a valid string or NULL.
-        unsafe { string(addr_of!((*self.raw).Name).read()) }
-    }
-
-    pub(crate) fn pid_namespace(&self) -> u64 {
-        // SAFETY: `PidNamespace` is in every version of the struct.
-        unsafe { addr_of!((*self.raw).PidNamespace).read() }
-    }
-
-    pub(crate) fn package_family_name(&self) -> Option<String> {
-        // SAFETY: `PackageFamilyName` is in every version of the struct.
-        unsafe { string(addr_of!((*self.raw).PackageFamilyName).read()) }
-    }
-
-    /// `None` when the host is older than WSL 2.0.5.
-    pub(crate) fn init_pid(&self) -> Option<u32> {
-        if self.host < Version::INIT_PID {
-            return None;
-        }
-        // SAFETY: the host's version says the field is there.
-        Some(unsafe { addr_of!((*self.raw).InitPid).read() })
-    }
-
-    /// `None` when the host is older than WSL 2.4.4.
-    pub(crate) fn flavor(&self) -> Option<String> {
-        if self.host < Version::FLAVOR {
-            return None;
-        }
-        // SAFETY: the host's version says the field is there.
-        unsafe { string(addr_of!((*self.raw).Flavor).read()) }
-    }
-
-    /// `None` when the host is older than WSL 2.4.4.
-    pub(crate) fn version(&self) -> Option<String> {
-        if self.host < Version::FLAVOR {
-            return None;
-        }
-        // SAFETY: the host's version says the field is there.
-        unsafe { string(addr_of!((*self.raw).Version).read()) }
-    }
-}
-
 /// The host's `WslOfflineDistributionInformation`, as [`RawDistribution`].
 #[derive(Clone, Copy)]
 pub(crate) struct RawOfflineDistribution<'a> {
@@ -271,38 +222,63 @@ impl<'a> OfflineDistribution<'a> {
     }
 }
 
-impl RawOfflineDistribution<'_> {
-    pub(crate) fn id(&self) -> GUID {
-        // SAFETY: `Id` is in every version of the struct; `raw` is valid (from_raw).
-        unsafe { addr_of!((*self.raw).Id).read() }
+/// The fields both distribution structs have, at the same names: the
+/// reads are the same for both.
+macro_rules! common_fields {
+    ($raw:ident) => {
+        impl $raw<'_> {
+            pub(crate) fn id(&self) -> GUID {
+                // SAFETY: `Id` is in every version of the struct; `raw` is valid (from_raw).
+                unsafe { addr_of!((*self.raw).Id).read() }
+            }
+
+            pub(crate) fn name(&self) -> Option<String> {
+                // SAFETY: `Name` is in every version; the host passes a valid string or NULL.
+                unsafe { string(addr_of!((*self.raw).Name).read()) }
+            }
+
+            pub(crate) fn package_family_name(&self) -> Option<String> {
+                // SAFETY: `PackageFamilyName` is in every version of the struct.
+                unsafe { string(addr_of!((*self.raw).PackageFamilyName).read()) }
+            }
+
+            /// `None` when the host is older than WSL 2.4.4.
+            pub(crate) fn flavor(&self) -> Option<String> {
+                if self.host < Version::FLAVOR {
+                    return None;
+                }
+                // SAFETY: the host's version says the field is there.
+                unsafe { string(addr_of!((*self.raw).Flavor).read()) }
+            }
+
+            /// `None` when the host is older than WSL 2.4.4.
+            pub(crate) fn version(&self) -> Option<String> {
+                if self.host < Version::FLAVOR {
+                    return None;
+                }
+                // SAFETY: the host's version says the field is there.
+                unsafe { string(addr_of!((*self.raw).Version).read()) }
+            }
+        }
+    };
+}
+
+common_fields!(RawDistribution);
+common_fields!(RawOfflineDistribution);
+
+impl RawDistribution<'_> {
+    pub(crate) fn pid_namespace(&self) -> u64 {
+        // SAFETY: `PidNamespace` is in every version of the struct.
+        unsafe { addr_of!((*self.raw).PidNamespace).read() }
     }
 
-    pub(crate) fn name(&self) -> Option<String> {
-        // SAFETY: `Name` is in every version of the struct.
-        unsafe { string(addr_of!((*self.raw).Name).read()) }
-    }
-
-    pub(crate) fn package_family_name(&self) -> Option<String> {
-        // SAFETY: `PackageFamilyName` is in every version of the struct.
-        unsafe { string(addr_of!((*self.raw).PackageFamilyName).read()) }
-    }
-
-    /// `None` when the host is older than WSL 2.4.4.
-    pub(crate) fn flavor(&self) -> Option<String> {
-        if self.host < Version::FLAVOR {
+    /// `None` when the host is older than WSL 2.0.5.
+    pub(crate) fn init_pid(&self) -> Option<u32> {
+        if self.host < Version::INIT_PID {
             return None;
         }
         // SAFETY: the host's version says the field is there.
-        unsafe { string(addr_of!((*self.raw).Flavor).read()) }
-    }
-
-    /// `None` when the host is older than WSL 2.4.4.
-    pub(crate) fn version(&self) -> Option<String> {
-        if self.host < Version::FLAVOR {
-            return None;
-        }
-        // SAFETY: the host's version says the field is there.
-        unsafe { string(addr_of!((*self.raw).Version).read()) }
+        Some(unsafe { addr_of!((*self.raw).InitPid).read() })
     }
 }
 
