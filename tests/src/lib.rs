@@ -162,6 +162,35 @@ impl Env {
         self.ok(&["-d", distro, "--", "true"]);
     }
 
+    /// A new self-signed code-signing key and certificate (`wslp cert new`
+    /// with `subject`) in the scratch directory, not trusted yet.
+    pub fn new_certificate(&self, subject: &str) -> (PathBuf, PathBuf) {
+        let (key, cert) = (self.scratch().join("k.pem"), self.scratch().join("c.pem"));
+        self.ok(&[
+            "cert",
+            "new",
+            "--subject",
+            subject,
+            "--key",
+            key.to_str().unwrap(),
+            "--cert",
+            cert.to_str().unwrap(),
+        ]);
+        (key, cert)
+    }
+
+    /// `wslp sign` of `so` with `key` and `cert` must succeed.
+    pub fn sign(&self, key: &Path, cert: &Path, so: &Path) {
+        self.ok(&[
+            "sign",
+            "--key",
+            key.to_str().unwrap(),
+            "--cert",
+            cert.to_str().unwrap(),
+            so.to_str().unwrap(),
+        ]);
+    }
+
     /// Imports the busybox distribution as `name`.
     pub fn import(&self, name: &str) -> PathBuf {
         let dir = self._tmp.path().join("distros").join(name);

@@ -12,18 +12,7 @@ fn unsigned_untrusted_tampered_and_trusted_plugins() {
     let s = env.scratch();
     let log = s.join("plugin.log");
     let so = build_plugin("e2e", &[&format!("LOG_PATH=\"{}\"", log.display())], &s);
-    let key = s.join("k.pem");
-    let cert = s.join("c.pem");
-    env.ok(&[
-        "cert",
-        "new",
-        "--subject",
-        "CN=e2e signer",
-        "--key",
-        key.to_str().unwrap(),
-        "--cert",
-        cert.to_str().unwrap(),
-    ]);
+    let (key, cert) = env.new_certificate("CN=e2e signer");
 
     // Unsigned.
     env.add_plugin("P", &so);
@@ -34,14 +23,7 @@ fn unsigned_untrusted_tampered_and_trusted_plugins() {
     );
 
     // Signed, but by a certificate nobody trusts.
-    env.ok(&[
-        "sign",
-        "--key",
-        key.to_str().unwrap(),
-        "--cert",
-        cert.to_str().unwrap(),
-        so.to_str().unwrap(),
-    ]);
+    env.sign(&key, &cert, &so);
     env.ok(&["--shutdown"]);
     let o = env.wslp(&["-d", "D", "--", "true"]);
     assert_eq!(

@@ -281,7 +281,7 @@ fn where_am_i(signed: bool, prepare: impl FnOnce(&Path)) -> (PathBuf, String) {
     let so = env.build("W", &["WHERE_AM_I"]);
     if signed {
         let (key, cert) = trusted_signer(&env);
-        sign(&env, &key, &cert, &so);
+        env.sign(&key, &cert, &so);
     }
     prepare(&so);
     env.add_plugin("Where", &so);
@@ -928,7 +928,7 @@ fn s7_verify_trust_list_and_remove() {
     let env = Env::new();
     let (key, cert) = trusted_signer(&env);
     let so = build_plugin("e2e", &["LOG_PATH=\"/dev/null\""], &env.scratch());
-    sign(&env, &key, &cert, &so);
+    env.sign(&key, &cert, &so);
     let v = env.wslp(&["verify", so.to_str().unwrap()]);
     assert_eq!(v.status.code(), Some(0), "{}", stderr(&v));
     let list = env.ok(&["trust", "list"]);

@@ -158,30 +158,9 @@ pub fn log_of(path: &Path) -> String {
 
 /// A key pair under the env's scratch dir, trusted by the env.
 pub fn trusted_signer(env: &Env) -> (PathBuf, PathBuf) {
-    let (key, cert) = (env.scratch().join("k.pem"), env.scratch().join("c.pem"));
-    env.ok(&[
-        "cert",
-        "new",
-        "--subject",
-        "CN=audit",
-        "--key",
-        key.to_str().unwrap(),
-        "--cert",
-        cert.to_str().unwrap(),
-    ]);
+    let (key, cert) = env.new_certificate("CN=audit");
     env.ok(&["trust", "add", cert.to_str().unwrap()]);
     (key, cert)
-}
-
-pub fn sign(env: &Env, key: &Path, cert: &Path, so: &Path) {
-    env.ok(&[
-        "sign",
-        "--key",
-        key.to_str().unwrap(),
-        "--cert",
-        cert.to_str().unwrap(),
-        so.to_str().unwrap(),
-    ]);
 }
 
 pub fn where_line(log: &str) -> String {
