@@ -204,6 +204,11 @@ impl Instance {
             log_path: self.paths.vm_log(),
             log_cap_bytes: 1 << 20,
             hostname: hostname_for_vm(),
+            user_namespace: wslp_vm::UserNamespace::mapped(
+                wslp_vm::DEFAULT_RANGE_BASE,
+                wslp_vm::RANGE_SIZE,
+            ),
+            tmpfs_size: None,
         };
         let started = Instant::now();
         let vm = self.backend.start(&cfg).map_err(|e| {
@@ -256,6 +261,7 @@ impl Instance {
             name: record.name.clone(),
             rootfs: record.rootfs.clone(),
             hostname: record.name.clone(),
+            stored_shifted: false,
         };
         let distro = vm.start_distribution(&spec).map_err(|e| {
             Failure::service(

@@ -177,6 +177,8 @@ fn dispatch(
                 stdout,
                 stderr,
                 controlling_tty: tty,
+                rlimits: Vec::new(),
+                no_new_privs: false,
             };
             let process = vm.spawn(spec).map_err(|e| {
                 Failure::service(format!("cannot start the debug shell: {e}"), "E_FAIL")
@@ -361,6 +363,8 @@ fn run_command(
         stdout,
         stderr,
         controlling_tty: run.tty,
+        rlimits: Vec::new(),
+        no_new_privs: false,
     };
     let process = running
         .distro

@@ -405,6 +405,8 @@ fn capture(
         stdout: out_w,
         stderr: err_w,
         controlling_tty: false,
+        rlimits: Vec::new(),
+        no_new_privs: false,
     };
     let process = spawn(spec)?;
     let read_all = |fd: OwnedFd| {

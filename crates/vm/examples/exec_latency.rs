@@ -57,6 +57,8 @@ fn main() {
                 stdout: null(),
                 stderr: null(),
                 controlling_tty: false,
+                rlimits: Vec::new(),
+                no_new_privs: false,
             })
             .expect("spawn");
         p.wait().unwrap();

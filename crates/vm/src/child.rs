@@ -11,7 +11,10 @@
 //!    child of the caller, so its exit status is ours to read), then return the
 //!    thread to its own pid namespace.
 //! 3. The child, single-threaded, joins the other namespaces with one
-//!    `setns(init_pidfd, CLONE_NEWNS|…)` and runs a prepared [`ExecPlan`].
+//!    `setns(init_pidfd, CLONE_NEWUSER|CLONE_NEWNS|…)`, the user namespace
+//!    first (the kernel installs it before checking the others against it),
+//!    becomes root of that user namespace ([`join`]) and runs a prepared
+//!    [`ExecPlan`].
 //!
 //! A child reports failure on a close-on-exec pipe as a fixed-size record; a
 //! successful exec closes the pipe, so EOF without a record means success.
@@ -28,7 +31,8 @@ use crate::plan::cstring;
 use crate::sys::{self, Cloned, Errno};
 
 /// Namespaces a process joins besides the pid namespace.
-pub(crate) const JOIN_FLAGS: libc::c_int = libc::CLONE_NEWNS
+pub(crate) const JOIN_FLAGS: libc::c_int = libc::CLONE_NEWUSER
+    | libc::CLONE_NEWNS
     | libc::CLONE_NEWUTS
     | libc::CLONE_NEWIPC
     | libc::CLONE_NEWNET
@@ -53,6 +57,12 @@ pub(crate) enum Stage {
     Attach = 12,
     /// A helper created a process; `index` is the number of its pidfd in the helper.
     Forked = 13,
+    /// Locking a mount's flags (see [`lock_tree`]).
+    LockMount = 14,
+    /// Setting the command's resource limits.
+    Limits = 15,
+    /// Waiting for the caller to write the user namespace's maps.
+    UserMaps = 16,
 }
 
 impl Stage {
@@ -73,6 +83,9 @@ impl Stage {
             MountPoint,
             Attach,
             Forked,
+            LockMount,
+            Limits,
+            UserMaps,
         ]
         .into_iter()
         .find(|s| *s as u32 == v)
@@ -94,6 +107,9 @@ impl Stage {
             Stage::MountPoint => "creating the mount point",
             Stage::Attach => "attaching the mount",
             Stage::Forked => "forking",
+            Stage::LockMount => "locking the mount's flags",
+            Stage::Limits => "setting the resource limits",
+            Stage::UserMaps => "waiting for the user namespace's maps",
         }
     }
 }
@@ -150,6 +166,16 @@ impl ReportPipe {
 
     pub(crate) fn write_fd(&self) -> RawFd {
         self.write.as_raw_fd()
+    }
+
+    pub(crate) fn read_fd(&self) -> RawFd {
+        self.read.as_raw_fd()
+    }
+
+    /// Writes one byte, the go-ahead a child blocked on the read end waits for.
+    pub(crate) fn go(&self) -> Result<(), VmError> {
+        sys::write_all(self.write.as_raw_fd(), &[1])
+            .map_err(|e| VmError::setup("telling the child to go on", e))
     }
 
     /// Closes our write end and reads the child's record; `None` at EOF.
@@ -297,6 +323,65 @@ pub(crate) fn clone_sibling(flags: u64, init: impl FnOnce()) -> Result<RawFd, Er
     }
 }
 
+/// Joins every namespace of the init behind `target` (user namespace
+/// included) and becomes root of its user namespace. Async-signal-safe.
+pub(crate) fn join(target: RawFd, setgroups: bool) -> Result<(), (Stage, Errno)> {
+    sys::setns(target, JOIN_FLAGS).map_err(|e| (Stage::JoinNamespaces, e))?;
+    sys::become_root(setgroups).map_err(|e| (Stage::Credentials, e))
+}
+
+/// Where [`lock_tree`] attaches a tree: a host directory of the caller's
+/// (`dir`), a file it creates in a tmpfs it mounts there (`file`, inside `dir`),
+/// and which of them fits the tree.
+pub(crate) struct LockPoint {
+    pub dir: CString,
+    pub file: CString,
+    pub tree_is_dir: bool,
+}
+
+/// Makes the flags of the detached mount tree `tree` (read-only, nodev, …)
+/// unchangeable from inside the user namespace `userns`, and puts the locked
+/// copy on descriptor number `tree`. Runs in a child of the host; leaves it in
+/// a throw-away mount namespace. Async-signal-safe.
+///
+/// Root of the user namespace owns every mount namespace of the VM, so it may
+/// remount what the caller attached there: clear `nodev` on a distribution's
+/// root filesystem and open device nodes an imported tarball carried, or clear
+/// `ro` on a read-only MountFolder and write through its idmapping as the
+/// host's owner of the files. The kernel forbids that only for mounts that
+/// came into a mount namespace by copy from a namespace of a more privileged
+/// user namespace (it locks their flags). So: attach `tree` at `lock_point` in
+/// a private copy of the host's mount namespace, join `userns`, copy that
+/// namespace again (now the copy is owned by `userns` and its mounts are
+/// locked), and take a detached clone of the locked mount, which keeps the
+/// locks wherever it is attached.
+pub(crate) fn lock_tree(tree: RawFd, lock: &LockPoint, userns: RawFd) -> Result<(), Errno> {
+    sys::unshare(libc::CLONE_NEWNS)?;
+    sys::mount(None, c"/", None, libc::MS_REC | libc::MS_PRIVATE, None)?;
+    // A tmpfs there (seen by nobody else) gives a file to attach a file onto.
+    sys::mount(
+        Some(c"tmpfs"),
+        &lock.dir,
+        Some(c"tmpfs"),
+        0,
+        Some(c"mode=700"),
+    )?;
+    let at = if lock.tree_is_dir {
+        &lock.dir
+    } else {
+        sys::touch(&lock.file)?;
+        &lock.file
+    };
+    sys::attach_tree(tree, at)?;
+    sys::setns(userns, libc::CLONE_NEWUSER)?;
+    // Still the host's ids, which own `lock.dir` and the directories above it.
+    sys::unshare(libc::CLONE_NEWNS)?;
+    let locked = sys::open_tree_clone_raw(at)?;
+    sys::dup_onto_cloexec(locked, tree)?;
+    sys::close(locked);
+    Ok(())
+}
+
 /// Puts `fds` on 0, 1, 2 (they may themselves be 0..=2, in any order).
 /// Async-signal-safe.
 pub(crate) fn setup_stdio(fds: [RawFd; 3]) -> Result<(), Errno> {
@@ -315,8 +400,15 @@ pub(crate) fn setup_stdio(fds: [RawFd; 3]) -> Result<(), Errno> {
 
 /// The rest of an init's life, once its set-up is done: close every descriptor
 /// above stdio, drop the copy of the caller's memory (see
-/// [`sys::shed_memory`]), report [`Stage::Ready`] on `ready_fd` (so the caller
-/// sees a lean init), then block every signal and reap children forever.
+/// [`sys::shed_memory`]), become dumpable, report [`Stage::Ready`] on
+/// `ready_fd` (so the caller sees a lean init), then block every signal and
+/// reap children forever.
+///
+/// Dumpable: becoming root of the user namespace made the init undumpable,
+/// and its memory belongs to the host's user namespace, so not even root of
+/// the VM could read `/proc/1/…` (its `exe`, its descriptors, the `ns/pid` of
+/// a distribution's init that plugins look up by InitPid). The memory it
+/// keeps is code and the read-only parts of the caller's image.
 pub(crate) fn init_loop(ready_fd: RawFd) -> ! {
     sys::set_sigmask(&sys::sigset(true));
     let chld = sys::sigset_of(libc::SIGCHLD);
@@ -331,9 +423,11 @@ pub(crate) fn init_loop(ready_fd: RawFd) -> ! {
         // SAFETY: we are a single-threaded init; from here on only the stack
         // (chld, ready), code and bare syscalls are used.
         unsafe { sys::shed_memory() };
+        sys::bare_set_dumpable();
         sys::bare_write_and_close(ready_fd, &ready);
         sys::bare_reap_forever(&chld)
     }
+    sys::bare_set_dumpable();
     let _ = sys::write_all(ready_fd, &ready);
     sys::close(ready_fd);
     loop {
@@ -354,7 +448,10 @@ pub(crate) struct ExecPlan {
     cwd: CString,
     creds: Option<(u32, u32, Vec<u32>)>,
     stdio: [RawFd; 3],
-    controlling_tty: bool,
+    /// Which of 0..=2 becomes the controlling terminal.
+    controlling_tty: Option<RawFd>,
+    rlimits: Vec<(u32, u64, u64)>,
+    no_new_privs: bool,
 }
 
 impl ExecPlan {
@@ -419,7 +516,9 @@ impl ExecPlan {
             cwd: cstring("working directory", cwd)?,
             creds: None,
             stdio,
-            controlling_tty: false,
+            controlling_tty: None,
+            rlimits: Vec::new(),
+            no_new_privs: false,
         })
     }
 
@@ -428,9 +527,33 @@ impl ExecPlan {
         self
     }
 
-    pub(crate) fn with_controlling_tty(mut self, on: bool) -> Self {
-        self.controlling_tty = on;
+    /// `fd` (0, 1 or 2 after the stdio set-up) becomes the controlling terminal.
+    pub(crate) fn with_controlling_tty(mut self, fd: Option<RawFd>) -> Self {
+        self.controlling_tty = fd;
         self
+    }
+
+    /// `(resource, soft, hard)` set by [`ExecPlan::set_limits`].
+    pub(crate) fn with_rlimits(mut self, rlimits: Vec<(u32, u64, u64)>) -> Self {
+        self.rlimits = rlimits;
+        self
+    }
+
+    pub(crate) fn with_no_new_privs(mut self, on: bool) -> Self {
+        self.no_new_privs = on;
+        self
+    }
+
+    /// Sets the resource limits; run in the child while it still has the
+    /// host's credentials, which may raise a hard limit above the caller's
+    /// (CAP_SYS_RESOURCE on the host: not granted by any user namespace).
+    /// Async-signal-safe.
+    pub(crate) fn set_limits(&self, report_fd: RawFd) {
+        for (i, &(resource, soft, hard)) in self.rlimits.iter().enumerate() {
+            if let Err(e) = sys::set_rlimit(resource, soft, hard) {
+                fail(report_fd, Stage::Limits, i as u32, e);
+            }
+        }
     }
 
     /// Sets the process up and execs; reports on `report_fd` and exits on
@@ -443,8 +566,8 @@ impl ExecPlan {
         if let Err(e) = sys::setsid() {
             fail(report_fd, Stage::Session, 0, e);
         }
-        if self.controlling_tty {
-            if let Err(e) = sys::set_controlling_tty(0) {
+        if let Some(fd) = self.controlling_tty {
+            if let Err(e) = sys::set_controlling_tty(fd) {
                 fail(report_fd, Stage::ControllingTty, 0, e);
             }
         }
@@ -459,6 +582,11 @@ impl ExecPlan {
         }
         // Nothing of the caller's descriptors may leak into the program.
         let _ = sys::close_range(3, u32::MAX, true);
+        if self.no_new_privs {
+            if let Err(e) = sys::set_no_new_privs() {
+                fail(report_fd, Stage::Credentials, 0, e);
+            }
+        }
         sys::reset_signal_dispositions();
         sys::set_sigmask(&sys::sigset(false));
         let mut err = libc::ENOENT;

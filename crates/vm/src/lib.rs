@@ -4,8 +4,9 @@
 //! namespaces (ExecuteBinary, `--debug-shell`), bind-mounts host folders into
 //! itself (MountFolder) and starts distributions ([`RunningDistro`]) as
 //! containers inside it. [`NamespaceBackend`] needs no hypervisor: the VM is a
-//! set of fresh namespaces with a tmpfs root (SPEC §6). A microVM backend can
-//! implement the same traits later.
+//! set of fresh namespaces with a tmpfs root (SPEC §6), all owned by one user
+//! namespace ([`UserNamespace`]), so root inside is an unprivileged range of
+//! host ids. A microVM backend can implement the same traits later.
 //!
 //! The library never re-executes a binary of its own (it is embedded in plain
 //! `cargo test` processes of plugin crates): children created from the
@@ -20,9 +21,11 @@ pub mod log;
 mod namespace;
 pub mod plan;
 mod process;
+pub mod subid;
 mod sync;
 #[allow(unsafe_code)]
 mod sys;
+mod userns;
 
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
@@ -36,7 +39,16 @@ pub use error::VmError;
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 pub use namespace::NamespaceBackend;
-pub use process::{Process, ProcessSpec};
+pub use process::{Process, ProcessSpec, ResourceLimit};
+pub use userns::{IdRange, MapWriter, UserNamespace, RANGE_SIZE};
+
+/// The host ids of a VM whose caller names no range ([`VmConfig::new`]), and
+/// of the system instance when `/etc/subuid` has no range for the `wslp`
+/// account: 65536 ids from 1879048192 (0x70000000). systemd leaves
+/// 1879048192–2147352575 unused (docs/UIDS-GIDS.md), and shadow's useradd
+/// hands out subordinate ids from 100000 to 600100000, so no user or
+/// container of a stock system has them.
+pub const DEFAULT_RANGE_BASE: u32 = 0x7000_0000;
 
 /// Default cap of the VM log before it rotates to `<log>.1`.
 pub const DEFAULT_LOG_CAP_BYTES: u64 = 1024 * 1024;
@@ -59,10 +71,17 @@ pub struct VmConfig {
     /// Size at which the log rotates to `<log_path>.1`.
     pub log_cap_bytes: u64,
     pub hostname: String,
+    /// The VM's user namespace: which host ids its ids are.
+    pub user_namespace: UserNamespace,
+    /// `size=` of `/tmp`, `/run` and `/dev/shm` in the VM and its
+    /// distributions (see [`plan::PlanOptions::tmpfs_size`]).
+    pub tmpfs_size: Option<String>,
 }
 
 impl VmConfig {
-    /// A configuration with the log at `<state_dir>/vm.log` capped at 1 MiB.
+    /// A configuration with the log at `<state_dir>/vm.log` capped at 1 MiB,
+    /// ids 0–65535 mapped to the host's from [`DEFAULT_RANGE_BASE`] (the
+    /// caller must be root), the kernel's tmpfs sizes.
     pub fn new(state_dir: impl Into<PathBuf>, hostname: impl Into<String>) -> VmConfig {
         let state_dir = state_dir.into();
         VmConfig {
@@ -70,6 +89,8 @@ impl VmConfig {
             log_cap_bytes: DEFAULT_LOG_CAP_BYTES,
             state_dir,
             hostname: hostname.into(),
+            user_namespace: UserNamespace::mapped(DEFAULT_RANGE_BASE, RANGE_SIZE),
+            tmpfs_size: None,
         }
     }
 }
@@ -82,7 +103,8 @@ pub trait Vm: Send + Sync {
     /// when the plugin closes the socket.
     fn execute_binary(&self, path: &str, argv: &[String]) -> Result<OwnedFd, VmError>;
     /// MountFolder: bind mount host_path at vm_path inside the VM's root mount namespace (mount point created
-    /// when missing, read-only when asked), visible to every later process in the VM.
+    /// when missing, read-only when asked), visible to every later process in the VM. Its files show with
+    /// their host owners (an idmapped mount), and read-only stays read-only for root of the VM.
     fn mount_folder(&self, host_path: &Path, vm_path: &str, read_only: bool)
         -> Result<(), VmError>;
     /// Start an arbitrary process in the VM root namespaces (used for --debug-shell): see ProcessSpec.
@@ -105,6 +127,10 @@ pub struct DistroSpec {
     /// Host path of the extracted root filesystem.
     pub rootfs: PathBuf,
     pub hostname: String,
+    /// The files are stored with the host ids of the VM's range (shifted at
+    /// import, on a filesystem that cannot be idmapped): attach the rootfs as
+    /// it is rather than through an idmapped mount.
+    pub stored_shifted: bool,
 }
 
 /// A distribution running inside a VM.

@@ -1,16 +1,20 @@
-//! The namespace backend: the utility VM as fresh mount, pid, uts, ipc, net and
-//! cgroup namespaces around a tmpfs root, and distributions as containers
-//! (own mount, pid and uts namespaces) inside it.
+//! The namespace backend: the utility VM as fresh user, mount, pid, uts, ipc,
+//! net and cgroup namespaces around a tmpfs root, and distributions as
+//! containers (own mount, pid and uts namespaces) inside it.
 //!
 //! The VM's init is a direct child of the caller, created by clone3 with the
-//! namespace flags; it runs the mount plan, reports readiness on a pipe and
-//! then only reaps. Killing it makes the kernel kill everything in its pid
+//! namespace flags; it waits until the caller has written the user
+//! namespace's maps ([`crate::UserNamespace`]), runs the mount plan, reports
+//! readiness on a pipe and then only reaps. Every namespace of the VM and of
+//! its distributions is owned by that one user namespace, so root inside is
+//! an unprivileged range of ids on the host. Killing it makes the kernel kill everything in its pid
 //! namespace (distributions included, their pid namespaces are children of
 //! it), and with the last process its mount namespace and every mount in it go
 //! away. The caller never mounts anything in its own namespace, so the host's
 //! mount table is untouched throughout. No namespace file descriptor is kept:
 //! pidfds name the inits, so nothing pins a namespace after a stop.
 
+use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
@@ -23,12 +27,13 @@ use crate::sync::lock;
 use crate::child::{self, ExecPlan, ReportPipe, Stage, JOIN_FLAGS};
 use crate::error::VmError;
 use crate::log::VmLog;
-use crate::plan::{self, cstring, HostLayout};
+use crate::plan::{self, cstring, HostLayout, PlanOptions};
 use crate::process::{self, ExitSlot, Process, ProcessSpec};
 use crate::sys;
 use crate::{DistroSpec, RunningDistro, Vm, VmBackend, VmConfig};
 
-const VM_CLONE_FLAGS: u64 = (libc::CLONE_NEWPID
+const VM_CLONE_FLAGS: u64 = (libc::CLONE_NEWUSER
+    | libc::CLONE_NEWPID
     | libc::CLONE_NEWNS
     | libc::CLONE_NEWUTS
     | libc::CLONE_NEWIPC
@@ -47,6 +52,13 @@ fn default_env() -> Vec<(String, String)> {
 #[derive(Debug, Default, Clone, Copy)]
 pub struct NamespaceBackend;
 
+fn plan_options(cfg: &VmConfig) -> PlanOptions {
+    PlanOptions {
+        tmpfs_size: cfg.tmpfs_size.clone(),
+        setgroups: cfg.user_namespace.setgroups,
+    }
+}
+
 impl NamespaceBackend {
     /// The mount plan a VM started with `cfg` would run, one step a line (for
     /// `--debug`); touches nothing.
@@ -55,6 +67,7 @@ impl NamespaceBackend {
             &HostLayout::probe(),
             &cfg.state_dir.join("root"),
             &cfg.hostname,
+            &plan_options(cfg),
         )?;
         Ok(plan::describe(&plan))
     }
@@ -91,12 +104,32 @@ fn discard(pidfd: &OwnedFd) {
     let _ = sys::wait_pidfd(pidfd.as_fd());
 }
 
-/// What both the VM and its distributions need: the VM log's write end.
+/// What both the VM and its distributions need: the VM log's write end, and
+/// how the VM's user namespace works.
 struct VmShared {
     log_fd: Mutex<Option<Arc<OwnedFd>>>,
+    /// setgroups(2) is allowed in the user namespace.
+    setgroups: bool,
+    /// Trees from the host are attached through idmapped mounts.
+    idmapped: bool,
+    /// A host directory where [`child::lock_tree`] attaches a tree in its
+    /// throw-away mount namespace (the VM's staging directory), and a file
+    /// name in it.
+    lock_dir: CString,
+    lock_file: CString,
+    /// The plan options of distributions.
+    plan: PlanOptions,
 }
 
 impl VmShared {
+    fn lock_point(&self, tree_is_dir: bool) -> child::LockPoint {
+        child::LockPoint {
+            dir: self.lock_dir.clone(),
+            file: self.lock_file.clone(),
+            tree_is_dir,
+        }
+    }
+
     fn log_fd(&self, what: &str) -> Result<Arc<OwnedFd>, VmError> {
         lock(&self.log_fd)
             .clone()
@@ -109,7 +142,9 @@ impl VmShared {
 /// Where processes run: the init whose namespaces they join.
 struct Target<'a> {
     pidfd: BorrowedFd<'a>,
+    pid: i32,
     what: &'a str,
+    setgroups: bool,
 }
 
 impl Target<'_> {
@@ -131,6 +166,13 @@ impl Target<'_> {
         let cause = std::io::Error::from_raw_os_error(r.errno);
         match r.stage {
             Stage::JoinNamespaces if r.errno == libc::ESRCH => self.not_running(),
+            Stage::Limits => VmError::Setup {
+                step: format!(
+                    "setting resource limit #{} for {program} in {}",
+                    r.index, self.what
+                ),
+                source,
+            },
             Stage::Exec => VmError::Exec {
                 program: program.to_owned(),
                 where_: self.what.to_owned(),
@@ -162,12 +204,14 @@ impl Target<'_> {
         let theirs = OwnedFd::from(theirs);
         let fd = theirs.as_raw_fd();
         let exec = ExecPlan::new(path, argv, &default_env(), false, "/", [fd, fd, log_fd])?;
+        let exec = exec.with_credentials(0, 0, Vec::new());
         let report = ReportPipe::new()?;
         let w = report.write_fd();
         let target = self.pidfd.as_raw_fd();
+        let setgroups = self.setgroups;
         let (_, helper) = child::clone_child(Some(self.pidfd), 0, || {
-            if let Err(e) = sys::setns(target, JOIN_FLAGS) {
-                child::fail(w, Stage::JoinNamespaces, 0, e);
+            if let Err((stage, e)) = child::join(target, setgroups) {
+                child::fail(w, stage, 0, e);
             }
             match sys::fork_in_child() {
                 Ok(true) => exec.run(w),
@@ -204,15 +248,35 @@ impl Target<'_> {
             spec.stdout.as_raw_fd(),
             spec.stderr.as_raw_fd(),
         ];
+        // The pty slave among stdin, stdout, stderr (its number after the
+        // stdio set-up): the one the client made for a terminal of its own.
+        let ctty = spec
+            .controlling_tty
+            .then(|| {
+                stdio
+                    .iter()
+                    .position(|fd| nix::unistd::isatty(*fd).unwrap_or(false))
+            })
+            .flatten()
+            .map(|i| i as RawFd);
+        let rlimits = spec
+            .rlimits
+            .iter()
+            .map(|l| (l.resource, l.soft, l.hard))
+            .collect();
         let exec = ExecPlan::new(&program, &spec.argv, &spec.env, true, &cwd, stdio)?
             .with_credentials(spec.uid, spec.gid, spec.groups.clone())
-            .with_controlling_tty(spec.controlling_tty);
+            .with_controlling_tty(ctty)
+            .with_rlimits(rlimits)
+            .with_no_new_privs(spec.no_new_privs);
         let report = ReportPipe::new()?;
         let w = report.write_fd();
         let target = self.pidfd.as_raw_fd();
+        let setgroups = self.setgroups;
         let (pid, pidfd) = child::clone_child(Some(self.pidfd), 0, || {
-            if let Err(e) = sys::setns(target, JOIN_FLAGS) {
-                child::fail(w, Stage::JoinNamespaces, 0, e);
+            exec.set_limits(w);
+            if let Err((stage, e)) = child::join(target, setgroups) {
+                child::fail(w, stage, 0, e);
             }
             exec.run(w)
         })
@@ -256,23 +320,35 @@ impl NamespaceVm {
                 e,
             )
         })?;
-        let plan = plan::vm_plan(&HostLayout::probe(), &staging, &cfg.hostname)?;
+        let opts = plan_options(cfg);
+        let plan = plan::vm_plan(&HostLayout::probe(), &staging, &cfg.hostname, &opts)?;
         tracing::debug!(plan = %plan::describe(&plan), "starting the utility VM");
+        let lock_dir = cstring("VM state directory", staging.as_os_str().as_bytes())?;
+        let lock_file = cstring(
+            "VM state directory",
+            staging.join("lock").as_os_str().as_bytes(),
+        )?;
         let (logger, log_write) = VmLog::start(&cfg.log_path, cfg.log_cap_bytes)?;
         let log_fd = log_write.as_raw_fd();
         let report = ReportPipe::new()?;
         let w = report.write_fd();
+        // The init waits on this pipe until its user namespace has maps.
+        let maps = ReportPipe::new()?;
+        let (maps_r, maps_w) = (maps.read_fd(), maps.write_fd());
         let init_plan = plan.clone();
         let started = child::on_lifetime_thread(move || {
-            child::clone_child(None, VM_CLONE_FLAGS, move || vm_init(&init_plan, w, log_fd))
+            child::clone_child(None, VM_CLONE_FLAGS, move || {
+                vm_init(&init_plan, w, log_fd, maps_r, maps_w)
+            })
         });
         let (pid, pidfd) = match started {
             Ok(v) => v,
             Err(e) => {
                 logger.stop();
-                let step = if e == libc::EPERM {
-                    "creating the VM's namespaces (clone3) needs root (CAP_SYS_ADMIN); \
-                     run the wslp service as root"
+                let step = if e == libc::EPERM || e == libc::ENOSPC {
+                    "creating the VM's namespaces (clone3 with a new user namespace) was refused; \
+                     run the wslp service as root, and check that user namespaces are enabled \
+                     (user.max_user_namespaces)"
                 } else {
                     "creating the VM's init (clone3 with new namespaces)"
                 };
@@ -283,7 +359,15 @@ impl NamespaceVm {
             discard(&pidfd);
             err
         };
+        if let Err(e) = cfg.user_namespace.write_maps(pid).and_then(|()| maps.go()) {
+            let e = fail(e);
+            logger.stop();
+            return Err(e);
+        }
         let ready = report.finish();
+        // Held until here: the init exits instead of running on alone if
+        // we die before it asked for a signal at our death (see vm_init).
+        drop(maps);
         let ready = match ready {
             Ok(Some(r)) if r.stage == Stage::Ready => Ok(()),
             Ok(Some(r)) if r.stage == Stage::Plan => Err(VmError::setup(
@@ -323,6 +407,11 @@ impl NamespaceVm {
             init: Init { pid, pidfd, exit },
             shared: Arc::new(VmShared {
                 log_fd: Mutex::new(Some(Arc::new(log_write))),
+                setgroups: cfg.user_namespace.setgroups,
+                idmapped: cfg.user_namespace.idmapped_storage,
+                lock_dir,
+                lock_file,
+                plan: opts,
             }),
             logger: Mutex::new(Some(logger)),
             distros: Mutex::new(Vec::new()),
@@ -338,7 +427,9 @@ impl NamespaceVm {
         }
         Ok(Target {
             pidfd: self.init.pidfd.as_fd(),
+            pid: self.init.pid,
             what: VM,
+            setgroups: self.shared.setgroups,
         })
     }
 }
@@ -370,6 +461,121 @@ fn vm_path_components(vm_path: &str) -> Result<Vec<String>, VmError> {
     Ok(parts)
 }
 
+/// Why [`host_tree`] failed.
+enum TreeError {
+    /// The filesystem refuses MOUNT_ATTR_IDMAP (EINVAL).
+    NoIdmap(VmError),
+    Other(VmError),
+}
+
+impl TreeError {
+    fn into_vm_error(self) -> VmError {
+        match self {
+            TreeError::NoIdmap(e) | TreeError::Other(e) => e,
+        }
+    }
+}
+
+/// A detached copy of the host's mount tree at `path` (private, so nothing
+/// mounted below it in the VM propagates to the host) with `attr`
+/// (MOUNT_ATTR_*), shown through `userns`'s maps when given.
+fn host_tree(path: &Path, attr: u64, userns: Option<BorrowedFd<'_>>) -> Result<OwnedFd, TreeError> {
+    let c = cstring("host path", path.as_os_str().as_bytes()).map_err(TreeError::Other)?;
+    let tree = sys::open_tree_clone(&c).map_err(|e| {
+        TreeError::Other(VmError::setup(
+            format!("cloning the mount of {}", path.display()),
+            e,
+        ))
+    })?;
+    let idmapped = userns.is_some();
+    sys::mount_setattr_idmapped(tree.as_raw_fd(), c"", attr, libc::MS_PRIVATE, userns).map_err(
+        |e| {
+            let err = VmError::setup(
+                format!(
+                    "setting the attributes of the mount of {}{}",
+                    path.display(),
+                    if idmapped {
+                        " (idmapped through the VM's user namespace)"
+                    } else {
+                        ""
+                    }
+                ),
+                e,
+            );
+            if idmapped && e == libc::EINVAL {
+                TreeError::NoIdmap(err)
+            } else {
+                TreeError::Other(err)
+            }
+        },
+    )?;
+    Ok(tree)
+}
+
+/// Descriptors of the namespaces of the VM's init, for a helper that enters
+/// them one by one after it has left the host's user namespace (for idmapped
+/// mounts and [`child::lock_tree`]). From there it could not enter them
+/// through the init's pidfd: that needs ptrace access to the init, which is
+/// not dumpable, from the namespace its memory belongs to (the host's). Not
+/// kept, so nothing pins a namespace after a stop.
+struct VmNamespaces {
+    user: OwnedFd,
+    /// mnt, uts, ipc, net, cgroup (the flags of [`JOIN_FLAGS`] but user).
+    others: [(OwnedFd, libc::c_int); 5],
+}
+
+impl VmNamespaces {
+    fn open(target: &Target<'_>) -> Result<VmNamespaces, VmError> {
+        let open = |name: &str| {
+            let path = format!("/proc/{}/ns/{name}", target.pid);
+            std::fs::File::open(&path)
+                .map(OwnedFd::from)
+                .map_err(|e| match e.raw_os_error() {
+                    Some(libc::ENOENT) | Some(libc::ESRCH) => target.not_running(),
+                    _ => VmError::io(format!("opening {path}"), e),
+                })
+        };
+        let opened = VmNamespaces {
+            user: open("user")?,
+            others: [
+                (open("mnt")?, libc::CLONE_NEWNS),
+                (open("uts")?, libc::CLONE_NEWUTS),
+                (open("ipc")?, libc::CLONE_NEWIPC),
+                (open("net")?, libc::CLONE_NEWNET),
+                (open("cgroup")?, libc::CLONE_NEWCGROUP),
+            ],
+        };
+        // The init still lives, so its pid named it and not a newcomer.
+        sys::pidfd_send_signal(target.pidfd, 0).map_err(|_| target.not_running())?;
+        Ok(opened)
+    }
+
+    /// The raw numbers, for a child.
+    fn raw(&self) -> (RawFd, [(RawFd, libc::c_int); 5]) {
+        (
+            self.user.as_raw_fd(),
+            self.others
+                .each_ref()
+                .map(|(fd, flag)| (fd.as_raw_fd(), *flag)),
+        )
+    }
+}
+
+/// From a child in the VM's user namespace: enters the VM's other namespaces
+/// (`only`: those of these flags) and becomes root there. Async-signal-safe.
+fn enter_vm(
+    others: &[(RawFd, libc::c_int); 5],
+    only: libc::c_int,
+    setgroups: bool,
+) -> Result<(), (Stage, sys::Errno)> {
+    for &(fd, flag) in others {
+        if flag & only != 0 {
+            sys::setns(fd, flag).map_err(|e| (Stage::JoinNamespaces, e))?;
+        }
+    }
+    sys::become_root(setgroups).map_err(|e| (Stage::Credentials, e))
+}
+
 impl Vm for NamespaceVm {
     fn execute_binary(&self, path: &str, argv: &[String]) -> Result<OwnedFd, VmError> {
         let target = self.target()?;
@@ -398,21 +604,19 @@ impl Vm for NamespaceVm {
             }
         })?;
         let target = self.target()?;
-        let host_c = cstring("host path", host_path.as_os_str().as_bytes())?;
-        let tree = sys::open_tree_clone(&host_c).map_err(|e| {
-            VmError::setup(format!("cloning the mount of {}", host_path.display()), e)
-        })?;
-        // Private: nothing mounted below it in the VM propagates to the host.
+        let ns = VmNamespaces::open(&target)?;
         let attr = if read_only { sys::MOUNT_ATTR_RDONLY } else { 0 };
-        sys::mount_setattr(tree.as_raw_fd(), c"", attr, libc::MS_PRIVATE).map_err(|e| {
-            VmError::setup(
-                format!(
-                    "setting the attributes of the mount of {}",
-                    host_path.display()
-                ),
-                e,
-            )
-        })?;
+        let tree = match host_tree(host_path, attr, self.shared.idmapped.then(|| ns.user.as_fd())) {
+            // A filesystem that cannot be idmapped (NFS, most FUSE): its files
+            // show as `nobody` inside, and only what others may do on the
+            // host works there.
+            Err(TreeError::NoIdmap(_)) => {
+                tracing::warn!(host = %host_path.display(), "the filesystem cannot be idmapped; mounting it in the VM without idmapping");
+                host_tree(host_path, attr, None)
+            }
+            other => other,
+        }
+        .map_err(TreeError::into_vm_error)?;
         let mut prefixes = Vec::new();
         let mut acc = String::new();
         for p in &parts {
@@ -424,11 +628,17 @@ impl Vm for NamespaceVm {
         let is_dir = meta.is_dir();
         let report = ReportPipe::new()?;
         let w = report.write_fd();
-        let vm = target.pidfd.as_raw_fd();
         let tree_fd = tree.as_raw_fd();
+        let (userns_fd, others) = ns.raw();
+        let lock_point = self.shared.lock_point(meta.is_dir());
+        let setgroups = self.shared.setgroups;
         let (_, helper) = child::clone_child(None, 0, || {
-            if let Err(e) = sys::setns(vm, libc::CLONE_NEWNS) {
-                child::fail(w, Stage::JoinNamespaces, 0, e);
+            // Read-only must stay read-only for root of the VM (see lock_tree).
+            if let Err(e) = child::lock_tree(tree_fd, &lock_point, userns_fd) {
+                child::fail(w, Stage::LockMount, 0, e);
+            }
+            if let Err((stage, e)) = enter_vm(&others, libc::CLONE_NEWNS, setgroups) {
+                child::fail(w, stage, 0, e);
             }
             for dir in &prefixes {
                 if let Err(e) = sys::mkdir(dir, 0o755) {
@@ -583,13 +793,19 @@ fn init_facts(pidfd: &OwnedFd, what: &str) -> Result<(i32, u64, u32), VmError> {
     Ok((pid, ns, parent_ns_pid(pid)?))
 }
 
-/// The body of a distribution's init, in its new pid, mount and uts namespaces.
-/// The VM's init, in its new namespaces: dies with the service (see
-/// [`child::on_lifetime_thread`]), mounts its root from `plan`, then reaps.
-/// Runs under clone3's rules: no allocation, bare syscalls.
-fn vm_init(plan: &[plan::MountStep], w: RawFd, log_fd: RawFd) -> ! {
-    if let Err(e) = sys::set_parent_death_signal(libc::SIGKILL) {
-        child::fail(w, Stage::Stdio, 0, e);
+/// The VM's init, in its new namespaces: waits for the maps of its user
+/// namespace (a byte on `maps_r`), mounts its root from `plan` (which makes
+/// it root of the user namespace), dies with the service (see
+/// [`child::on_lifetime_thread`]), then reaps. Runs under clone3's rules: no
+/// allocation, bare syscalls.
+fn vm_init(plan: &[plan::MountStep], w: RawFd, log_fd: RawFd, maps_r: RawFd, maps_w: RawFd) -> ! {
+    // Ours would keep the pipe open: EOF must mean the caller is gone.
+    sys::close(maps_w);
+    let mut go = [0u8; 1];
+    match sys::read(maps_r, &mut go) {
+        Ok(1) => {}
+        Ok(_) => sys::exit(1),
+        Err(e) => child::fail(w, Stage::UserMaps, 0, e),
     }
     // Quiet stdio first, while the host's /dev/null is still reachable:
     // the caller's stdout may be a pipe someone reads to EOF.
@@ -603,9 +819,19 @@ fn vm_init(plan: &[plan::MountStep], w: RawFd, log_fd: RawFd) -> ! {
     if let Err((i, e)) = plan::execute(plan) {
         child::fail(w, Stage::Plan, i as u32, e);
     }
+    // Only now: a change of credentials (the plan's BecomeRoot) clears it.
+    if let Err(e) = sys::set_parent_death_signal(libc::SIGKILL) {
+        child::fail(w, Stage::Stdio, 0, e);
+    }
+    // The caller holds the pipe's write end until we are ready: a hang-up
+    // means it died before the signal was asked for, and nobody would stop us.
+    if sys::pipe_hung_up(maps_r) {
+        sys::exit(1);
+    }
     child::init_loop(w)
 }
 
+/// The body of a distribution's init, in its new pid, mount and uts namespaces.
 fn distro_init(plan: &[plan::MountStep], w: RawFd, log_fd: RawFd) -> ! {
     if let Err((i, e)) = plan::execute(plan) {
         child::fail(w, Stage::Plan, i as u32, e);
@@ -639,25 +865,36 @@ impl NamespaceDistro {
                 libc::ENOTDIR,
             ));
         }
-        let rootfs_c = cstring("root filesystem path", spec.rootfs.as_os_str().as_bytes())?;
-        let tree = sys::open_tree_clone(&rootfs_c).map_err(|e| {
-            VmError::setup(format!("cloning the mount of {}", spec.rootfs.display()), e)
+        let ns = VmNamespaces::open(vm)?;
+        // Files keep their own ids on disk and show with them inside, through
+        // the VM's maps; device nodes a tarball carried never open (nodev,
+        // locked below). Private before it is attached anywhere: with a shared
+        // host mount, the clone would otherwise carry the distribution's
+        // mounts back to the host.
+        let idmap = (shared.idmapped && !spec.stored_shifted).then(|| ns.user.as_fd());
+        let tree = host_tree(&spec.rootfs, sys::MOUNT_ATTR_NODEV, idmap).map_err(|e| match e {
+            TreeError::NoIdmap(e) => VmError::Setup {
+                step: format!(
+                    "{what}: the filesystem of {} cannot be idmapped, so its files cannot show \
+                     their owners inside; import the distribution again into a directory on a \
+                     filesystem that can (ext4, xfs, btrfs, tmpfs), where wslp stores them as they are \
+                     ({e})",
+                    spec.rootfs.display()
+                ),
+                source: std::io::Error::from_raw_os_error(libc::EINVAL),
+            },
+            TreeError::Other(e) => e,
         })?;
-        // Private before it is attached anywhere: with a shared host mount, the
-        // clone would otherwise carry the distribution's mounts back to the host.
-        sys::mount_setattr(tree.as_raw_fd(), c"", 0, libc::MS_PRIVATE).map_err(|e| {
-            VmError::setup(
-                format!("making the mount of {} private", spec.rootfs.display()),
-                e,
-            )
-        })?;
-        let plan = plan::distro_plan(tree.as_raw_fd(), &spec.hostname)?;
+        let plan = plan::distro_plan(tree.as_raw_fd(), &spec.hostname, &shared.plan)?;
         tracing::debug!(plan = %plan::describe(&plan), distro = %spec.name, "starting distribution");
         let log = shared.log_fd(VM)?;
         let log_fd = log.as_raw_fd();
         let report = ReportPipe::new()?;
         let w = report.write_fd();
-        let vm_fd = vm.pidfd.as_raw_fd();
+        let tree_fd = tree.as_raw_fd();
+        let (userns_fd, others) = ns.raw();
+        let lock_point = shared.lock_point(true);
+        let setgroups = shared.setgroups;
         // A new pid namespace can only be made by a process whose own pid
         // namespace is its children's (copy_pid_ns), so a helper in the VM's
         // namespaces creates the init, as a child of the caller (CLONE_PARENT),
@@ -666,9 +903,14 @@ impl NamespaceDistro {
             (libc::CLONE_PARENT | libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::CLONE_NEWUTS)
                 as u64;
         let (_, helper) = child::clone_child(Some(vm.pidfd), 0, || {
+            // nodev stays for root of the distribution too; this joins the
+            // VM's user namespace.
+            if let Err(e) = child::lock_tree(tree_fd, &lock_point, userns_fd) {
+                child::fail(w, Stage::LockMount, 0, e);
+            }
             // Net, ipc and cgroup stay the VM's; mount and uts are copies of the VM's.
-            if let Err(e) = sys::setns(vm_fd, JOIN_FLAGS) {
-                child::fail(w, Stage::JoinNamespaces, 0, e);
+            if let Err((stage, e)) = enter_vm(&others, JOIN_FLAGS, setgroups) {
+                child::fail(w, stage, 0, e);
             }
             match child::clone_sibling(init_flags, || distro_init(&plan, w, log_fd)) {
                 Ok(pidfd) => {
@@ -683,6 +925,7 @@ impl NamespaceDistro {
         })
         .map_err(|e| vm.clone_error(e))?;
         drop(tree);
+        drop(ns);
         let mut reader = report.reader();
         let mut init_pidfd: Option<OwnedFd> = None;
         let mut ready = false;
@@ -783,7 +1026,9 @@ impl NamespaceDistro {
         }
         Ok(Target {
             pidfd: self.init.pidfd.as_fd(),
+            pid: self.init.pid,
             what: &self.what,
+            setgroups: self.shared.setgroups,
         })
     }
 }

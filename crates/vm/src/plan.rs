@@ -46,6 +46,14 @@ pub enum MountStep {
     PivotRoot { new_root: CString },
     /// sethostname in the (new) UTS namespace.
     SetHostname { name: CString },
+    /// chdir: later relative paths start here.
+    Chdir { path: CString },
+    /// Become root of the user namespace (uid and gid 0, no supplementary
+    /// groups when `setgroups` is allowed there): the steps before it ran
+    /// with the host ids the process came with, which can still walk the
+    /// host's root-only directories; the steps after it create files, which
+    /// needs ids that exist inside.
+    BecomeRoot { setgroups: bool },
     /// Bring `lo` up in the (new) network namespace.
     LoopbackUp,
 }
@@ -121,6 +129,16 @@ impl fmt::Display for MountStep {
             MountStep::PivotRoot { new_root } => write!(f, "pivot_root into {}", s(new_root)),
             MountStep::SetHostname { name } => write!(f, "sethostname {}", s(name)),
             MountStep::LoopbackUp => write!(f, "bring loopback up"),
+            MountStep::Chdir { path } => write!(f, "chdir {}", s(path)),
+            MountStep::BecomeRoot { setgroups } => write!(
+                f,
+                "become root of the user namespace{}",
+                if *setgroups {
+                    ""
+                } else {
+                    " (setgroups denied)"
+                }
+            ),
         }
     }
 }
@@ -176,6 +194,8 @@ impl MountStep {
             }
             MountStep::SetHostname { name } => sys::sethostname(name.as_bytes()),
             MountStep::LoopbackUp => sys::loopback_up(),
+            MountStep::Chdir { path } => sys::chdir(path),
+            MountStep::BecomeRoot { setgroups } => sys::become_root(*setgroups),
         }
     }
 }
@@ -305,8 +325,18 @@ impl Builder {
     }
 
     /// `/proc`, `/dev` (the minimal set), `/tmp` under `root`; `dev_source`
-    /// is where the device nodes to bind come from.
-    fn common(&mut self, root: &Path, dev_source: &Path) -> Result<(), VmError> {
+    /// is where the device nodes to bind come from; `/tmp`, `/run` and
+    /// `/dev/shm` get `size=tmpfs_size` when given.
+    fn common(
+        &mut self,
+        root: &Path,
+        dev_source: &Path,
+        tmpfs_size: Option<&str>,
+    ) -> Result<(), VmError> {
+        let sized = |opts: &str| match tmpfs_size {
+            Some(size) => format!("{opts},size={size}"),
+            None => opts.to_string(),
+        };
         let nosuid_nodev_noexec = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
         let proc = root.join("proc");
         self.mkdir(&proc, 0o555)?;
@@ -345,7 +375,7 @@ impl Builder {
             &shm,
             Some("tmpfs"),
             nosuid_nodev_noexec,
-            Some("mode=1777"),
+            Some(&sized("mode=1777")),
         )?;
         self.symlink("/proc/self/fd", &dev.join("fd"))?;
         self.symlink("/proc/self/fd/0", &dev.join("stdin"))?;
@@ -359,7 +389,7 @@ impl Builder {
             &tmp,
             Some("tmpfs"),
             libc::MS_NOSUID | libc::MS_NODEV,
-            Some("mode=1777"),
+            Some(&sized("mode=1777")),
         )?;
         let run = root.join("run");
         self.mkdir(&run, 0o755)?;
@@ -368,9 +398,50 @@ impl Builder {
             &run,
             Some("tmpfs"),
             libc::MS_NOSUID | libc::MS_NODEV,
-            Some("mode=755"),
+            Some(&sized("mode=755")),
         )?;
         Ok(())
+    }
+}
+
+/// What a plan depends on besides paths.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanOptions {
+    /// `size=` of the tmpfs on `/tmp`, `/run` and `/dev/shm`, in tmpfs's
+    /// syntax (bytes with an optional k, m or g, or a percentage of RAM);
+    /// `None` leaves the kernel's default (half of RAM).
+    pub tmpfs_size: Option<String>,
+    /// setgroups(2) is allowed in the VM's user namespace.
+    pub setgroups: bool,
+}
+
+impl Default for PlanOptions {
+    fn default() -> Self {
+        PlanOptions {
+            tmpfs_size: None,
+            setgroups: true,
+        }
+    }
+}
+
+/// Whether `size` is a tmpfs size: digits, then nothing, `k`, `m`, `g` (either
+/// case) or `%`.
+pub fn valid_tmpfs_size(size: &str) -> bool {
+    let digits = size.trim_end_matches(['k', 'K', 'm', 'M', 'g', 'G', '%']);
+    size.len() - digits.len() <= 1
+        && !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && digits.bytes().any(|b| b != b'0')
+}
+
+impl PlanOptions {
+    fn tmpfs_size(&self) -> Result<Option<&str>, VmError> {
+        match self.tmpfs_size.as_deref() {
+            Some(s) if !valid_tmpfs_size(s) => Err(VmError::InvalidArgument(format!(
+                "tmpfs size {s:?}: give bytes with an optional k, m or g, or a percentage of RAM such as 25%"
+            ))),
+            other => Ok(other),
+        }
     }
 }
 
@@ -378,11 +449,20 @@ impl Builder {
 /// `staging` (a host directory, covered only inside the new namespace) with
 /// the host's `/usr` read-only, `/bin` & co. as the host has them, `/proc`,
 /// read-only `/sys`, a minimal `/dev`, `/tmp`, `/run`; then pivot_root into it.
+///
+/// The init runs it in a new user namespace, still with the host ids it was
+/// cloned with, which reach `staging` whatever the modes of the directories
+/// above it (`$WSLP_ROOT` may be 0700). So the tmpfs is mounted there first,
+/// owned by root of the namespace (`uid=0,gid=0` are read inside it), the
+/// init moves into it and becomes root of the namespace; every later step
+/// works relative to it.
 pub fn vm_plan(
     layout: &HostLayout,
     staging: &Path,
     hostname: &str,
+    opts: &PlanOptions,
 ) -> Result<Vec<MountStep>, VmError> {
+    let tmpfs_size = opts.tmpfs_size()?;
     let mut b = Builder { steps: Vec::new() };
     b.propagation(Path::new("/"), libc::MS_REC | libc::MS_PRIVATE)?;
     b.mount(
@@ -390,8 +470,15 @@ pub fn vm_plan(
         staging,
         Some("tmpfs"),
         libc::MS_NOSUID,
-        Some("mode=755"),
+        Some("mode=755,uid=0,gid=0"),
     )?;
+    b.steps.push(MountStep::Chdir {
+        path: cpath(staging)?,
+    });
+    b.steps.push(MountStep::BecomeRoot {
+        setgroups: opts.setgroups,
+    });
+    let staging = Path::new(".");
     let usr = staging.join("usr");
     b.mkdir(&usr, 0o755)?;
     b.bind(Path::new("/usr"), &usr, true)?;
@@ -418,7 +505,7 @@ pub fn vm_plan(
         libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
         None,
     )?;
-    b.common(staging, Path::new("/dev"))?;
+    b.common(staging, Path::new("/dev"), tmpfs_size)?;
     for (dir, mode) in [
         ("etc", 0o755),
         ("mnt", 0o755),
@@ -462,7 +549,12 @@ pub const DISTRO_STAGING: &str = "/tmp/.wslp-distro-root";
 /// namespace: attach the rootfs tree (`rootfs_fd`, from open_tree in the
 /// caller's namespace), give it `/proc`, read-only `/sys`, a minimal `/dev`,
 /// `/tmp`, `/run`, then pivot_root into it.
-pub fn distro_plan(rootfs_fd: RawFd, hostname: &str) -> Result<Vec<MountStep>, VmError> {
+pub fn distro_plan(
+    rootfs_fd: RawFd,
+    hostname: &str,
+    opts: &PlanOptions,
+) -> Result<Vec<MountStep>, VmError> {
+    let tmpfs_size = opts.tmpfs_size()?;
     let mut b = Builder { steps: Vec::new() };
     // Not recursive: the copy of the VM's /mnt/wsl must stay in its peer group.
     // Everything else the VM made private; these two are what pivot_root and
@@ -488,7 +580,7 @@ pub fn distro_plan(rootfs_fd: RawFd, hostname: &str) -> Result<Vec<MountStep>, V
     let sys_dir = root.join("sys");
     b.mkdir(&sys_dir, 0o555)?;
     b.bind(Path::new("/sys"), &sys_dir, true)?;
-    b.common(root, Path::new("/dev"))?;
+    b.common(root, Path::new("/dev"), tmpfs_size)?;
     // A bind of the shared /mnt/wsl joins its peer group: mounts below it, made
     // in the VM or in any distribution, show everywhere.
     let wsl = root.join(SHARED_MNT.trim_start_matches('/'));
@@ -529,7 +621,13 @@ mod tests {
 
     #[test]
     fn vm_plan_makes_private_first_and_pivots_last_before_host_settings() {
-        let plan = vm_plan(&merged_usr(), Path::new("/state/vm"), "wslp").unwrap();
+        let plan = vm_plan(
+            &merged_usr(),
+            Path::new("/state/vm"),
+            "wslp",
+            &PlanOptions::default(),
+        )
+        .unwrap();
         assert_eq!(
             plan[0],
             MountStep::Propagation {
@@ -544,7 +642,7 @@ mod tests {
         assert_eq!(
             plan[pivot],
             MountStep::PivotRoot {
-                new_root: c"/state/vm".into()
+                new_root: c".".into()
             }
         );
         assert_eq!(
@@ -556,57 +654,71 @@ mod tests {
                 MountStep::LoopbackUp
             ]
         );
-        // Nothing is mounted outside the staging root (the host's tree stays untouched).
-        for step in &plan[1..pivot] {
+        // The tmpfs goes on the staging directory, the init moves into it
+        // and becomes root of the user namespace; every later step is
+        // relative to it (the host's tree stays untouched).
+        assert!(
+            matches!(&plan[1], MountStep::Mount { target, fstype: Some(t), data: Some(d), .. }
+            if target.as_c_str() == c"/state/vm" && t.as_c_str() == c"tmpfs"
+                && d.to_str().unwrap().contains("uid=0,gid=0"))
+        );
+        assert_eq!(
+            plan[2],
+            MountStep::Chdir {
+                path: c"/state/vm".into()
+            }
+        );
+        assert_eq!(plan[3], MountStep::BecomeRoot { setgroups: true });
+        for step in &plan[4..pivot] {
             if let MountStep::Mount { target, .. } | MountStep::ReadOnly { target } = step {
-                assert!(target.to_str().unwrap().starts_with("/state/vm"), "{step}");
+                assert!(target.to_str().unwrap().starts_with("./"), "{step}");
             }
         }
     }
 
     #[test]
     fn vm_plan_mirrors_the_host_layout() {
-        let plan = vm_plan(&merged_usr(), Path::new("/r"), "h").unwrap();
+        let plan = vm_plan(&merged_usr(), Path::new("/r"), "h", &PlanOptions::default()).unwrap();
         assert!(plan.contains(&MountStep::Symlink {
             target: c"usr/bin".into(),
-            link: c"/r/bin".into()
+            link: c"./bin".into()
         }));
         assert!(plan.contains(&MountStep::Symlink {
             target: c"usr/lib64".into(),
-            link: c"/r/lib64".into()
+            link: c"./lib64".into()
         }));
         // A real directory on the host becomes a read-only bind.
         let bind = plan
             .iter()
             .position(|s| {
                 matches!(s, MountStep::Mount { source: Some(src), target, .. }
-                if src.as_c_str() == c"/sbin" && target.as_c_str() == c"/r/sbin")
+                if src.as_c_str() == c"/sbin" && target.as_c_str() == c"./sbin")
             })
             .unwrap();
         assert_eq!(
             plan[bind + 1],
             MountStep::ReadOnly {
-                target: c"/r/sbin".into()
+                target: c"./sbin".into()
             }
         );
         // /usr is read-only.
         let usr = plan
             .iter()
             .position(
-                |s| matches!(s, MountStep::Mount { target, .. } if target.as_c_str() == c"/r/usr"),
+                |s| matches!(s, MountStep::Mount { target, .. } if target.as_c_str() == c"./usr"),
             )
             .unwrap();
         assert_eq!(
             plan[usr + 1],
             MountStep::ReadOnly {
-                target: c"/r/usr".into()
+                target: c"./usr".into()
             }
         );
     }
 
     #[test]
     fn vm_plan_has_minimal_dev_proc_sys_tmp() {
-        let plan = vm_plan(&merged_usr(), Path::new("/r"), "h").unwrap();
+        let plan = vm_plan(&merged_usr(), Path::new("/r"), "h", &PlanOptions::default()).unwrap();
         let mounted = |path: &CStr, fs: &CStr| {
             plan.iter().any(|s| {
                 matches!(s, MountStep::Mount { target, fstype: Some(t), .. }
@@ -614,16 +726,17 @@ mod tests {
             })
         };
         assert!(mounted(c"/r", c"tmpfs"));
-        assert!(mounted(c"/r/proc", c"proc"));
-        assert!(mounted(c"/r/sys", c"sysfs"));
-        assert!(mounted(c"/r/dev", c"tmpfs"));
-        assert!(mounted(c"/r/dev/pts", c"devpts"));
-        assert!(mounted(c"/r/dev/shm", c"tmpfs"));
-        assert!(mounted(c"/r/tmp", c"tmpfs"));
-        assert!(mounted(c"/r/run", c"tmpfs"));
+        assert!(mounted(c"./tmp", c"tmpfs"));
+        assert!(mounted(c"./proc", c"proc"));
+        assert!(mounted(c"./sys", c"sysfs"));
+        assert!(mounted(c"./dev", c"tmpfs"));
+        assert!(mounted(c"./dev/pts", c"devpts"));
+        assert!(mounted(c"./dev/shm", c"tmpfs"));
+        assert!(mounted(c"./tmp", c"tmpfs"));
+        assert!(mounted(c"./run", c"tmpfs"));
         for dev in DEVICES {
             let src = CString::new(format!("/dev/{dev}")).unwrap();
-            let dst = CString::new(format!("/r/dev/{dev}")).unwrap();
+            let dst = CString::new(format!("./dev/{dev}")).unwrap();
             assert!(plan.iter().any(
                 |s| matches!(s, MountStep::Mount { source: Some(a), target, flags, .. }
                 if *a == src && *target == dst && flags & libc::MS_BIND != 0)
@@ -631,21 +744,19 @@ mod tests {
         }
         let sys = plan
             .iter()
-            .find(
-                |s| matches!(s, MountStep::Mount { target, .. } if target.as_c_str() == c"/r/sys"),
-            )
+            .find(|s| matches!(s, MountStep::Mount { target, .. } if target.as_c_str() == c"./sys"))
             .unwrap();
         assert!(matches!(sys, MountStep::Mount { flags, .. } if flags & libc::MS_RDONLY != 0));
         let devpts = plan
             .iter()
-            .find(|s| matches!(s, MountStep::Mount { target, .. } if target.as_c_str() == c"/r/dev/pts"))
+            .find(|s| matches!(s, MountStep::Mount { target, .. } if target.as_c_str() == c"./dev/pts"))
             .unwrap();
         assert!(devpts.to_string().contains("newinstance"));
     }
 
     #[test]
     fn distro_plan_attaches_then_privatises_then_pivots() {
-        let plan = distro_plan(7, "box").unwrap();
+        let plan = distro_plan(7, "box", &PlanOptions::default()).unwrap();
         let attach = plan
             .iter()
             .position(|s| matches!(s, MountStep::AttachTree { fd: 7, .. }))
@@ -675,19 +786,19 @@ mod tests {
 
     #[test]
     fn mnt_wsl_is_shared_in_the_vm_and_bound_into_distributions() {
-        let vm = vm_plan(&merged_usr(), Path::new("/r"), "h").unwrap();
+        let vm = vm_plan(&merged_usr(), Path::new("/r"), "h", &PlanOptions::default()).unwrap();
         let mount = vm
             .iter()
-            .position(|s| matches!(s, MountStep::Mount { target, .. } if target.as_c_str() == c"/r/mnt/wsl"))
+            .position(|s| matches!(s, MountStep::Mount { target, .. } if target.as_c_str() == c"./mnt/wsl"))
             .unwrap();
         assert_eq!(
             vm[mount + 1],
             MountStep::Propagation {
-                target: c"/r/mnt/wsl".into(),
+                target: c"./mnt/wsl".into(),
                 flags: libc::MS_SHARED
             }
         );
-        let distro = distro_plan(3, "h").unwrap();
+        let distro = distro_plan(3, "h", &PlanOptions::default()).unwrap();
         let target = CString::new(format!("{DISTRO_STAGING}/mnt/wsl")).unwrap();
         assert!(distro.iter().any(
             |s| matches!(s, MountStep::Mount { source: Some(src), target: t, flags, .. }
@@ -696,14 +807,67 @@ mod tests {
     }
 
     #[test]
+    fn tmpfs_sizes_go_on_tmp_run_and_shm_and_are_checked() {
+        let opts = PlanOptions {
+            tmpfs_size: Some("25%".into()),
+            setgroups: true,
+        };
+        for plan in [
+            vm_plan(&merged_usr(), Path::new("/r"), "h", &opts).unwrap(),
+            distro_plan(3, "h", &opts).unwrap(),
+        ] {
+            let sized: Vec<String> = plan
+                .iter()
+                .filter_map(|s| match s {
+                    MountStep::Mount {
+                        target,
+                        data: Some(d),
+                        ..
+                    } if d.to_str().unwrap().contains("size=25%") => Some(
+                        target
+                            .to_str()
+                            .unwrap()
+                            .rsplit('/')
+                            .next()
+                            .unwrap()
+                            .to_string(),
+                    ),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(sized, ["shm", "tmp", "run"], "{}", describe(&plan));
+        }
+        for good in ["1", "64k", "512M", "2g", "25%"] {
+            assert!(valid_tmpfs_size(good), "{good}");
+        }
+        for bad in ["", "0", "k", "1kk", "1,mode=777", "-1", "1 g", "50%%"] {
+            assert!(!valid_tmpfs_size(bad), "{bad}");
+            let opts = PlanOptions {
+                tmpfs_size: Some(bad.into()),
+                setgroups: true,
+            };
+            assert!(matches!(
+                distro_plan(3, "h", &opts),
+                Err(VmError::InvalidArgument(_))
+            ));
+        }
+    }
+
+    #[test]
     fn nul_bytes_are_invalid_arguments() {
-        let err = vm_plan(&merged_usr(), Path::new("/r"), "a\0b").unwrap_err();
+        let err = vm_plan(
+            &merged_usr(),
+            Path::new("/r"),
+            "a\0b",
+            &PlanOptions::default(),
+        )
+        .unwrap_err();
         assert!(matches!(err, VmError::InvalidArgument(_)));
     }
 
     #[test]
     fn describe_numbers_every_step() {
-        let plan = distro_plan(3, "h").unwrap();
+        let plan = distro_plan(3, "h", &PlanOptions::default()).unwrap();
         let text = describe(&plan);
         assert_eq!(text.lines().count(), plan.len());
         assert!(text.contains("pivot_root into /tmp/.wslp-distro-root"));

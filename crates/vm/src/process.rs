@@ -33,9 +33,47 @@ pub struct ProcessSpec {
     pub stdin: OwnedFd,
     pub stdout: OwnedFd,
     pub stderr: OwnedFd,
-    /// `stdin` is a pty slave that becomes the controlling terminal (the
-    /// process gets its own session either way).
+    /// The one of `stdin`, `stdout`, `stderr` that is a terminal (the first,
+    /// when several are: a pty slave the client made) becomes the controlling
+    /// terminal. The process gets its own session either way.
     pub controlling_tty: bool,
+    /// Resource limits set before the program starts (the caller's own, for
+    /// a user's command); empty keeps the service's.
+    pub rlimits: Vec<ResourceLimit>,
+    /// PR_SET_NO_NEW_PRIVS: set-id programs and file capabilities grant
+    /// nothing (a non-root caller's command: `su` and `sudo` inside do not
+    /// raise them).
+    pub no_new_privs: bool,
+}
+
+/// One resource limit (`RLIMIT_*`), as setrlimit(2) takes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResourceLimit {
+    pub resource: u32,
+    pub soft: u64,
+    pub hard: u64,
+}
+
+impl ResourceLimit {
+    /// Every limit of process `pid` (RLIMIT_CPU … RLIMIT_RTTIME), read with
+    /// prlimit(2): the caller needs CAP_SYS_RESOURCE or the same ids.
+    pub fn of_process(pid: i32) -> Result<Vec<ResourceLimit>, VmError> {
+        (0..=libc::RLIMIT_RTTIME)
+            .map(|resource| {
+                let (soft, hard) = sys::get_rlimit(pid, resource).map_err(|e| {
+                    VmError::setup(
+                        format!("reading resource limit {resource} of process {pid}"),
+                        e,
+                    )
+                })?;
+                Ok(ResourceLimit {
+                    resource,
+                    soft,
+                    hard,
+                })
+            })
+            .collect()
+    }
 }
 
 /// The exit status of a process, filled in by its watcher thread.
@@ -127,5 +165,17 @@ impl Process {
     pub fn signal(&self, sig: i32) -> Result<(), VmError> {
         sys::pidfd_send_signal(self.pidfd.as_fd(), sig)
             .map_err(|e| VmError::setup(format!("sending signal {sig} to process {}", self.pid), e))
+    }
+
+    /// Sends a signal to the process group the process leads (every spawned
+    /// process leads its own session and group): the command and the
+    /// pipeline it started, never a process outside it.
+    pub fn signal_group(&self, sig: i32) -> Result<(), VmError> {
+        sys::pidfd_send_signal_group(self.pidfd.as_fd(), sig).map_err(|e| {
+            VmError::setup(
+                format!("sending signal {sig} to the process group of {}", self.pid),
+                e,
+            )
+        })
     }
 }

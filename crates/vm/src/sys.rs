@@ -205,6 +205,128 @@ pub fn setns(fd: RawFd, nstype: c_int) -> Result<(), Errno> {
     check(unsafe { libc::syscall(libc::SYS_setns, fd, nstype) }).map(drop)
 }
 
+/// unshare(2).
+pub fn unshare(flags: c_int) -> Result<(), Errno> {
+    // SAFETY: plain integer argument.
+    check(unsafe { libc::syscall(libc::SYS_unshare, flags) }).map(drop)
+}
+
+/// read(2) into `buf`, retrying on EINTR; returns the count (0 at EOF).
+pub fn read(fd: RawFd, buf: &mut [u8]) -> Result<usize, Errno> {
+    loop {
+        // SAFETY: pointer and length describe a live, writable byte slice.
+        match check(unsafe { libc::syscall(libc::SYS_read, fd, buf.as_mut_ptr(), buf.len()) }) {
+            Ok(n) => return Ok(n as usize),
+            Err(libc::EINTR) => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Whether every write end of the pipe `fd` reads from is closed (POLLHUP),
+/// without waiting.
+pub fn pipe_hung_up(fd: RawFd) -> bool {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let zero = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: one live pollfd, a live timespec, no signal mask.
+    let n = unsafe {
+        libc::syscall(
+            libc::SYS_ppoll,
+            &mut pfd as *mut libc::pollfd,
+            1usize,
+            &zero as *const libc::timespec,
+            std::ptr::null::<libc::sigset_t>(),
+            0usize,
+        )
+    };
+    n > 0 && pfd.revents & libc::POLLHUP != 0
+}
+
+/// Becomes root of the user namespace the process is in: no supplementary
+/// groups (when `setgroups` is allowed there), then gid and uid 0. A process
+/// that has just joined or made a user namespace still has its host ids,
+/// which have no name inside (they show as `nobody`, and files cannot be
+/// created with them).
+pub fn become_root(setgroups: bool) -> Result<(), Errno> {
+    if setgroups {
+        // SAFETY: a zero-length list; the pointer is not read.
+        check(unsafe { libc::syscall(libc::SYS_setgroups, 0usize, std::ptr::null::<u32>()) })?;
+    }
+    // SAFETY: integer arguments.
+    check(unsafe { libc::syscall(libc::SYS_setresgid, 0u32, 0u32, 0u32) })?;
+    // SAFETY: integer arguments.
+    check(unsafe { libc::syscall(libc::SYS_setresuid, 0u32, 0u32, 0u32) })?;
+    Ok(())
+}
+
+/// prctl(PR_SET_NO_NEW_PRIVS): execve never grants privileges again (set-id
+/// bits and file capabilities are ignored).
+pub fn set_no_new_privs() -> Result<(), Errno> {
+    // SAFETY: plain integer arguments.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_prctl,
+            libc::PR_SET_NO_NEW_PRIVS,
+            1 as c_long,
+            0 as c_long,
+            0 as c_long,
+            0 as c_long,
+        )
+    })
+    .map(drop)
+}
+
+/// prlimit64(2) on the calling process: sets `resource` to `soft`/`hard`.
+pub fn set_rlimit(resource: c_uint, soft: u64, hard: u64) -> Result<(), Errno> {
+    let new = libc::rlimit64 {
+        rlim_cur: soft,
+        rlim_max: hard,
+    };
+    // SAFETY: `new` is a live rlimit64; a NULL old-limit pointer is allowed.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_prlimit64,
+            0 as libc::pid_t,
+            resource,
+            &new as *const libc::rlimit64,
+            std::ptr::null_mut::<libc::rlimit64>(),
+        )
+    })
+    .map(drop)
+}
+
+/// prlimit64(2) reading `resource` of process `pid`: `(soft, hard)`.
+pub fn get_rlimit(pid: libc::pid_t, resource: c_uint) -> Result<(u64, u64), Errno> {
+    let mut old = libc::rlimit64 {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `old` is a live rlimit64 the kernel fills in; NULL new limit.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_prlimit64,
+            pid,
+            resource,
+            std::ptr::null::<libc::rlimit64>(),
+            &mut old as *mut libc::rlimit64,
+        )
+    })?;
+    Ok((old.rlim_cur, old.rlim_max))
+}
+
+/// dup3(2) with O_CLOEXEC: `old` also answers to `new` (closing what `new` was).
+pub fn dup_onto_cloexec(old: RawFd, new: RawFd) -> Result<(), Errno> {
+    // SAFETY: plain integer arguments.
+    check(unsafe { libc::syscall(libc::SYS_dup3, old, new, libc::O_CLOEXEC) }).map(drop)
+}
+
 /// `OPEN_TREE_CLONE`: open_tree returns a detached copy of the mount tree.
 pub const OPEN_TREE_CLONE: c_uint = 1;
 /// `AT_RECURSIVE`: the whole tree, submounts included.
@@ -213,15 +335,25 @@ const MOVE_MOUNT_F_EMPTY_PATH: c_uint = 0x4;
 /// `MOUNT_ATTR_RDONLY`.
 pub const MOUNT_ATTR_RDONLY: u64 = 0x1;
 
+/// `MOUNT_ATTR_NODEV`.
+pub const MOUNT_ATTR_NODEV: u64 = 0x4;
+/// `MOUNT_ATTR_IDMAP`: the mount shows ids through a user namespace's maps.
+pub const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
+
 /// open_tree(OPEN_TREE_CLONE | AT_RECURSIVE): a detached copy of the mount tree
 /// at `path`, which can later be attached in another mount namespace.
 pub fn open_tree_clone(path: &CStr) -> Result<OwnedFd, Errno> {
+    let fd = open_tree_clone_raw(path)?;
+    // SAFETY: the kernel just returned this new descriptor and nobody else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// [`open_tree_clone`] for a child: the bare descriptor number (close-on-exec).
+pub fn open_tree_clone_raw(path: &CStr) -> Result<RawFd, Errno> {
     let flags = OPEN_TREE_CLONE | AT_RECURSIVE | libc::O_CLOEXEC as c_uint;
     // SAFETY: path is a NUL-terminated string.
-    let fd =
-        check(unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, path.as_ptr(), flags) })?;
-    // SAFETY: the kernel just returned this new descriptor and nobody else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+    check(unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, path.as_ptr(), flags) })
+        .map(|fd| fd as RawFd)
 }
 
 #[repr(C)]
@@ -240,11 +372,28 @@ pub fn mount_setattr(
     attr_set: u64,
     propagation: u64,
 ) -> Result<(), Errno> {
+    mount_setattr_idmapped(dirfd, path, attr_set, propagation, None)
+}
+
+/// [`mount_setattr`], with `MOUNT_ATTR_IDMAP` through the user namespace
+/// `userns` when given (only on a detached tree that is not idmapped yet).
+pub fn mount_setattr_idmapped(
+    dirfd: RawFd,
+    path: &CStr,
+    attr_set: u64,
+    propagation: u64,
+    userns: Option<BorrowedFd<'_>>,
+) -> Result<(), Errno> {
     let attr = MountAttr {
-        attr_set,
+        attr_set: attr_set
+            | if userns.is_some() {
+                MOUNT_ATTR_IDMAP
+            } else {
+                0
+            },
         attr_clr: 0,
         propagation,
-        userns_fd: 0,
+        userns_fd: userns.map_or(0, |fd| fd.as_raw_fd() as u64),
     };
     let mut flags = AT_RECURSIVE;
     if path.is_empty() {
@@ -291,6 +440,26 @@ pub fn pidfd_send_signal(pidfd: BorrowedFd<'_>, sig: c_int) -> Result<(), Errno>
             sig,
             std::ptr::null::<libc::siginfo_t>(),
             0,
+        )
+    })
+    .map(drop)
+}
+
+/// `PIDFD_SIGNAL_PROCESS_GROUP` (Linux 6.9): the signal goes to the process
+/// group the pidfd's process leads.
+const PIDFD_SIGNAL_PROCESS_GROUP: c_uint = 1 << 2;
+
+/// pidfd_send_signal(2) to the process group of the process behind `pidfd`
+/// (which must lead it): the command and its pipeline, never anyone else.
+pub fn pidfd_send_signal_group(pidfd: BorrowedFd<'_>, sig: c_int) -> Result<(), Errno> {
+    // SAFETY: integer arguments and a NULL siginfo.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            sig,
+            std::ptr::null::<libc::siginfo_t>(),
+            PIDFD_SIGNAL_PROCESS_GROUP,
         )
     })
     .map(drop)
@@ -794,6 +963,11 @@ pub unsafe fn shed_memory() {
     for &(start, end) in &ranges[..count] {
         bare_syscall4(libc::SYS_munmap, start, end - start, 0, 0);
     }
+}
+
+/// prctl(PR_SET_DUMPABLE, 1) without libc (usable after [`shed_memory`]).
+pub fn bare_set_dumpable() {
+    bare_syscall4(libc::SYS_prctl, libc::PR_SET_DUMPABLE as usize, 1, 0, 0);
 }
 
 /// write(2) of a short record, then close(2), after [`shed_memory`].

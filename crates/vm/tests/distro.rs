@@ -17,6 +17,7 @@ fn start(dir: &std::path::Path, name: &str) -> (Arc<dyn Vm>, Arc<dyn RunningDist
             name: name.into(),
             rootfs,
             hostname: name.into(),
+            stored_shifted: false,
         })
         .expect("start the distribution");
     (vm, distro)
@@ -123,6 +124,7 @@ fn pid_namespace_and_init_pid_match_the_kernel() {
             name: "pids".into(),
             rootfs: dir.path().join("rootfs"),
             hostname: "pids".into(),
+            stored_shifted: false,
         })
         .unwrap();
     assert_ne!(again.host_init_pid(), host_pid);
@@ -295,6 +297,7 @@ fn mnt_wsl_is_shared_between_the_vm_and_distributions() {
             name: "share-b".into(),
             rootfs: dir.path().join("rootfs"),
             hostname: "share-b".into(),
+            stored_shifted: false,
         })
         .unwrap();
     let team = dir.path().join("team");
@@ -325,6 +328,7 @@ fn mnt_wsl_is_shared_between_the_vm_and_distributions() {
             name: "share-c".into(),
             rootfs: dir.path().join("rootfs"),
             hostname: "share-c".into(),
+            stored_shifted: false,
         })
         .unwrap();
     assert_eq!(sh(&*c, "cat /mnt/wsl/team/notes").stdout, "from the host\n");
@@ -348,6 +352,7 @@ fn many_distributions_started_back_to_back_stay_up() {
                 name: format!("d{i}"),
                 rootfs: rootfs.clone(),
                 hostname: format!("d{i}"),
+                stored_shifted: false,
             })
             .expect("start")
         })
@@ -381,6 +386,7 @@ fn restarted_distribution_stays_up() {
                 name: "again".into(),
                 rootfs: rootfs.clone(),
                 hostname: "again".into(),
+                stored_shifted: false,
             })
             .expect("start");
         std::thread::sleep(std::time::Duration::from_millis(20));

@@ -30,6 +30,7 @@ extern "C" fn probe_before_main() {
                 name: "main".into(),
                 rootfs: rootfs.clone(),
                 hostname: "main".into(),
+                stored_shifted: false,
             })
             .expect("start");
         std::thread::sleep(std::time::Duration::from_millis(15));

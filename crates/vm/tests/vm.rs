@@ -293,6 +293,7 @@ fn stop_leaves_no_mount_process_or_namespace() {
             name: "leftovers".into(),
             rootfs,
             hostname: "leftovers".into(),
+            stored_shifted: false,
         })
         .unwrap();
     let init = vm.init_pid();
@@ -419,22 +420,31 @@ fn many_threads_execute_binaries_at_once() {
 fn controlling_terminal_when_asked() {
     let dir = tempfile::tempdir().unwrap();
     let vm = start_vm(dir.path(), "vm-tty");
-    let tty_nr = |ctty: bool| {
+    let tty_nr = |ctty: bool, on_stderr: bool| {
         let pty = nix::pty::openpty(None, None).unwrap();
         let (mut s, out, err) = spec(&[
             "/bin/sh",
             "-c",
             "read -r a b c d e f g rest < /proc/self/stat; echo $g",
         ]);
-        s.stdin = pty.slave;
+        // The terminal is whichever of the three the client made a pty.
+        let _err_reader;
+        if on_stderr {
+            s.stderr = pty.slave;
+            _err_reader = pty.master;
+        } else {
+            s.stdin = pty.slave;
+            _err_reader = pty.master;
+        }
         s.controlling_tty = ctty;
         let o = collect(vm.spawn(s), out, err);
         assert_eq!(o.code, 0, "{}", o.stderr);
         o.stdout.trim().parse::<u64>().unwrap()
     };
-    assert_ne!(tty_nr(true), 0);
+    assert_ne!(tty_nr(true, false), 0);
+    assert_ne!(tty_nr(true, true), 0);
     // Without it the process has its own session and no terminal.
-    assert_eq!(tty_nr(false), 0);
+    assert_eq!(tty_nr(false, false), 0);
     vm.stop();
 }
 
@@ -515,6 +525,7 @@ fn inits_do_not_keep_a_copy_of_the_caller() {
             name: "memory".into(),
             rootfs,
             hostname: "memory".into(),
+            stored_shifted: false,
         })
         .unwrap();
     assert!(rss_kib(std::process::id() as i32) > 128 * 1024);

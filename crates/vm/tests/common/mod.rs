@@ -47,6 +47,8 @@ pub fn spec(argv: &[&str]) -> (ProcessSpec, File, File) {
         stdout: out_w,
         stderr: err_w,
         controlling_tty: false,
+        rlimits: Vec::new(),
+        no_new_privs: false,
     };
     (spec, File::from(out_r), File::from(err_r))
 }
