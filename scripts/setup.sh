@@ -5,7 +5,9 @@
 # signatures interoperate with it; wslp itself links no OpenSSL),
 # busybox-static (the test distribution), bubblewrap and crun (benchmark
 # peers), mingw-w64 (the Windows build of the Rust SDK sample), and the Rust
-# toolchain of rust-toolchain.toml with rustfmt and clippy. Safe to run again.
+# toolchain of rust-toolchain.toml with rustfmt and clippy; and the `wslp`
+# system account whose subordinate ids the system instance's VM runs as.
+# Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,6 +29,36 @@ if [ "${#missing[@]}" -gt 0 ]; then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+# The system instance's VM maps its ids 0-65535 onto 65536 host ids that no
+# user has: the subordinate range of a dedicated account (docs/security.md).
+# No login, no home. The range is the lowest one from 100000 up (where
+# useradd hands them out) that no other entry of /etc/subuid or /etc/subgid
+# meets; uids and gids get the same start when both are missing.
+free_range() { # FILE...: prints the first START whose START..START+65535 meets no entry
+    cat "$@" 2>/dev/null |
+        awk -F: '$1 != "wslp" && NF == 3 && $2 ~ /^[0-9]+$/ && $3 ~ /^[0-9]+$/ { print $2, $2 + $3 }' |
+        sort -n |
+        awk -v start=100000 -v n=65536 '{ if ($1 < start + n && start < $2) start = $2 } END { print start }'
+}
+has_range() { # FILE: wslp has a range of 65536 ids or more there
+    awk -F: '$1 == "wslp" && $3 >= 65536 { found = 1 } END { exit !found }' "$1" 2>/dev/null
+}
+if ! getent passwd wslp >/dev/null; then
+    need_root
+    useradd --system --user-group --no-create-home --home-dir /nonexistent \
+        --shell /usr/sbin/nologin --comment "wslp utility VM ids" wslp
+fi
+start=$(free_range /etc/subuid /etc/subgid) # the same ids for both, when both are missing
+for kind in uid gid; do
+    file=/etc/sub$kind
+    if ! has_range "$file"; then
+        need_root
+        touch /etc/subuid /etc/subgid
+        usermod "--add-sub${kind}s" "$start-$((start + 65535))" wslp
+        echo "setup.sh: gave the account wslp the ${kind}s $start-$((start + 65535)) in $file" >&2
+    fi
+done
 
 if ! command -v cargo >/dev/null 2>&1; then
     if [ -x "$HOME/.cargo/bin/cargo" ]; then

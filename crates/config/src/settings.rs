@@ -18,6 +18,20 @@ pub const SETTINGS_FILE: &str = "wslp.toml";
 
 const LOG_LEVELS: &[&str] = &["error", "warn", "info", "debug", "trace"];
 
+/// WSL's: its VM has half the host's memory, and a tmpfs without `size=`
+/// takes half of that.
+pub const DEFAULT_TMPFS_SIZE: &str = "25%";
+
+/// Whether `size` is a tmpfs size: digits, then nothing, `k`, `m`, `g` (either
+/// case) or `%`, not zero (which tmpfs reads as "no limit").
+pub fn valid_tmpfs_size(size: &str) -> bool {
+    let digits = size.trim_end_matches(['k', 'K', 'm', 'M', 'g', 'G', '%']);
+    size.len() - digits.len() <= 1
+        && !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && digits.bytes().any(|b| b != b'0')
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
     /// Plugins must carry a trusted signature (false is the test-signing switch).
@@ -38,6 +52,10 @@ pub struct Settings {
     /// level to pretend to be, so plugin authors can test their version checks
     /// against an older WSL.
     pub api_version: WSLVersion,
+    /// `size=` of the tmpfs on `/tmp`, `/run` and `/dev/shm` of the VM and of
+    /// each distribution: bytes with an optional k, m or g, or a percentage
+    /// of the host's RAM.
+    pub tmpfs_size: String,
     /// Unknown keys, one message each; the caller logs them.
     pub warnings: Vec<String>,
 }
@@ -53,6 +71,7 @@ impl Default for Settings {
             in_process_plugins: Vec::new(),
             log_level: "info".to_string(),
             api_version: WSL_API_VERSION,
+            tmpfs_size: DEFAULT_TMPFS_SIZE.to_string(),
             warnings: Vec::new(),
         }
     }
@@ -151,6 +170,17 @@ impl Settings {
                                 version_string(WSL_API_VERSION)
                             ))
                         })?;
+                }
+                "tmpfs_size" => {
+                    s.tmpfs_size =
+                        item.as_str()
+                            .filter(|v| valid_tmpfs_size(v))
+                            .ok_or_else(|| {
+                                bad("tmpfs_size must be a string: bytes with an optional k, m or g \
+                                 (\"512m\"), or a percentage of RAM (\"25%\")"
+                                .into())
+                            })?
+                            .to_string();
                 }
                 other => {
                     let line = doc
@@ -317,6 +347,25 @@ mod tests {
         assert!(e.to_string().contains("log_level must be one of"), "{e}");
         let e = parse("in_process_plugins = [1]\n").unwrap_err();
         assert!(e.to_string().contains("strings only"), "{e}");
+    }
+
+    #[test]
+    fn tmpfs_size_takes_tmpfs_syntax_only() {
+        assert_eq!(parse("").unwrap().tmpfs_size, "25%");
+        for good in ["512m", "2G", "10%", "65536"] {
+            assert_eq!(
+                parse(&format!("tmpfs_size = \"{good}\"\n"))
+                    .unwrap()
+                    .tmpfs_size,
+                good
+            );
+        }
+        for bad in ["\"0\"", "\"1,mode=4777\"", "\"lots\"", "512", "\"\""] {
+            let e = parse(&format!("\ntmpfs_size = {bad}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(":2: tmpfs_size must be"), "{bad}: {e}");
+        }
     }
 
     #[test]

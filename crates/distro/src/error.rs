@@ -111,6 +111,15 @@ pub enum DistroError {
     #[error("user '{user}' was not found in {}/etc/passwd; create the user in the distribution or pass another with -u", rootfs.display())]
     UserNotFound { user: String, rootfs: PathBuf },
 
+    /// A directory on the way to a distribution's files could be changed by
+    /// someone other than root (see the `storage` module).
+    #[error("the distribution's directory '{}' is not safe: '{}' {reason}; keep distributions under directories only root can change (for example /var/lib/wslp/distros), or give that directory to root with no write access for group and others", path.display(), dir.display())]
+    UnsafeStorage {
+        path: PathBuf,
+        dir: PathBuf,
+        reason: String,
+    },
+
     /// The distribution was unregistered, but some of its files remain.
     #[error("the distribution '{name}' was unregistered, but its files could not all be removed from '{}': {cause}; delete that directory by hand", path.display())]
     RemoveFiles {

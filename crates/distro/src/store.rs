@@ -225,6 +225,10 @@ impl DistroStore {
     /// directory (and `dir`, when the import created it) is removed; after a
     /// crash or `kill -9` nothing is registered and the next import into
     /// `dir` clears the leftovers.
+    ///
+    /// `dir` becomes 0700, and every directory on the way to it must be one
+    /// only root (or the importing user) can change ([`crate::check_chain`]):
+    /// the tarball's set-uid files and device nodes are kept.
     pub fn import(
         &self,
         name: &str,
@@ -263,6 +267,12 @@ impl DistroStore {
                 let _ = std::fs::remove_dir(&dir);
             }
         };
+        // Set-uid files and device nodes of the tarball land here: nobody but
+        // the instance's owner may enter DIR or swap anything on the way to it.
+        if let Err(e) = crate::storage::secure_dir(&dir, rustix::process::geteuid().as_raw()) {
+            cleanup_dir(&prepared);
+            return Err(e);
+        }
         let staging_name = format!("{STAGING_PREFIX}{}", Uuid::new_v4().simple());
         let staging = dir.join(&staging_name);
         let staged = (|| {

@@ -72,7 +72,8 @@ pub struct RunRequest {
     pub user: Option<String>,
     pub cwd: Option<String>,
     pub command: RunCommand,
-    /// stdin is a pty slave: make it the controlling terminal.
+    /// Some of stdin, stdout, stderr are the slave of a pty the client made
+    /// (those where it has a terminal): it becomes the controlling terminal.
     pub tty: bool,
     /// The client's TERM and LANG, passed into the command's environment.
     pub term: Option<String>,

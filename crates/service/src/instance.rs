@@ -7,6 +7,7 @@
 //! calls ExecuteBinary from inside a hook while `lifecycle` is held.
 
 use crate::failure::Failure;
+use crate::ids::{self, HostIds, VmIds};
 use crate::sync;
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;
@@ -100,6 +101,8 @@ pub struct Instance {
     backend: Box<dyn VmBackend>,
     live: Arc<Live>,
     lifecycle: Mutex<()>,
+    /// The ids of the VM that runs (or ran last).
+    vm_ids: RwLock<Option<VmIds>>,
     /// Requests in progress that need the VM: it is not idle while any is.
     pub active: AtomicUsize,
     /// Connected clients (a running command counts): the service is not idle while any is.
@@ -173,10 +176,16 @@ impl Instance {
             backend,
             live,
             lifecycle: Mutex::new(()),
+            vm_ids: RwLock::new(None),
             active: AtomicUsize::new(0),
             clients: AtomicUsize::new(0),
             shutting_down: AtomicBool::new(false),
         })
+    }
+
+    /// The ids of the VM that runs (or ran last), if one started.
+    pub fn vm_ids(&self) -> Option<VmIds> {
+        sync::read(&self.vm_ids).clone()
     }
 
     pub fn vm(&self) -> Option<Arc<dyn Vm>> {
@@ -199,17 +208,19 @@ impl Instance {
         if let Some(vm) = self.vm() {
             return Ok(vm);
         }
+        let ids = ids::resolve(&HostIds::read()?)?;
+        if let Some(w) = &ids.warning {
+            warn!("{w}");
+        }
         let cfg = VmConfig {
             state_dir: self.paths.vm_state(),
             log_path: self.paths.vm_log(),
             log_cap_bytes: 1 << 20,
             hostname: hostname_for_vm(),
-            user_namespace: wslp_vm::UserNamespace::mapped(
-                wslp_vm::DEFAULT_RANGE_BASE,
-                wslp_vm::RANGE_SIZE,
-            ),
-            tmpfs_size: None,
+            user_namespace: ids.user_namespace.clone(),
+            tmpfs_size: Some(self.settings.tmpfs_size.clone()),
         };
+        *sync::write(&self.vm_ids) = Some(ids);
         let started = Instant::now();
         let vm = self.backend.start(&cfg).map_err(|e| {
             Failure::service(
@@ -257,6 +268,19 @@ impl Instance {
             }
         }
         sync::write(&self.live.running).remove(&record.id);
+        // Nobody but root may be able to swap its files or its /etc between
+        // two starts (an import folder a user owns, say).
+        wslp_distro::secure_dir(&record.base_path, nix::unistd::geteuid().as_raw()).map_err(
+            |e| {
+                Failure::service(
+                    format!(
+                        "The distribution '{}' could not be started: {e}",
+                        record.name
+                    ),
+                    "CreateInstance/E_ACCESSDENIED",
+                )
+            },
+        )?;
         let spec = DistroSpec {
             name: record.name.clone(),
             rootfs: record.rootfs.clone(),

@@ -4,7 +4,8 @@
 //! - [`instance`]: the VM, distribution and hook state machine and idle policy;
 //! - [`server`]: the accept loop and the access policy;
 //! - [`daemon`]: start-up (lock, socket, logs);
-//! - [`failure`]: what a failed request tells the user.
+//! - [`failure`]: what a failed request tells the user;
+//! - [`ids`]: which host ids the VM's are, and which a client's command gets.
 //!
 //! How clients reach it (the protocol, framing, the client) is `wslp-ipc`;
 //! where its files are and its settings, `wslp-config`.
@@ -13,6 +14,7 @@
 
 pub mod daemon;
 pub mod failure;
+pub mod ids;
 pub mod instance;
 pub mod server;
 mod sync;

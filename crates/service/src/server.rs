@@ -3,13 +3,21 @@
 //! Who may do what (checked on every request with the kernel's SO_PEERCRED,
 //! never the client's word):
 //! - any local user: run commands in distributions (as their own uid unless
-//!   they are root), list distributions, `--status`;
+//!   they are root), list distributions, `--status`. A user's command gets
+//!   their uid, gid and supplementary groups from the kernel (SO_PEERCRED,
+//!   SO_PEERGROUPS), never from the distribution's files; their resource
+//!   limits (prlimit on the connecting process); and no new privileges
+//!   (`su`, `sudo` and other set-id programs inside do not raise them). Root
+//!   of the VM is not host root (see `ids`), so root's own commands keep
+//!   their privileges: `sudo wslp -u alice -- su` gives distribution root;
 //! - root only: import, unregister, set the default, terminate, shutdown,
 //!   `--debug-shell` (a root shell in the VM). Plugins, settings and trust are
 //!   files under `$WSLP_ROOT` that only root can write.
 
 use crate::failure::Failure;
 use crate::instance::{store_failure, CountGuard, IdleState, Instance};
+use crate::sys::{peer_groups, peer_pidfd};
+use std::os::fd::AsFd;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
@@ -22,7 +30,7 @@ use wslp_ipc::conn::{peer, Conn, Peer};
 use wslp_ipc::protocol::{
     ClientMessage, ProtocolError, Request, RunCommand, RunRequest, ServerMessage, PROTOCOL_VERSION,
 };
-use wslp_vm::ProcessSpec;
+use wslp_vm::{ProcessSpec, ResourceLimit, UserNamespace};
 
 /// Serves clients until shutdown or idle exit.
 pub fn serve(instance: Arc<Instance>, listener: UnixListener) {
@@ -269,10 +277,12 @@ pub fn base_env(
     ]
 }
 
-/// Which user a command runs as: root may pick anyone; others run as themselves.
+/// Which user a command runs as: root may pick anyone; others run as
+/// themselves, with the groups the kernel says they have (`groups`).
 fn resolve_user(
     record: &DistroRecord,
     peer: Peer,
+    groups: &[u32],
     requested: Option<&str>,
 ) -> Result<UserInfo, Failure> {
     let not_found = |who: &str, e: wslp_distro::DistroError| {
@@ -291,8 +301,19 @@ fn resolve_user(
                 .unwrap_or_else(|_| fallback_user(record.default_uid, 0))),
         };
     }
-    let own = wslp_distro::lookup_uid(&record.rootfs, peer.uid)
+    // The name, home and shell inside come from the distribution; the ids
+    // and groups are the caller's own, whatever its files say.
+    let mut own = wslp_distro::lookup_uid(&record.rootfs, peer.uid)
         .unwrap_or_else(|_| fallback_user(peer.uid, peer.gid));
+    own.gid = peer.gid;
+    own.groups = std::iter::once(peer.gid)
+        .chain(groups.iter().copied())
+        .fold(Vec::new(), |mut v, g| {
+            if !v.contains(&g) {
+                v.push(g);
+            }
+            v
+        });
     if let Some(u) = requested {
         let wanted = wslp_distro::lookup_user(&record.rootfs, u).map_err(|e| not_found(u, e))?;
         if wanted.uid != peer.uid {
@@ -300,6 +321,44 @@ fn resolve_user(
         }
     }
     Ok(own)
+}
+
+/// Checks that `user`'s ids exist in the VM (`ns`), and drops supplementary
+/// groups that do not: a gid the VM cannot name would grant nothing, and a
+/// uid or primary gid it cannot name cannot run anything.
+fn map_into(ns: &UserNamespace, user: &mut UserInfo, distro: &str) -> Result<(), Failure> {
+    let range = |m: &[wslp_vm::IdRange]| {
+        m.iter()
+            .map(|l| format!("{}-{}", l.inside, l.inside as u64 + l.count as u64 - 1))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if ns.host_uid(user.uid).is_none() {
+        return Err(Failure::service(
+            format!(
+                "User '{}' of distribution '{distro}' has uid {}, which the utility VM does not have (its uids are {}). \
+                 Run the command as a user whose uid is in that range.",
+                user.name,
+                user.uid,
+                range(&ns.uid_map)
+            ),
+            "E_INVALIDARG",
+        ));
+    }
+    if ns.host_gid(user.gid).is_none() {
+        return Err(Failure::service(
+            format!(
+                "User '{}' of distribution '{distro}' has primary gid {}, which the utility VM does not have (its gids are {}). \
+                 Run the command with a primary group in that range (for example with sg or newgrp).",
+                user.name,
+                user.gid,
+                range(&ns.gid_map)
+            ),
+            "E_INVALIDARG",
+        ));
+    }
+    user.groups.retain(|g| ns.host_gid(*g).is_some());
+    Ok(())
 }
 
 fn fallback_user(uid: u32, gid: u32) -> UserInfo {
@@ -331,8 +390,28 @@ fn run_command(
             )
         })?,
     };
-    let user = resolve_user(&record, peer, run.user.as_deref())?;
+    let groups = if peer.uid == 0 {
+        Vec::new()
+    } else {
+        peer_groups(conn.stream()).map_err(|e| {
+            Failure::service(
+                format!("Cannot read the groups of the caller: {e}"),
+                "E_FAIL",
+            )
+        })?
+    };
+    let mut user = resolve_user(&record, peer, &groups, run.user.as_deref())?;
     let running = inst.lease_distro(&record)?;
+    if let Some(ids) = inst.vm_ids() {
+        map_into(&ids.user_namespace, &mut user, &record.name)?;
+    }
+    // The caller's own limits, read from the process that connected (its
+    // pidfd proves the pid still named it afterwards).
+    let pidfd = peer_pidfd(conn.stream()).ok().flatten();
+    let rlimits =
+        ResourceLimit::of_process(peer.pid, pidfd.as_ref().map(|f| f.as_fd())).map_err(|e| {
+            Failure::service(format!("Cannot apply the caller's limits: {e}"), "E_FAIL")
+        })?;
     let argv = match run.command {
         RunCommand::LoginShell => vec![user.shell.clone(), "-l".into()],
         RunCommand::Exec(argv) if argv.is_empty() => vec![user.shell.clone(), "-l".into()],
@@ -363,8 +442,8 @@ fn run_command(
         stdout,
         stderr,
         controlling_tty: run.tty,
-        rlimits: Vec::new(),
-        no_new_privs: false,
+        rlimits,
+        no_new_privs: peer.uid != 0,
     };
     let process = running
         .distro
@@ -373,25 +452,42 @@ fn run_command(
     wait_process(conn, process)
 }
 
+/// The signals a client may have forwarded to its command: those of a
+/// terminal (interrupt, quit, hangup, suspend, continue, resize) and TERM.
+pub const FORWARDED_SIGNALS: [i32; 7] = [
+    libc::SIGINT,
+    libc::SIGTERM,
+    libc::SIGHUP,
+    libc::SIGQUIT,
+    libc::SIGTSTP,
+    libc::SIGCONT,
+    libc::SIGWINCH,
+];
+
 /// Tells the client the command started, forwards its signals, and reports the exit code.
 fn wait_process(conn: &Conn, process: wslp_vm::Process) -> Result<(), Failure> {
     let process = Arc::new(process);
     conn.send(&ServerMessage::Started { pid: process.pid() })
         .map_err(io_failure)?;
     // The client's messages while the command runs are signals to forward; its
-    // disconnect is a hangup. Signals go through the process's pidfd: once it
-    // is reaped they reach nobody, never a process that reused its pid.
+    // disconnect is a hangup. Only the signals a terminal or a user's `kill`
+    // of wslp would send, and only to the command's own process group (it
+    // leads one), through its pidfd: once it is reaped they reach nobody,
+    // never a process that reused its pid.
     if let Ok(reader) = conn.try_clone() {
         let target = process.clone();
         std::thread::spawn(move || loop {
             match reader.recv::<ClientMessage>() {
+                Ok((ClientMessage::Signal(sig), _)) if FORWARDED_SIGNALS.contains(&sig) => {
+                    let _ = target.signal_group(sig);
+                }
                 Ok((ClientMessage::Signal(sig), _)) => {
-                    let _ = target.signal(sig);
+                    debug!(sig, "signal not forwarded: not one a client may send");
                 }
                 Ok(_) => {}
                 Err(_) => {
                     if target.try_wait().is_none() {
-                        let _ = target.signal(libc::SIGHUP);
+                        let _ = target.signal_group(libc::SIGHUP);
                     }
                     break;
                 }
@@ -424,6 +520,26 @@ fn status_text(inst: &Instance) -> Result<String, Failure> {
         }
     ));
     out.push_str(&format!("Root: {}\n", inst.paths.root.display()));
+    let ids = match inst.vm_ids() {
+        Some(ids) => Ok(ids),
+        None => crate::ids::HostIds::read().and_then(|h| crate::ids::resolve(&h)),
+    };
+    match ids {
+        Ok(ids) => {
+            let l = ids.user_namespace.uid_map[0];
+            out.push_str(&format!(
+                "User namespace: VM ids 0-{} are host ids {}-{} ({})\n",
+                l.count - 1,
+                l.outside,
+                l.outside as u64 + l.count as u64 - 1,
+                ids.source
+            ));
+        }
+        Err(f) => out.push_str(&format!(
+            "User namespace: none usable: {}\n",
+            f.text.lines().next().unwrap_or_default()
+        )),
+    }
     out.push_str(&format!(
         "Signatures required: {}\n",
         if inst.settings.require_signatures {

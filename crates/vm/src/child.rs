@@ -548,9 +548,20 @@ impl ExecPlan {
     /// host's credentials, which may raise a hard limit above the caller's
     /// (CAP_SYS_RESOURCE on the host: not granted by any user namespace).
     /// Async-signal-safe.
+    ///
+    /// Where the service itself may not raise a hard limit (no
+    /// CAP_SYS_RESOURCE, as for root in a container), the limit is clamped
+    /// to the service's own hard limit rather than failing the command.
     pub(crate) fn set_limits(&self, report_fd: RawFd) {
         for (i, &(resource, soft, hard)) in self.rlimits.iter().enumerate() {
-            if let Err(e) = sys::set_rlimit(resource, soft, hard) {
+            let set = sys::set_rlimit(resource, soft, hard).or_else(|e| {
+                let (_, own_hard) = sys::get_rlimit(0, resource).map_err(|_| e)?;
+                if e != libc::EPERM || hard <= own_hard {
+                    return Err(e);
+                }
+                sys::set_rlimit(resource, soft.min(own_hard), own_hard)
+            });
+            if let Err(e) = set {
                 fail(report_fd, Stage::Limits, i as u32, e);
             }
         }

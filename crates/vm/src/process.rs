@@ -54,22 +54,74 @@ pub struct ResourceLimit {
     pub hard: u64,
 }
 
+/// The rows of `/proc/PID/limits`, in RLIMIT_* order (0 = RLIMIT_CPU …
+/// 15 = RLIMIT_RTTIME), as the kernel prints them.
+const LIMIT_ROWS: [&str; 16] = [
+    "Max cpu time",
+    "Max file size",
+    "Max data size",
+    "Max stack size",
+    "Max core file size",
+    "Max resident set",
+    "Max processes",
+    "Max open files",
+    "Max locked memory",
+    "Max address space",
+    "Max file locks",
+    "Max pending signals",
+    "Max msgqueue size",
+    "Max nice priority",
+    "Max realtime priority",
+    "Max realtime timeout",
+];
+
 impl ResourceLimit {
-    /// Every limit of process `pid` (RLIMIT_CPU … RLIMIT_RTTIME), read with
-    /// prlimit(2): the caller needs CAP_SYS_RESOURCE or the same ids.
-    pub fn of_process(pid: i32) -> Result<Vec<ResourceLimit>, VmError> {
-        (0..=libc::RLIMIT_RTTIME)
-            .map(|resource| {
-                let (soft, hard) = sys::get_rlimit(pid, resource).map_err(|e| {
-                    VmError::setup(
-                        format!("reading resource limit {resource} of process {pid}"),
-                        e,
-                    )
-                })?;
-                Ok(ResourceLimit {
-                    resource,
-                    soft,
-                    hard,
+    /// Every limit of process `pid`, from `/proc/PID/limits` (readable by
+    /// anyone: no CAP_SYS_RESOURCE needed, unlike prlimit(2) on another
+    /// process). With `pidfd` (of the same process), the limits are checked
+    /// to be its: it still lived after they were read, so `pid` was not
+    /// someone else's.
+    pub fn of_process(
+        pid: i32,
+        pidfd: Option<std::os::fd::BorrowedFd<'_>>,
+    ) -> Result<Vec<ResourceLimit>, VmError> {
+        let path = format!("/proc/{pid}/limits");
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| VmError::io(format!("reading {path}"), e))?;
+        let limits = Self::parse(&text).ok_or_else(|| {
+            VmError::setup(
+                format!("reading {path}: a line is not as expected"),
+                libc::EPROTO,
+            )
+        })?;
+        if let Some(fd) = pidfd {
+            sys::pidfd_send_signal(fd, 0).map_err(|e| {
+                VmError::setup(
+                    format!("reading the resource limits of process {pid}: it has exited"),
+                    e,
+                )
+            })?;
+        }
+        Ok(limits)
+    }
+
+    /// The limits of a `/proc/PID/limits` text; `None` when a row is missing
+    /// or malformed.
+    pub fn parse(text: &str) -> Option<Vec<ResourceLimit>> {
+        let value = |v: &str| match v {
+            "unlimited" => Some(libc::RLIM64_INFINITY),
+            n => n.parse().ok(),
+        };
+        LIMIT_ROWS
+            .iter()
+            .enumerate()
+            .map(|(resource, name)| {
+                let rest = text.lines().find_map(|l| l.strip_prefix(name))?;
+                let mut v = rest.split_whitespace();
+                Some(ResourceLimit {
+                    resource: resource as u32,
+                    soft: value(v.next()?)?,
+                    hard: value(v.next()?)?,
                 })
             })
             .collect()
@@ -177,5 +229,22 @@ impl Process {
                 e,
             )
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proc_limits_parse_in_rlimit_order() {
+        let text = std::fs::read_to_string("/proc/self/limits").unwrap();
+        let limits = ResourceLimit::parse(&text).unwrap();
+        assert_eq!(limits.len(), 16);
+        for l in &limits {
+            let own = sys::get_rlimit(0, l.resource).unwrap();
+            assert_eq!((l.soft, l.hard), own, "resource {}", l.resource);
+        }
+        assert!(ResourceLimit::parse("Limit Soft Hard\nMax cpu time x y\n").is_none());
     }
 }
