@@ -77,6 +77,119 @@ pub fn build_plugin(name: &str, defines: &[&str], out_dir: &Path) -> PathBuf {
     out
 }
 
+/// A rootfs tarball made from the busybox one: extracted as root (owners,
+/// modes and set-id bits kept), changed by `edit` in its directory, packed
+/// again into `out_dir/<name>.tar.gz`.
+pub fn custom_tarball(out_dir: &Path, name: &str, edit: impl FnOnce(&Path)) -> PathBuf {
+    let dir = out_dir.join(format!("{name}-rootfs"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let st = Command::new("tar")
+        .arg("-C")
+        .arg(&dir)
+        .args(["-xzpf"])
+        .arg(rootfs_tarball())
+        .status()
+        .unwrap();
+    assert!(st.success(), "extracting the busybox tarball");
+    edit(&dir);
+    let out = out_dir.join(format!("{name}.tar.gz"));
+    let st = Command::new("tar")
+        .arg("-C")
+        .arg(&dir)
+        .args(["--numeric-owner", "-czf"])
+        .arg(&out)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(st.success(), "packing {}", out.display());
+    std::fs::remove_dir_all(&dir).unwrap();
+    out
+}
+
+/// An unprivileged user of this host that tests run `wslp` as.
+#[derive(Debug, Clone, Copy)]
+pub struct TestUser {
+    pub name: &'static str,
+    pub uid: u32,
+    pub gid: u32,
+    /// A host group the user is in besides their own.
+    pub extra_gid: u32,
+}
+
+/// The host ids of `name` (`id -u` / `id -g` / a group's gid).
+fn host_id(args: &[&str]) -> Option<u32> {
+    let o = Command::new(args[0]).args(&args[1..]).output().ok()?;
+    if !o.status.success() {
+        return None;
+    }
+    String::from_utf8_lossy(&o.stdout)
+        .trim()
+        .split(':')
+        .nth(if args[0] == "getent" { 2 } else { 0 })?
+        .parse()
+        .ok()
+}
+
+/// `wslp-e2e-user` (in the group `wslp-e2e-group`), created the first time
+/// with useradd; tests in parallel processes take an flock so only one of
+/// them creates it.
+pub fn test_user() -> TestUser {
+    const NAME: &str = "wslp-e2e-user";
+    const GROUP: &str = "wslp-e2e-group";
+    static USER: OnceLock<TestUser> = OnceLock::new();
+    *USER.get_or_init(|| {
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open("/tmp/wslp-e2e-useradd.lock")
+            .unwrap();
+        let _held = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive)
+            .map_err(|(_, e)| e)
+            .unwrap();
+        if host_id(&["getent", "group", GROUP]).is_none() {
+            let o = Command::new("groupadd").arg(GROUP).output().unwrap();
+            assert!(
+                o.status.success(),
+                "groupadd: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+        if host_id(&["id", "-u", NAME]).is_none() {
+            let o = Command::new("useradd")
+                .args(["-M", "-s", "/bin/sh", "-G", GROUP, NAME])
+                .output()
+                .unwrap();
+            assert!(
+                o.status.success(),
+                "useradd: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+        let groups = Command::new("id").args(["-G", NAME]).output().unwrap();
+        if !String::from_utf8_lossy(&groups.stdout)
+            .split_whitespace()
+            .any(|g| Some(g.parse().unwrap_or(u32::MAX)) == host_id(&["getent", "group", GROUP]))
+        {
+            let o = Command::new("usermod")
+                .args(["-aG", GROUP, NAME])
+                .output()
+                .unwrap();
+            assert!(
+                o.status.success(),
+                "usermod: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+        TestUser {
+            name: NAME,
+            uid: host_id(&["id", "-u", NAME]).expect("the test user exists"),
+            gid: host_id(&["id", "-g", NAME]).expect("the test user exists"),
+            extra_gid: host_id(&["getent", "group", GROUP]).expect("the test group exists"),
+        }
+    })
+}
+
 pub struct Env {
     pub root: PathBuf,
     _tmp: tempfile::TempDir,
@@ -189,6 +302,43 @@ impl Env {
             cert.to_str().unwrap(),
             so.to_str().unwrap(),
         ]);
+    }
+
+    /// Lets other users reach the service's socket: the temporary
+    /// directory above the root becomes traversable (0711; the root itself
+    /// is 0755, the socket 0666).
+    pub fn open_to_users(&self) {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(self._tmp.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
+    }
+
+    /// `wslp ARGS` run as `user` (their own uid, gid and host groups, as a
+    /// login would give them), stdin empty.
+    pub fn cmd_as(&self, user: &TestUser) -> Command {
+        let mut c = Command::new("setpriv");
+        c.args([
+            &format!("--reuid={}", user.uid),
+            &format!("--regid={}", user.gid),
+            "--init-groups",
+            "--",
+        ])
+        .arg(bin("wslp"))
+        .env("WSLP_ROOT", &self.root)
+        .env("WSLPD", bin("wslpd"))
+        .stdin(Stdio::null());
+        c
+    }
+
+    /// Imports the tarball at `tarball` as `name`; returns its directory.
+    pub fn import_tarball(&self, name: &str, tarball: &Path) -> PathBuf {
+        let dir = self._tmp.path().join("distros").join(name);
+        self.ok(&[
+            "--import",
+            name,
+            dir.to_str().unwrap(),
+            tarball.to_str().unwrap(),
+        ]);
+        dir
     }
 
     /// Imports the busybox distribution as `name`.

@@ -1,7 +1,6 @@
 //! The service as a whole: start on demand, many clients at once, a crash of
 //! the service itself, and who may do what.
 
-use std::process::Command;
 use wslp_e2e::*;
 
 #[test]
@@ -51,47 +50,13 @@ fn service_killed_mid_command_comes_back_and_loses_nothing() {
 
 #[test]
 fn unprivileged_user_runs_as_self_and_cannot_administer() {
-    let user = "wslp-e2e-user";
-    let _ = Command::new("useradd")
-        .args(["-M", "-s", "/bin/sh", user])
-        .output();
-    let uid: u32 = String::from_utf8(
-        Command::new("id")
-            .args(["-u", user])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap()
-    .trim()
-    .parse()
-    .expect("test user exists");
+    let user = test_user();
+    let uid = user.uid;
     let env = Env::new();
     env.import("D");
     env.ok(&["-d", "D", "--", "true"]); // the service runs (only root can start it)
-                                        // The temp dirs above the root must be traversable by the user.
-    let mut p = env.root.clone();
-    while let Some(parent) = p.parent() {
-        if parent == std::path::Path::new("/tmp") || parent.as_os_str().is_empty() {
-            break;
-        }
-        let _ = Command::new("chmod").arg("o+x").arg(parent).status();
-        p = parent.to_path_buf();
-    }
-    let as_user = |args: &[&str]| {
-        let mut c = Command::new("setpriv");
-        c.args([
-            &format!("--reuid={uid}"),
-            &format!("--regid={uid}"),
-            "--clear-groups",
-            "--",
-        ])
-        .arg(bin("wslp"))
-        .args(args)
-        .env("WSLP_ROOT", &env.root)
-        .stdin(std::process::Stdio::null());
-        c.output().unwrap()
-    };
+    env.open_to_users();
+    let as_user = |args: &[&str]| env.cmd_as(&user).args(args).output().unwrap();
     let o = as_user(&["-d", "D", "--", "id", "-u"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stdout(&o).trim(), uid.to_string());

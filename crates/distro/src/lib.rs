@@ -64,6 +64,7 @@ mod name;
 mod osrelease;
 mod passwd;
 mod registry;
+mod shift;
 mod storage;
 mod store;
 
@@ -72,6 +73,7 @@ pub use extract::UnpackStats;
 pub use name::{validate_name, MAX_NAME_LEN};
 pub use osrelease::{parse_os_release, read_os_release, OsRelease};
 pub use passwd::{lookup_uid, lookup_user, UserInfo};
+pub use shift::shift_ownership;
 pub use storage::{check_chain, secure_dir};
 pub use store::{
     DistroRecord, DistroStore, ImportSource, LOCK_FILE, REGISTRY_FILE, ROOTFS_DIR, STAGING_PREFIX,

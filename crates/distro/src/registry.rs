@@ -25,6 +25,8 @@ pub(crate) struct Entry {
     pub base_path: PathBuf,
     pub default_uid: u32,
     pub version: u32,
+    /// `(uid_base, gid_base)` when the files are stored shifted (see `shift`).
+    pub shifted: Option<(u32, u32)>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -49,6 +51,8 @@ struct RawEntry {
     default_uid: Option<Spanned<i64>>,
     version: Option<Spanned<i64>>,
     state: Option<Spanned<String>>,
+    stored_uid_base: Option<Spanned<i64>>,
+    stored_gid_base: Option<Spanned<i64>>,
 }
 
 /// 1-based line and column of a byte offset.
@@ -149,6 +153,28 @@ impl Registry {
                     ));
                 }
             }
+            let base = |v: &Option<Spanned<i64>>, what: &str| {
+                v.as_ref()
+                    .map(|v| {
+                        u32::try_from(*v.get_ref()).map_err(|_| {
+                            invalid(v.span(), format!("{what} {} is not an id", v.get_ref()))
+                        })
+                    })
+                    .transpose()
+            };
+            let shifted = match (
+                base(&e.stored_uid_base, "stored_uid_base")?,
+                base(&e.stored_gid_base, "stored_gid_base")?,
+            ) {
+                (Some(u), Some(g)) => Some((u, g)),
+                (None, None) => None,
+                _ => {
+                    return Err(invalid(
+                        e.name.span(),
+                        "stored_uid_base and stored_gid_base go together".into(),
+                    ))
+                }
+            };
             if reg.entries.iter().any(|o| o.id == id) {
                 return Err(invalid(e.id.span(), format!("id {id} is used twice")));
             }
@@ -164,6 +190,7 @@ impl Registry {
                 base_path,
                 default_uid,
                 version,
+                shifted,
             });
         }
         if let Some(d) = &raw.default {
@@ -207,6 +234,9 @@ impl Registry {
             ));
             out.push_str(&format!("default_uid = {}\n", e.default_uid));
             out.push_str(&format!("version = {}\n", e.version));
+            if let Some((u, g)) = e.shifted {
+                out.push_str(&format!("stored_uid_base = {u}\nstored_gid_base = {g}\n"));
+            }
             out.push_str(&format!("state = {}\n", q(STATE_INSTALLED)));
         }
         out
@@ -225,6 +255,7 @@ mod tests {
             base_path: "/srv/wsl/debian \"quoted\"".into(),
             default_uid: 1000,
             version: 2,
+            shifted: None,
         };
         let b = Entry {
             id: Uuid::new_v4(),
@@ -232,6 +263,7 @@ mod tests {
             base_path: "/srv/alpine".into(),
             default_uid: 0,
             version: 2,
+            shifted: Some((1879048192, 231072)),
         };
         Registry {
             default: Some(b.id),

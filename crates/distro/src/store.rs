@@ -57,6 +57,10 @@ pub struct DistroRecord {
     /// Always 2 (a WSL 2 style distribution).
     pub version: u32,
     pub is_default: bool,
+    /// `(uid_base, gid_base)`: the files are stored with the host ids of a
+    /// VM range from these (their filesystem cannot be idmapped); `None`:
+    /// stored with their own ids, shown through an idmapped mount.
+    pub shifted: Option<(u32, u32)>,
 }
 
 impl DistroRecord {
@@ -69,6 +73,7 @@ impl DistroRecord {
             default_uid: e.default_uid,
             version: e.version,
             is_default: default == Some(e.id),
+            shifted: e.shifted,
         }
     }
 }
@@ -214,6 +219,40 @@ impl DistroStore {
         })
     }
 
+    /// Stores `name`'s files with the host ids from `uid_base` and `gid_base`
+    /// (see [`crate::shift_ownership`]) and records it.
+    pub fn store_shifted(
+        &self,
+        name: &str,
+        uid_base: u32,
+        gid_base: u32,
+    ) -> Result<u64, DistroError> {
+        let record = self.get(name)?;
+        if record.shifted.is_some() {
+            return Ok(0);
+        }
+        let n = crate::shift::shift_ownership(&record.rootfs, uid_base, gid_base)?;
+        self.update(|reg| {
+            let e = reg
+                .entries
+                .iter_mut()
+                .find(|e| e.id == record.id)
+                .ok_or_else(|| DistroError::NotFound {
+                    name: name.to_string(),
+                })?;
+            e.shifted = Some((uid_base, gid_base));
+            Ok(())
+        })?;
+        tracing::info!(
+            distro = name,
+            uid_base,
+            gid_base,
+            files = n,
+            "distribution stored with shifted ids"
+        );
+        Ok(n)
+    }
+
     /// Extracts `source` into `<dir>/rootfs` and registers it as `name`. The
     /// first distribution imported becomes the default.
     ///
@@ -352,6 +391,7 @@ impl DistroStore {
                 base_path: dir.clone(),
                 default_uid: 0,
                 version: 2,
+                shifted: None,
             });
             if reg.default.is_none() {
                 reg.default = Some(id);

@@ -281,11 +281,31 @@ impl Instance {
                 )
             },
         )?;
+        if let (Some((u, g)), Some(ids)) = (record.shifted, self.vm_ids()) {
+            let now = (
+                ids.user_namespace.uid_map[0].outside,
+                ids.user_namespace.gid_map[0].outside,
+            );
+            if now != (u, g) {
+                return Err(Failure::service(
+                    format!(
+                        "The distribution '{}' stores its files with the host ids of a VM whose uids start at {u} and gids at {g} \
+                         (its filesystem cannot be idmapped), but the VM's now start at {} and {}. Give the account '{}' \
+                         those ranges again in /etc/subuid and /etc/subgid, or import the distribution again.",
+                        record.name,
+                        now.0,
+                        now.1,
+                        ids::ACCOUNT
+                    ),
+                    "CreateInstance/E_FAIL",
+                ));
+            }
+        }
         let spec = DistroSpec {
             name: record.name.clone(),
             rootfs: record.rootfs.clone(),
             hostname: record.name.clone(),
-            stored_shifted: false,
+            stored_shifted: record.shifted.is_some(),
         };
         let distro = vm.start_distribution(&spec).map_err(|e| {
             Failure::service(
@@ -387,6 +407,41 @@ impl Instance {
             })
             .filter(|l| !running_only || l.state == DistroState::Running)
             .collect())
+    }
+
+    /// After an import: where the filesystem of the distribution's directory
+    /// cannot be idmapped, its files are stored with the host ids of the
+    /// VM's range instead (shifted), and the returned line says so.
+    pub fn prepare_storage(&self, record: &DistroRecord) -> Result<Option<String>, Failure> {
+        if record.shifted.is_some() {
+            return Ok(None);
+        }
+        let fail = |e: &dyn std::fmt::Display| {
+            Failure::service(
+                format!(
+                    "Cannot prepare the files of '{}' for the VM: {e}",
+                    record.name
+                ),
+                "RegisterDistro/E_FAIL",
+            )
+        };
+        if wslp_vm::can_idmap(&record.base_path).map_err(|e| fail(&e))? {
+            return Ok(None);
+        }
+        let ids = ids::resolve(&HostIds::read()?)?;
+        let (u, g) = (
+            ids.user_namespace.uid_map[0].outside,
+            ids.user_namespace.gid_map[0].outside,
+        );
+        self.store
+            .store_shifted(&record.name, u, g)
+            .map_err(|e| fail(&e))?;
+        Ok(Some(format!(
+            "The filesystem of {} cannot show files through an idmapped mount, so the files of '{}' are now stored \
+             with the VM's host ids (uids from {u}, gids from {g}); the distribution keeps working as long as the VM keeps that range.\n",
+            record.base_path.display(),
+            record.name
+        )))
     }
 
     pub fn offline_info(&self, record: &DistroRecord) -> OfflineDistroInfo {

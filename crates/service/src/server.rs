@@ -195,7 +195,11 @@ fn dispatch(
         }
         Request::Registered { name } => {
             require_root(peer, "import distributions")?;
-            let record = lookup(inst, &name)?;
+            let mut record = lookup(inst, &name)?;
+            if let Some(note) = inst.prepare_storage(&record)? {
+                let _ = conn.send(&ServerMessage::Stderr(note));
+                record = lookup(inst, &name)?;
+            }
             inst.plugins
                 .on_distribution_registered(&inst.session, &inst.offline_info(&record));
             Ok(())

@@ -298,6 +298,8 @@ impl TestHostBuilder {
         let instance = Instance::new(paths, settings, Box::new(wslp_vm::NamespaceBackend))?;
         for name in imported {
             let record = instance.store.get(&name)?;
+            instance.prepare_storage(&record)?;
+            let record = instance.store.get(&name)?;
             instance
                 .plugins
                 .on_distribution_registered(&instance.session, &instance.offline_info(&record));

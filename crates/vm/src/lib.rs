@@ -38,7 +38,7 @@ pub use error::VmError;
 /// the VM resolves a program with is what the command sees.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-pub use namespace::NamespaceBackend;
+pub use namespace::{can_idmap, NamespaceBackend};
 pub use process::{Process, ProcessSpec, ResourceLimit};
 pub use userns::{IdRange, MapWriter, UserNamespace, RANGE_SIZE};
 

@@ -512,6 +512,34 @@ fn host_tree(path: &Path, attr: u64, userns: Option<BorrowedFd<'_>>) -> Result<O
     Ok(tree)
 }
 
+/// Whether the filesystem at `path` can show its files through an idmapped
+/// mount (MOUNT_ATTR_IDMAP), as distributions' and MountFolder's trees are:
+/// tried on a detached copy of it, with a throw-away user namespace that
+/// maps one id (the kernel refuses an empty one). Needs root. Where it
+/// cannot (ramfs, NFS, most FUSE filesystems), a distribution's files must
+/// be stored with the VM's host ids instead.
+pub fn can_idmap(path: &Path) -> Result<bool, VmError> {
+    let flags = libc::CLONE_NEWUSER as u64;
+    // Waits, every signal blocked, for its SIGKILL.
+    let (pid, pidfd) = child::clone_child(None, flags, || loop {
+        sys::sigwait(&sys::sigset(true));
+    })
+    .map_err(|e| VmError::setup("creating a user namespace to try an idmapped mount", e))?;
+    let userns = crate::UserNamespace::mapped(crate::DEFAULT_RANGE_BASE, 1)
+        .write_maps(pid)
+        .and_then(|()| {
+            std::fs::File::open(format!("/proc/{pid}/ns/user"))
+                .map_err(|e| VmError::io("opening the user namespace to try an idmapped mount", e))
+        });
+    discard(&pidfd);
+    let userns = OwnedFd::from(userns?);
+    match host_tree(path, 0, Some(userns.as_fd())) {
+        Ok(_) => Ok(true),
+        Err(TreeError::NoIdmap(_)) => Ok(false),
+        Err(TreeError::Other(e)) => Err(e),
+    }
+}
+
 /// Descriptors of the namespaces of the VM's init, for a helper that enters
 /// them one by one after it has left the host's user namespace (for idmapped
 /// mounts and [`child::lock_tree`]). From there it could not enter them

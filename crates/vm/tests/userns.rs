@@ -139,11 +139,14 @@ fn device_nodes_of_a_rootfs_never_open_not_even_for_root_inside() {
     let dir = tempfile::tempdir().unwrap();
     let rootfs = dir.path().join("rootfs");
     let (vm, distro) = start_with(dir.path(), "nodev", |_| {
-        let node =
-            std::ffi::CString::new(rootfs.join("zero2").as_os_str().as_encoded_bytes()).unwrap();
-        // SAFETY: a NUL-terminated path; mknod only reads it.
-        let r = unsafe { libc::mknod(node.as_ptr(), libc::S_IFCHR | 0o666, libc::makedev(1, 5)) };
-        assert_eq!(r, 0, "mknod");
+        use nix::sys::stat::{makedev, mknod, Mode, SFlag};
+        mknod(
+            &rootfs.join("zero2"),
+            SFlag::S_IFCHR,
+            Mode::from_bits_truncate(0o666),
+            makedev(1, 5),
+        )
+        .expect("mknod");
     });
     let out = sh_as(
         &*distro,
