@@ -171,7 +171,7 @@ impl Target<'_> {
                     "setting resource limit #{} for {program} in {}",
                     r.index, self.what
                 ),
-                source,
+                cause,
             },
             Stage::Exec => VmError::Exec {
                 program: program.to_owned(),
@@ -901,15 +901,13 @@ impl NamespaceDistro {
         // mounts back to the host.
         let idmap = (shared.idmapped && !spec.stored_shifted).then(|| ns.user.as_fd());
         let tree = host_tree(&spec.rootfs, sys::MOUNT_ATTR_NODEV, idmap).map_err(|e| match e {
-            TreeError::NoIdmap(e) => VmError::Setup {
+            TreeError::NoIdmap(_) => VmError::Setup {
                 step: format!(
-                    "{what}: the filesystem of {} cannot be idmapped, so its files cannot show \
-                     their owners inside; import the distribution again into a directory on a \
-                     filesystem that can (ext4, xfs, btrfs, tmpfs), where wslp stores them as they are \
-                     ({e})",
+                    "starting {what}: showing {} through an idmapped mount (its filesystem cannot be \
+                     idmapped; import the distribution again and wslp stores its files with the VM's ids)",
                     spec.rootfs.display()
                 ),
-                source: std::io::Error::from_raw_os_error(libc::EINVAL),
+                cause: std::io::Error::from_raw_os_error(libc::EINVAL),
             },
             TreeError::Other(e) => e,
         })?;
