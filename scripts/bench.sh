@@ -4,6 +4,9 @@
 # target/wslp-bench/results.json and target/wslp-bench/results.png.
 #   sudo scripts/bench.sh            # the full run, a few minutes on 2 cores
 #   sudo scripts/bench.sh --quick    # fewer iterations, a smoke run
+#   sudo scripts/bench.sh --baseline REV   # also: warm and cold runs of this
+#       build against release binaries of git revision REV, built side by side
+#       (docs/benchmarks.md: what the user namespace adds, against 4cc4707)
 # Exit status: 0 when every goal is met, 2 when one is missed, 1 on an error.
 # Micro-benchmarks of hot paths: cargo bench -p wslp-bench
 set -euo pipefail
@@ -32,4 +35,35 @@ command -v cargo >/dev/null 2>&1 || { echo "bench.sh: cargo is missing: run scri
 # One build, so that wslp, wslpd, the plugin host and the suite match.
 cargo build --release --quiet -p wslp-cli -p wslp-service -p wslp-host -p wslp-bench
 target_dir=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
-exec "${target_dir:-target}/release/wslp-bench" --out "${target_dir:-target}/wslp-bench" "$@"
+target_dir=${target_dir:-$PWD/target}
+
+# --baseline REV: the binaries of REV, from its files (git archive, no
+# worktree registered) with a target directory of its own (cargo rebuilds
+# only what changed when REV does).
+args=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --baseline)
+        rev=$(git rev-parse --verify "${2:?--baseline needs a git revision}^{commit}")
+        src=$target_dir/wslp-bench/baseline-src
+        if [ "$(cat "$src/.wslp-bench-rev" 2>/dev/null)" != "$rev" ]; then
+            rm -rf "$src"
+            mkdir -p "$src"
+            git archive --format=tar "$rev" | tar -x -C "$src"
+            echo "$rev" >"$src/.wslp-bench-rev"
+        fi
+        echo "bench.sh: building the baseline $2 ($rev) in $src" >&2
+        (cd "$src" && CARGO_TARGET_DIR=$target_dir/wslp-bench/baseline-target \
+            cargo build --release --quiet -p wslp-cli -p wslp-service -p wslp-host)
+        bin=$target_dir/wslp-bench/baseline-target/release
+        echo "$2 (${rev:0:7})" >"$bin/REVISION"
+        args+=(--baseline "$bin")
+        shift 2
+        ;;
+    *)
+        args+=("$1")
+        shift
+        ;;
+    esac
+done
+exec "$target_dir/release/wslp-bench" --out "$target_dir/wslp-bench" "${args[@]}"

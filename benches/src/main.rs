@@ -2,7 +2,9 @@
 //!
 //! `scripts/bench.sh` builds everything in release mode and runs this. Options:
 //! `--quick` (fewer iterations, for a smoke run), `--out DIR` (default
-//! `target/wslp-bench`).
+//! `target/wslp-bench`), `--baseline DIR` (release binaries of another
+//! revision, with its name in `DIR/REVISION`: adds the rows of what changed
+//! since, see `scripts/bench.sh --baseline REV`).
 
 #![deny(unsafe_code)]
 
@@ -35,7 +37,7 @@ fn main() {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: wslp-bench [--quick] [--out DIR]");
+    eprintln!("usage: wslp-bench [--quick] [--out DIR] [--baseline DIR]");
     std::process::exit(64);
 }
 
@@ -43,11 +45,13 @@ fn usage() -> ! {
 fn run(args: &[String]) -> Result<bool> {
     let mut it = suites::Iters::full();
     let mut out: Option<PathBuf> = None;
+    let mut baseline: Option<PathBuf> = None;
     let mut a = args.iter();
     while let Some(arg) = a.next() {
         match arg.as_str() {
             "--quick" => it = suites::Iters::quick(),
             "--out" => out = Some(a.next().unwrap_or_else(|| usage()).into()),
+            "--baseline" => baseline = Some(a.next().unwrap_or_else(|| usage()).into()),
             _ => usage(),
         }
     }
@@ -77,6 +81,13 @@ fn run(args: &[String]) -> Result<bool> {
         let bwrap = suites::warm(&env, &cli, it, &mut rep)?;
         step("cold starts");
         suites::cold(&env, &cli, &bwrap, it, &mut rep)?;
+        if let Some(dir) = &baseline {
+            let label = std::fs::read_to_string(dir.join("REVISION"))
+                .map(|r| r.trim().to_string())
+                .unwrap_or_else(|_| dir.display().to_string());
+            step("what the user namespace adds, against the baseline binaries");
+            suites::userns_cost(&env, &cli, dir, &label, it, &mut rep)?;
+        }
         step("ExecuteBinary from a hook, and bytes through sockets and pipes");
         suites::exec_and_bytes(&env, &cli, it, &mut rep)?;
         step("hook dispatch");

@@ -14,6 +14,8 @@ pub enum Goal {
     RatioAtLeast(f64),
     /// p50 ≤ x in the row's unit.
     ValueAtMost(f64),
+    /// p50 − peer p50 ≤ x in the row's unit (what a change adds).
+    AddsAtMost(f64),
 }
 
 impl std::fmt::Display for Goal {
@@ -22,6 +24,7 @@ impl std::fmt::Display for Goal {
             Goal::RatioAtMost(x) => write!(f, "<= {x}x"),
             Goal::RatioAtLeast(x) => write!(f, ">= {:.0} %", x * 100.0),
             Goal::ValueAtMost(x) => write!(f, "p50 <= {x}"),
+            Goal::AddsAtMost(x) => write!(f, "<= +{x}"),
         }
     }
 }
@@ -107,6 +110,7 @@ impl Row {
             (Some(Goal::RatioAtMost(x)), Some(r)) => Some(r <= x),
             (Some(Goal::RatioAtLeast(x)), Some(r)) => Some(r >= x),
             (Some(Goal::ValueAtMost(x)), _) => Some(self.p50 <= x),
+            (Some(Goal::AddsAtMost(x)), _) => self.peer_p50.map(|p| self.p50 - p <= x),
             _ => None,
         };
     }
@@ -241,6 +245,15 @@ mod tests {
             .against(&peer)
             .goal(Goal::RatioAtLeast(0.9));
         assert_eq!(r.met, Some(false));
+        let r = row("userns", 4.4)
+            .against(&row("before", 4.0))
+            .goal(Goal::AddsAtMost(0.5));
+        assert_eq!(r.met, Some(true));
+        let r = row("userns", 4.6)
+            .goal(Goal::AddsAtMost(0.5))
+            .against(&row("before", 4.0));
+        assert_eq!(r.met, Some(false));
+        assert_eq!(Goal::AddsAtMost(0.5).to_string(), "<= +0.5");
         let r = row("hook", 40.0).goal(Goal::ValueAtMost(50.0));
         assert_eq!(r.met, Some(true));
         assert_eq!(row("x", 1.0).met, None);

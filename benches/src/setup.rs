@@ -134,11 +134,19 @@ impl Env {
 pub struct CliRoot {
     pub root: PathBuf,
     pub wslp: PathBuf,
+    /// The plugin host of the same build as `wslp`.
+    plugin_host: PathBuf,
     pub distro: String,
 }
 
 impl CliRoot {
     pub fn new(env: &Env, name: &str, plugin: &Path) -> Result<CliRoot> {
+        Self::with_binaries(env, name, plugin, &env.bin_dir)
+    }
+
+    /// A root driven by the `wslp`, `wslpd` and `wslp-plugin-host` in
+    /// `bin_dir` (another build, to compare with).
+    pub fn with_binaries(env: &Env, name: &str, plugin: &Path, bin_dir: &Path) -> Result<CliRoot> {
         let root = env.path(name);
         std::fs::create_dir_all(&root)?;
         // Nothing stops on its own during the run (the idle timeouts are longer
@@ -152,7 +160,8 @@ impl CliRoot {
             .context("cannot register the benchmark plugin")?;
         let r = CliRoot {
             root,
-            wslp: env.bin_dir.join("wslp"),
+            wslp: bin_dir.join("wslp"),
+            plugin_host: bin_dir.join("wslp-plugin-host"),
             distro: "Bench".into(),
         };
         let dir = env.path(&format!("{name}-distro"));
@@ -167,7 +176,9 @@ impl CliRoot {
 
     pub fn cmd(&self) -> Command {
         let mut c = Command::new(&self.wslp);
-        c.env("WSLP_ROOT", &self.root).stdin(Stdio::null());
+        c.env("WSLP_ROOT", &self.root)
+            .env(wslp_host::manager::PLUGIN_HOST_ENV, &self.plugin_host)
+            .stdin(Stdio::null());
         c
     }
 

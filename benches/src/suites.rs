@@ -354,6 +354,74 @@ pub fn cold(env: &Env, cli: &CliRoot, bwrap: &Row, it: Iters, rep: &mut Report) 
     Ok(())
 }
 
+/// What the user namespace and its idmapped mounts add: warm and cold
+/// `wslp -d D -- true` of this build against the binaries of `baseline`
+/// (built by `scripts/bench.sh --baseline REV` from a revision before them),
+/// interleaved sample by sample, each with its own root.
+pub fn userns_cost(
+    env: &Env,
+    cli: &CliRoot,
+    baseline: &Path,
+    label: &str,
+    it: Iters,
+    rep: &mut Report,
+) -> Result<()> {
+    let before = CliRoot::with_binaries(env, "baseline-root", &env.plain_plugin, baseline)
+        .with_context(|| {
+            format!(
+                "setting up a root with the baseline binaries of {}",
+                baseline.display()
+            )
+        })?;
+    for _ in 0..5 {
+        spawn_ms(&mut cli.run_in(&["true"]))?;
+        spawn_ms(&mut before.run_in(&["true"]))?;
+    }
+    let (mut now, mut was) = (vec![], vec![]);
+    for _ in 0..it.warm {
+        now.push(spawn_ms(&mut cli.run_in(&["true"]))?);
+        was.push(spawn_ms(&mut before.run_in(&["true"]))?);
+    }
+    let (mut cold_now, mut cold_was) = (vec![], vec![]);
+    for _ in 0..it.cold {
+        cli.shutdown()?;
+        cold_now.push(spawn_ms(&mut cli.run_in(&["true"]))?);
+        before.shutdown()?;
+        cold_was.push(spawn_ms(&mut before.run_in(&["true"]))?);
+    }
+    let s = "what the user namespace adds";
+    let w = rep.add(Row::new(
+        s,
+        &format!("warm wslp -d D -- true, {label}"),
+        "ms",
+        summary(&was),
+    ));
+    rep.add(
+        Row::new(s, "warm wslp -d D -- true, this build", "ms", summary(&now))
+            .against(&w)
+            .goal(Goal::AddsAtMost(0.5))
+            .note("joining the user namespace and becoming root in it, on every command"),
+    );
+    let c = rep.add(Row::new(
+        s,
+        &format!("cold wslp -d D -- true, {label}"),
+        "ms",
+        summary(&cold_was),
+    ));
+    rep.add(
+        Row::new(
+            s,
+            "cold wslp -d D -- true, this build",
+            "ms",
+            summary(&cold_now),
+        )
+        .against(&c)
+        .goal(Goal::AddsAtMost(2.0))
+        .note("the maps, the subuid lookup, the idmapped and locked rootfs, the storage check"),
+    );
+    Ok(())
+}
+
 /// What the exec plugin measured inside its OnVMStarted.
 struct PluginSamples {
     exec_ms: Vec<f64>,
