@@ -5,7 +5,8 @@
 //! here starts a process or talks to one.
 //!
 //! - [`paths`]: the layout under `$WSLP_ROOT`;
-//! - [`settings`]: `wslp.toml`, the service's settings (SPEC §2, §8);
+//! - [`settings`]: `wslp.toml`, the service's settings (SPEC §2, §8, §9),
+//!   with the networking types in [`network`];
 //! - [`registry`]: `plugins.toml`, the plugin registry (SPEC §2);
 //! - [`fs`]: the one atomic file replacement every writer of state uses.
 
@@ -13,6 +14,7 @@
 
 mod error;
 pub mod fs;
+pub mod network;
 pub mod paths;
 pub mod registry;
 pub mod settings;
@@ -20,6 +22,7 @@ mod toml_util;
 
 pub use error::ConfigError;
 pub use fs::write_atomic;
+pub use network::{Ipv4Cidr, NatBackend, NetworkingMode};
 pub use paths::Paths;
 pub use registry::{add_registry_entry, read_registry, remove_registry_entry, RegistryEntry};
 pub use settings::Settings;

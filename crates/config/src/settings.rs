@@ -1,4 +1,4 @@
-//! `$WSLP_ROOT/wslp.toml`: the service's settings (SPEC §2, §8).
+//! `$WSLP_ROOT/wslp.toml`: the service's settings (SPEC §2, §8, §9).
 //!
 //! A missing file means defaults. An unknown key is a warning, not an error, so a
 //! newer file still works with an older wslp. A value of the wrong type or range is
@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use wslp_abi::{WSLVersion, WSL_API_VERSION};
 
+use crate::network::{Ipv4Cidr, NatBackend, NetworkingMode, MAX_NAT_PREFIX};
 use crate::toml_util::{item_line, key_line, parse_spanned, read_optional};
 use crate::ConfigError;
 
@@ -56,6 +57,14 @@ pub struct Settings {
     /// each distribution: bytes with an optional k, m or g, or a percentage
     /// of the host's RAM.
     pub tmpfs_size: String,
+    /// SPEC §9: how the VM reaches the network.
+    pub networking_mode: NetworkingMode,
+    /// SPEC §9: the nat subnet; `None` picks one that no host route uses.
+    pub nat_subnet: Option<Ipv4Cidr>,
+    /// SPEC §9: listening TCP ports of the VM show on the host's 127.0.0.1 (nat only).
+    pub localhost_forwarding: bool,
+    /// Which parts make nat (docs/networking.md).
+    pub nat_backend: NatBackend,
     /// Unknown keys, one message each; the caller logs them.
     pub warnings: Vec<String>,
 }
@@ -72,6 +81,10 @@ impl Default for Settings {
             log_level: "info".to_string(),
             api_version: WSL_API_VERSION,
             tmpfs_size: DEFAULT_TMPFS_SIZE.to_string(),
+            networking_mode: NetworkingMode::Nat,
+            nat_subnet: None,
+            localhost_forwarding: true,
+            nat_backend: NatBackend::Auto,
             warnings: Vec::new(),
         }
     }
@@ -181,6 +194,44 @@ impl Settings {
                                 .into())
                             })?
                             .to_string();
+                }
+                "networking_mode" => {
+                    s.networking_mode =
+                        item.as_str()
+                            .and_then(NetworkingMode::parse)
+                            .ok_or_else(|| {
+                                bad(format!(
+                                    "networking_mode must be one of \"{}\"",
+                                    NetworkingMode::NAMES.join("\", \"")
+                                ))
+                            })?;
+                }
+                "nat_subnet" => {
+                    let text = item.as_str().ok_or_else(|| {
+                        bad("nat_subnet must be a string such as \"172.29.0.0/24\"".into())
+                    })?;
+                    let cidr: Ipv4Cidr =
+                        text.parse().map_err(|e| bad(format!("nat_subnet: {e}")))?;
+                    if cidr.prefix() > MAX_NAT_PREFIX {
+                        return Err(bad(format!(
+                            "nat_subnet {cidr} is too small: it needs the gateway and the VM, \
+                             so a prefix of at most /{MAX_NAT_PREFIX}"
+                        )));
+                    }
+                    s.nat_subnet = Some(cidr);
+                }
+                "localhost_forwarding" => {
+                    s.localhost_forwarding = item
+                        .as_bool()
+                        .ok_or_else(|| bad("localhost_forwarding must be true or false".into()))?
+                }
+                "nat_backend" => {
+                    s.nat_backend = item.as_str().and_then(NatBackend::parse).ok_or_else(|| {
+                        bad(format!(
+                            "nat_backend must be one of \"{}\"",
+                            NatBackend::NAMES.join("\", \"")
+                        ))
+                    })?;
                 }
                 other => {
                     let line = doc
@@ -365,6 +416,65 @@ mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(e.contains(":2: tmpfs_size must be"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn networking_settings() {
+        let s = Settings::default();
+        assert_eq!(s.networking_mode, NetworkingMode::Nat);
+        assert_eq!(s.nat_subnet, None);
+        assert!(s.localhost_forwarding);
+        assert_eq!(s.nat_backend, NatBackend::Auto);
+        let s = parse(
+            "networking_mode = \"mirrored\"\nnat_subnet = \"172.30.16.0/20\"\n\
+             localhost_forwarding = false\nnat_backend = \"pasta\"\n",
+        )
+        .unwrap();
+        assert_eq!(s.networking_mode, NetworkingMode::Mirrored);
+        assert_eq!(s.nat_subnet, Some("172.30.16.0/20".parse().unwrap()));
+        assert!(!s.localhost_forwarding);
+        assert_eq!(s.nat_backend, NatBackend::Pasta);
+        assert!(s.warnings.is_empty());
+        for (text, line, says) in [
+            (
+                "\nnetworking_mode = \"bridged\"\n",
+                2,
+                "networking_mode must be one of \"nat\", \"mirrored\", \"none\"",
+            ),
+            ("networking_mode = 1\n", 1, "networking_mode must be one of"),
+            (
+                "\n\nnat_subnet = \"10.0.0.1/24\"\n",
+                3,
+                "nat_subnet: 10.0.0.1/24 has host bits set; the subnet is 10.0.0.0/24",
+            ),
+            (
+                "nat_subnet = \"10.0.0.0\"\n",
+                1,
+                "nat_subnet: \"10.0.0.0\" is not of the form a.b.c.d/n",
+            ),
+            (
+                "nat_subnet = \"10.0.0.0/31\"\n",
+                1,
+                "nat_subnet 10.0.0.0/31 is too small",
+            ),
+            ("nat_subnet = 10\n", 1, "nat_subnet must be a string"),
+            (
+                "localhost_forwarding = \"yes\"\n",
+                1,
+                "localhost_forwarding must be true or false",
+            ),
+            (
+                "nat_backend = \"slirp\"\n",
+                1,
+                "nat_backend must be one of \"auto\", \"kernel\", \"pasta\"",
+            ),
+        ] {
+            let e = parse(text).unwrap_err().to_string();
+            assert!(
+                e.starts_with(&format!("/root/wslp.toml:{line}: {says}")),
+                "{text:?}: {e}"
+            );
         }
     }
 
