@@ -325,8 +325,13 @@ pub(crate) fn clone_sibling(flags: u64, init: impl FnOnce()) -> Result<RawFd, Er
 
 /// Joins every namespace of the init behind `target` (user namespace
 /// included) and becomes root of its user namespace. Async-signal-safe.
-pub(crate) fn join(target: RawFd, setgroups: bool) -> Result<(), (Stage, Errno)> {
-    sys::setns(target, JOIN_FLAGS).map_err(|e| (Stage::JoinNamespaces, e))?;
+/// `flags` is [`JOIN_FLAGS`] or a part of it.
+pub(crate) fn join(
+    target: RawFd,
+    flags: libc::c_int,
+    setgroups: bool,
+) -> Result<(), (Stage, Errno)> {
+    sys::setns(target, flags).map_err(|e| (Stage::JoinNamespaces, e))?;
     sys::become_root(setgroups).map_err(|e| (Stage::Credentials, e))
 }
 

@@ -76,6 +76,9 @@ pub struct VmConfig {
     /// `size=` of `/tmp`, `/run` and `/dev/shm` in the VM and its
     /// distributions (see [`plan::PlanOptions::tmpfs_size`]).
     pub tmpfs_size: Option<String>,
+    /// No network namespace of its own: the VM and its distributions use
+    /// the host's (networking_mode mirrored, SPEC §9).
+    pub host_network: bool,
 }
 
 impl VmConfig {
@@ -91,6 +94,7 @@ impl VmConfig {
             hostname: hostname.into(),
             user_namespace: UserNamespace::mapped(DEFAULT_RANGE_BASE, RANGE_SIZE),
             tmpfs_size: None,
+            host_network: false,
         }
     }
 }

@@ -1,5 +1,5 @@
 //! The namespace backend: the utility VM as fresh user, mount, pid, uts, ipc,
-//! net and cgroup namespaces around a tmpfs root, and distributions as
+//! net (unless [`VmConfig::host_network`]) and cgroup namespaces around a tmpfs root, and distributions as
 //! containers (own mount, pid and uts namespaces) inside it.
 //!
 //! The VM's init is a direct child of the caller, created by clone3 with the
@@ -56,6 +56,7 @@ fn plan_options(cfg: &VmConfig) -> PlanOptions {
     PlanOptions {
         tmpfs_size: cfg.tmpfs_size.clone(),
         setgroups: cfg.user_namespace.setgroups,
+        host_network: cfg.host_network,
     }
 }
 
@@ -145,6 +146,20 @@ struct Target<'a> {
     pid: i32,
     what: &'a str,
     setgroups: bool,
+    /// The namespaces a process joins ([`join_flags`]).
+    join: libc::c_int,
+}
+
+/// The namespaces processes join besides the pid namespace: all of
+/// [`JOIN_FLAGS`], but the network namespace when the VM has none of its
+/// own (the host's, owned by the host's user namespace, cannot be joined
+/// from the VM's; every process already is in it).
+fn join_flags(host_network: bool) -> libc::c_int {
+    if host_network {
+        JOIN_FLAGS & !libc::CLONE_NEWNET
+    } else {
+        JOIN_FLAGS
+    }
 }
 
 impl Target<'_> {
@@ -208,9 +223,9 @@ impl Target<'_> {
         let report = ReportPipe::new()?;
         let w = report.write_fd();
         let target = self.pidfd.as_raw_fd();
-        let setgroups = self.setgroups;
+        let (setgroups, join) = (self.setgroups, self.join);
         let (_, helper) = child::clone_child(Some(self.pidfd), 0, || {
-            if let Err((stage, e)) = child::join(target, setgroups) {
+            if let Err((stage, e)) = child::join(target, join, setgroups) {
                 child::fail(w, stage, 0, e);
             }
             match sys::fork_in_child() {
@@ -272,10 +287,10 @@ impl Target<'_> {
         let report = ReportPipe::new()?;
         let w = report.write_fd();
         let target = self.pidfd.as_raw_fd();
-        let setgroups = self.setgroups;
+        let (setgroups, join) = (self.setgroups, self.join);
         let (pid, pidfd) = child::clone_child(Some(self.pidfd), 0, || {
             exec.set_limits(w);
-            if let Err((stage, e)) = child::join(target, setgroups) {
+            if let Err((stage, e)) = child::join(target, join, setgroups) {
                 child::fail(w, stage, 0, e);
             }
             exec.run(w)
@@ -336,8 +351,13 @@ impl NamespaceVm {
         let maps = ReportPipe::new()?;
         let (maps_r, maps_w) = (maps.read_fd(), maps.write_fd());
         let init_plan = plan.clone();
+        let clone_flags = if cfg.host_network {
+            VM_CLONE_FLAGS & !(libc::CLONE_NEWNET as u64)
+        } else {
+            VM_CLONE_FLAGS
+        };
         let started = child::on_lifetime_thread(move || {
-            child::clone_child(None, VM_CLONE_FLAGS, move || {
+            child::clone_child(None, clone_flags, move || {
                 vm_init(&init_plan, w, log_fd, maps_r, maps_w)
             })
         });
@@ -430,6 +450,7 @@ impl NamespaceVm {
             pid: self.init.pid,
             what: VM,
             setgroups: self.shared.setgroups,
+            join: join_flags(self.shared.plan.host_network),
         })
     }
 }
@@ -920,7 +941,7 @@ impl NamespaceDistro {
         let tree_fd = tree.as_raw_fd();
         let (userns_fd, others) = ns.raw();
         let lock_point = shared.lock_point(true);
-        let setgroups = shared.setgroups;
+        let (setgroups, join) = (shared.setgroups, vm.join);
         // A new pid namespace can only be made by a process whose own pid
         // namespace is its children's (copy_pid_ns), so a helper in the VM's
         // namespaces creates the init, as a child of the caller (CLONE_PARENT),
@@ -935,7 +956,7 @@ impl NamespaceDistro {
                 child::fail(w, Stage::LockMount, 0, e);
             }
             // Net, ipc and cgroup stay the VM's; mount and uts are copies of the VM's.
-            if let Err((stage, e)) = enter_vm(&others, JOIN_FLAGS, setgroups) {
+            if let Err((stage, e)) = enter_vm(&others, join, setgroups) {
                 child::fail(w, stage, 0, e);
             }
             match child::clone_sibling(init_flags, || distro_init(&plan, w, log_fd)) {
@@ -1055,6 +1076,7 @@ impl NamespaceDistro {
             pid: self.init.pid,
             what: &self.what,
             setgroups: self.shared.setgroups,
+            join: join_flags(self.shared.plan.host_network),
         })
     }
 }

@@ -413,6 +413,10 @@ pub struct PlanOptions {
     pub tmpfs_size: Option<String>,
     /// setgroups(2) is allowed in the VM's user namespace.
     pub setgroups: bool,
+    /// The VM stays in the host's network namespace (networking_mode
+    /// mirrored): `/sys` is the host's (a fresh sysfs needs a network
+    /// namespace of the VM's own user namespace) and `lo` is the host's.
+    pub host_network: bool,
 }
 
 impl Default for PlanOptions {
@@ -420,6 +424,7 @@ impl Default for PlanOptions {
         PlanOptions {
             tmpfs_size: None,
             setgroups: true,
+            host_network: false,
         }
     }
 }
@@ -491,14 +496,18 @@ pub fn vm_plan(
     }
     let sys_dir = staging.join("sys");
     b.mkdir(&sys_dir, 0o555)?;
-    // A fresh sysfs shows the VM's own network namespace.
-    b.mount(
-        Some("sysfs"),
-        &sys_dir,
-        Some("sysfs"),
-        libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
-        None,
-    )?;
+    if opts.host_network {
+        b.bind(Path::new("/sys"), &sys_dir, true)?;
+    } else {
+        // A fresh sysfs shows the VM's own network namespace.
+        b.mount(
+            Some("sysfs"),
+            &sys_dir,
+            Some("sysfs"),
+            libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+            None,
+        )?;
+    }
     b.common(staging, Path::new("/dev"), tmpfs_size)?;
     for (dir, mode) in [
         ("etc", 0o755),
@@ -527,7 +536,9 @@ pub fn vm_plan(
     b.steps.push(MountStep::SetHostname {
         name: cstring("hostname", hostname)?,
     });
-    b.steps.push(MountStep::LoopbackUp);
+    if !opts.host_network {
+        b.steps.push(MountStep::LoopbackUp);
+    }
     Ok(b.steps)
 }
 
@@ -801,10 +812,32 @@ mod tests {
     }
 
     #[test]
+    fn a_vm_in_the_host_network_binds_the_host_sys_and_leaves_lo_alone() {
+        let opts = PlanOptions {
+            host_network: true,
+            ..PlanOptions::default()
+        };
+        let plan = vm_plan(&merged_usr(), Path::new("/r"), "h", &opts).unwrap();
+        assert!(!plan.contains(&MountStep::LoopbackUp));
+        assert!(!plan.iter().any(
+            |s| matches!(s, MountStep::Mount { fstype: Some(t), .. } if t.as_c_str() == c"sysfs")
+        ));
+        let sys = plan
+            .iter()
+            .position(|s| {
+                matches!(s, MountStep::Mount { source: Some(src), flags, .. }
+                if src.as_c_str() == c"/sys" && flags & libc::MS_BIND != 0)
+            })
+            .unwrap();
+        assert!(matches!(plan[sys + 1], MountStep::ReadOnly { .. }));
+    }
+
+    #[test]
     fn tmpfs_sizes_go_on_tmp_run_and_shm_and_are_checked() {
         let opts = PlanOptions {
             tmpfs_size: Some("25%".into()),
             setgroups: true,
+            host_network: false,
         };
         for plan in [
             vm_plan(&merged_usr(), Path::new("/r"), "h", &opts).unwrap(),
@@ -835,6 +868,7 @@ mod tests {
             let opts = PlanOptions {
                 tmpfs_size: Some(bad.into()),
                 setgroups: true,
+                host_network: false,
             };
             assert!(matches!(
                 distro_plan(3, "h", &opts),

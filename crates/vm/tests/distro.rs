@@ -398,3 +398,33 @@ fn restarted_distribution_stays_up() {
     assert!(dead.is_empty(), "starts whose init died: {dead:?}");
     vm.stop();
 }
+
+#[test]
+fn a_vm_in_the_host_network_namespace_shares_it_with_its_distributions() {
+    let dir = tempfile::tempdir().unwrap();
+    let rootfs = busybox_rootfs(dir.path());
+    let mut cfg = wslp_vm::VmConfig::new(dir.path().join("vm"), "vm-hostnet");
+    cfg.host_network = true;
+    let vm = wslp_vm::VmBackend::start(&wslp_vm::NamespaceBackend, &cfg).expect("start the VM");
+    let me = std::process::id() as i32;
+    assert_eq!(ns_inode(vm.init_pid(), "net"), ns_inode(me, "net"));
+    assert_ne!(ns_inode(vm.init_pid(), "mnt"), ns_inode(me, "mnt"));
+    let distro = vm
+        .start_distribution(&DistroSpec {
+            name: "hostnet".into(),
+            rootfs,
+            hostname: "hostnet".into(),
+            stored_shifted: false,
+        })
+        .expect("start the distribution");
+    let host_ns = std::fs::read_link("/proc/self/ns/net").unwrap();
+    let (spec, out, err) = spec(&["/bin/readlink", "/proc/self/ns/net"]);
+    let o = collect(distro.spawn(spec), out, err);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(o.stdout.trim(), host_ns.to_str().unwrap());
+    // The host's interfaces show under /sys as well.
+    let o = vm_sh(&*vm, "ls /sys/class/net");
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(o.stdout.lines().count() > 1, "{}", o.stdout);
+    vm.stop();
+}
