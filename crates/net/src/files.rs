@@ -14,8 +14,9 @@
 //! service, host root, therefore never resolves a path inside it: it opens
 //! `etc` below the root without following a symlink, creates a new file
 //! there (O_EXCL | O_NOFOLLOW), and renames it over the old entry, which
-//! replaces a symlink rather than writing through it. The file gets the
-//! owner of `/etc` (root of the distribution, whatever host id that is).
+//! replaces a symlink rather than writing through it. The file is made by
+//! the owner of `/etc` (root of the distribution or of the VM, whatever
+//! host id that is), on a thread with those file system ids.
 
 use std::io::Write;
 use std::net::IpAddr;
@@ -125,35 +126,46 @@ pub fn write_etc_file(root: &Path, name: &str, contents: &str) -> Result<(), Net
     let st =
         rustix::fs::fstat(&etc).map_err(|e| NetError::io(what("look at /etc for"), e.into()))?;
     let tmp = format!(".{name}.wslp-new");
-    // A leftover of an interrupted write.
-    let _ = rustix::fs::unlinkat(&etc, tmp.as_str(), AtFlags::empty());
-    let fd: OwnedFd = rustix::fs::openat(
-        &etc,
-        tmp.as_str(),
-        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::from_raw_mode(0o644),
-    )
-    .map_err(|e| NetError::io(what("create a new"), e.into()))?;
-    let result = (|| {
-        rustix::fs::fchown(
-            &fd,
-            Some(rustix::fs::Uid::from_raw(st.st_uid)),
-            Some(rustix::fs::Gid::from_raw(st.st_gid)),
-        )
-        .map_err(|e| NetError::io(what("give the owner of /etc to"), e.into()))?;
-        // fchown may drop the mode's special bits; set it again.
-        rustix::fs::fchmod(&fd, Mode::from_raw_mode(0o644))
-            .map_err(|e| NetError::io(what("set the mode of"), e.into()))?;
-        std::fs::File::from(fd)
-            .write_all(contents.as_bytes())
-            .map_err(|e| NetError::io(what("write"), e))?;
-        rustix::fs::renameat(&etc, tmp.as_str(), &etc, name)
-            .map_err(|e| NetError::io(what("replace"), e.into()))
-    })();
-    if result.is_err() {
-        let _ = rustix::fs::unlinkat(&etc, tmp.as_str(), AtFlags::empty());
-    }
-    result
+    // As the owner of /etc, on a thread of its own (file system ids are per
+    // thread): the VM's tmpfs belongs to its user namespace, where host
+    // root is no one and may not create files (EOVERFLOW); a distribution's
+    // files get their owner this way too.
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            nix::unistd::setfsgid(nix::unistd::Gid::from_raw(st.st_gid));
+            nix::unistd::setfsuid(nix::unistd::Uid::from_raw(st.st_uid));
+            // A leftover of an interrupted write.
+            let _ = rustix::fs::unlinkat(&etc, tmp.as_str(), AtFlags::empty());
+            let fd: OwnedFd = rustix::fs::openat(
+                &etc,
+                tmp.as_str(),
+                OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::from_raw_mode(0o644),
+            )
+            .map_err(|e| NetError::io(what("create a new"), e.into()))?;
+            let result = (|| {
+                // The umask may have taken bits away.
+                rustix::fs::fchmod(&fd, Mode::from_raw_mode(0o644))
+                    .map_err(|e| NetError::io(what("set the mode of"), e.into()))?;
+                std::fs::File::from(fd)
+                    .write_all(contents.as_bytes())
+                    .map_err(|e| NetError::io(what("write"), e))?;
+                rustix::fs::renameat(&etc, tmp.as_str(), &etc, name)
+                    .map_err(|e| NetError::io(what("replace"), e.into()))
+            })();
+            if result.is_err() {
+                let _ = rustix::fs::unlinkat(&etc, tmp.as_str(), AtFlags::empty());
+            }
+            result
+        })
+        .join()
+        .unwrap_or_else(|_| {
+            Err(NetError::io(
+                what("write"),
+                std::io::Error::other("the writer thread panicked"),
+            ))
+        })
+    })
 }
 
 #[cfg(test)]

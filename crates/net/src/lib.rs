@@ -6,7 +6,7 @@
 //!
 //! 1. [`prepare`] before the VM starts (it may run while the VM starts):
 //!    the host side of nat, and whether the VM shares the host's network
-//!    namespace ([`Starting::shares_host_network`], for mirrored);
+//!    namespace ([`NetConfig::shares_host_network`], for mirrored);
 //! 2. [`Starting::attach`] once the VM's init exists and before
 //!    OnVMStarted: the VM's side, DNS, localhost forwarding. It never
 //!    fails: a mode that cannot be set up is undone and the VM keeps
@@ -78,6 +78,12 @@ impl NetConfig {
         }
     }
 
+    /// Whether the VM must stay in the host's network namespace (no new
+    /// one): mirrored mode.
+    pub fn shares_host_network(&self) -> bool {
+        self.mode == NetworkingMode::Mirrored
+    }
+
     /// The nat backend `auto` stands for here: kernel parts as root, pasta
     /// otherwise.
     pub fn nat_backend(&self) -> NatBackend {
@@ -115,12 +121,6 @@ pub fn prepare(cfg: &NetConfig) -> Starting {
 }
 
 impl Starting {
-    /// Whether the VM must stay in the host's network namespace (no new
-    /// one): mirrored mode.
-    pub fn shares_host_network(&self) -> bool {
-        self.cfg.mode == NetworkingMode::Mirrored
-    }
-
     /// Connects the VM whose init is `vm_pid` (see the crate doc).
     pub fn attach(self, vm_pid: i32) -> Network {
         let cfg = self.cfg;

@@ -121,7 +121,7 @@ fn kernel_nat_connects_the_vm_forwards_localhost_and_leaves_nothing() {
     let cfg = config(NetworkingMode::Nat, NatBackend::Kernel, root.path());
     let vm = FakeVm::start();
     let starting = wslp_net::prepare(&cfg);
-    assert!(!starting.shares_host_network());
+    assert!(!cfg.shares_host_network());
     let mut net = starting.attach(vm.pid());
     assert_eq!(net.warning(), None);
     assert_eq!(net.mode(), NetworkingMode::Nat);
@@ -315,10 +315,7 @@ fn none_and_mirrored_create_nothing() {
         let cfg = config(mode, NatBackend::Kernel, root.path());
         let vm = FakeVm::start();
         let starting = wslp_net::prepare(&cfg);
-        assert_eq!(
-            starting.shares_host_network(),
-            mode == NetworkingMode::Mirrored
-        );
+        assert_eq!(cfg.shares_host_network(), mode == NetworkingMode::Mirrored);
         let mut net = starting.attach(vm.pid());
         assert_eq!((net.mode(), net.warning()), (mode, None));
         assert!(host_traces(&cfg.key, "").is_empty());

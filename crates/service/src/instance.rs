@@ -103,6 +103,10 @@ pub struct Instance {
     lifecycle: Mutex<()>,
     /// The ids of the VM that runs (or ran last).
     vm_ids: RwLock<Option<VmIds>>,
+    /// How the VM reaches the network (from the settings).
+    net_config: wslp_net::NetConfig,
+    /// The network of the VM that runs; taken down with it.
+    network: Mutex<Option<wslp_net::Network>>,
     /// Requests in progress that need the VM: it is not idle while any is.
     pub active: AtomicUsize,
     /// Connected clients (a running command counts): the service is not idle while any is.
@@ -167,6 +171,7 @@ impl Instance {
         // the user the service runs as.
         let uid = nix::unistd::geteuid().as_raw();
         let session = plugins.open_session(uid, Arc::new(Services(live.clone())));
+        let net_config = wslp_net::NetConfig::new(&settings, &paths.root, paths.vm_state());
         Ok(Instance {
             paths,
             settings,
@@ -177,6 +182,8 @@ impl Instance {
             live,
             lifecycle: Mutex::new(()),
             vm_ids: RwLock::new(None),
+            net_config,
+            network: Mutex::new(None),
             active: AtomicUsize::new(0),
             clients: AtomicUsize::new(0),
             shutting_down: AtomicBool::new(false),
@@ -193,12 +200,22 @@ impl Instance {
     }
 
     /// Starts the VM if it is not running, with OnVMStarted for every plugin.
-    pub fn ensure_vm(&self) -> Result<Arc<dyn Vm>, Failure> {
+    /// What the command that started it must tell the user (SPEC §9's
+    /// networking fallback) is added to `notices`.
+    pub fn ensure_vm(&self, notices: &mut Vec<String>) -> Result<Arc<dyn Vm>, Failure> {
         let _g = sync::lock(&self.lifecycle);
-        self.ensure_vm_locked()
+        self.ensure_vm_locked(notices)
     }
 
-    fn ensure_vm_locked(&self) -> Result<Arc<dyn Vm>, Failure> {
+    /// `networking_mode` and what it is now, for `wslp --status`.
+    pub fn network_status(&self) -> String {
+        match (self.vm(), sync::lock(&self.network).as_ref()) {
+            (Some(_), Some(n)) => n.describe(),
+            _ => format!("{} (the VM is stopped)", self.net_config.mode),
+        }
+    }
+
+    fn ensure_vm_locked(&self, notices: &mut Vec<String>) -> Result<Arc<dyn Vm>, Failure> {
         if self.shutting_down.load(Ordering::SeqCst) {
             return Err(Failure::service(
                 "The wslp service is shutting down. Run the command again.",
@@ -219,25 +236,63 @@ impl Instance {
             hostname: hostname_for_vm(),
             user_namespace: ids.user_namespace.clone(),
             tmpfs_size: Some(self.settings.tmpfs_size.clone()),
+            host_network: self.net_config.shares_host_network(),
         };
         *sync::write(&self.vm_ids) = Some(ids);
+        // A VM that died on its own left its network up.
+        if let Some(mut old) = sync::lock(&self.network).take() {
+            old.stop();
+        }
         let started = Instant::now();
-        let vm = self.backend.start(&cfg).map_err(|e| {
+        // nat's host side (interface, address, table) is made while the VM
+        // starts: neither needs the other.
+        let (vm, starting) = std::thread::scope(|s| {
+            let prepared = (self.net_config.mode == wslp_net::NetworkingMode::Nat).then(|| {
+                std::thread::Builder::new()
+                    .name("wslp-net-prepare".into())
+                    .spawn_scoped(s, || wslp_net::prepare(&self.net_config))
+            });
+            let vm = self.backend.start(&cfg);
+            let starting = match prepared {
+                Some(Ok(t)) => t
+                    .join()
+                    .unwrap_or_else(|_| wslp_net::prepare(&self.net_config)),
+                _ => wslp_net::prepare(&self.net_config),
+            };
+            (vm, starting)
+        });
+        let vm = vm.map_err(|e| {
             Failure::service(
                 format!("The utility VM could not be started: {e}"),
                 "CreateInstance/CreateVm/E_FAIL",
             )
         })?;
+        let network = starting.attach(vm.init_pid());
+        if let Some(w) = network.warning() {
+            notices.push(w.to_owned());
+        }
+        // The VM's own resolv.conf and hosts, through its root.
+        let vm_root = Path::new("/proc")
+            .join(vm.init_pid().to_string())
+            .join("root");
+        for e in network.write_files(&vm_root, &cfg.hostname, wslp_net::Generate::default()) {
+            warn!(error = %e, "cannot write the VM's network files");
+        }
+        *sync::lock(&self.network) = Some(network);
         *sync::write(&self.live.vm) = Some(vm.clone());
         info!(
             init_pid = vm.init_pid(),
             elapsed_us = started.elapsed().as_micros() as u64,
+            network = %self.network_status(),
             "vm started"
         );
         if let Err(f) = self.plugins.on_vm_started(&self.session, 0) {
             // The plugin manager already gave every plugin OnVMStopping (SPEC §4).
             warn!(plugin = %f.plugin, code = f.code, "OnVMStarted failed; stopping the vm");
             vm.stop();
+            if let Some(mut n) = sync::lock(&self.network).take() {
+                n.stop();
+            }
             *sync::write(&self.live.vm) = None;
             return Err(Failure::text(f.text.clone()));
         }
@@ -245,23 +300,35 @@ impl Instance {
     }
 
     /// Starts a distribution if it is not running, with OnDistributionStarted.
-    pub fn ensure_distro(&self, record: &DistroRecord) -> Result<Arc<Running>, Failure> {
+    pub fn ensure_distro(
+        &self,
+        record: &DistroRecord,
+        notices: &mut Vec<String>,
+    ) -> Result<Arc<Running>, Failure> {
         let _g = sync::lock(&self.lifecycle);
-        self.ensure_distro_locked(record)
+        self.ensure_distro_locked(record, notices)
     }
 
     /// Like [`Instance::ensure_distro`], and counts a command in the
     /// distribution before the lifecycle lock is released, so the idle policy
     /// cannot stop it between its start and the command's.
-    pub fn lease_distro(&self, record: &DistroRecord) -> Result<CommandLease, Failure> {
+    pub fn lease_distro(
+        &self,
+        record: &DistroRecord,
+        notices: &mut Vec<String>,
+    ) -> Result<CommandLease, Failure> {
         let _g = sync::lock(&self.lifecycle);
-        let running = self.ensure_distro_locked(record)?;
+        let running = self.ensure_distro_locked(record, notices)?;
         running.commands.fetch_add(1, Ordering::SeqCst);
         Ok(CommandLease(running))
     }
 
-    fn ensure_distro_locked(&self, record: &DistroRecord) -> Result<Arc<Running>, Failure> {
-        let vm = self.ensure_vm_locked()?;
+    fn ensure_distro_locked(
+        &self,
+        record: &DistroRecord,
+        notices: &mut Vec<String>,
+    ) -> Result<Arc<Running>, Failure> {
+        let vm = self.ensure_vm_locked(notices)?;
         if let Some(r) = sync::read(&self.live.running).get(&record.id).cloned() {
             if r.distro.is_running() {
                 return Ok(r);
@@ -301,6 +368,7 @@ impl Instance {
                 ));
             }
         }
+        self.write_network_files(record, &record.name, distro_network_files(record));
         let spec = DistroSpec {
             name: record.name.clone(),
             rootfs: record.rootfs.clone(),
@@ -347,6 +415,22 @@ impl Instance {
         Ok(running)
     }
 
+    /// The distribution's `/etc/resolv.conf` and `/etc/hosts` (SPEC §9), as
+    /// WSL writes them at each start. A failure is logged: the distribution
+    /// still starts, with the files it had.
+    fn write_network_files(
+        &self,
+        record: &DistroRecord,
+        hostname: &str,
+        generate: wslp_net::Generate,
+    ) {
+        if let Some(net) = sync::lock(&self.network).as_ref() {
+            for e in net.write_files(&record.rootfs, hostname, generate) {
+                warn!(distro = %record.name, error = %e, "cannot write a generated network file");
+            }
+        }
+    }
+
     pub fn running(&self, id: &Uuid) -> Option<Arc<Running>> {
         sync::read(&self.live.running)
             .get(id)
@@ -387,6 +471,9 @@ impl Instance {
             }
             vm.stop();
             info!("vm stopped");
+        }
+        if let Some(mut n) = sync::lock(&self.network).take() {
+            n.stop();
         }
         *sync::write(&self.live.vm) = None;
     }
@@ -535,6 +622,14 @@ pub fn store_failure(e: wslp_distro::DistroError) -> Failure {
         _ => "E_FAIL",
     };
     Failure::service(e, code)
+}
+
+/// Which network files to generate in a distribution: both, until its
+/// `/etc/wsl.conf` is read (SPEC §12: `[network] generateHosts = false`,
+/// `generateResolvConf = false`; its `hostname=` then goes to
+/// [`Instance::write_network_files`] too).
+fn distro_network_files(_record: &DistroRecord) -> wslp_net::Generate {
+    wslp_net::Generate::default()
 }
 
 fn hostname_for_vm() -> String {

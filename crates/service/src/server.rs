@@ -172,8 +172,11 @@ fn dispatch(
         Request::DebugShell { tty, term } => {
             require_root(peer, "open a debug shell in the utility VM")?;
             let _active = CountGuard::new(&inst.active);
-            let vm = inst.ensure_vm()?;
             let [stdin, stdout, stderr] = three_fds(fds)?;
+            let mut notices = Vec::new();
+            let vm = inst.ensure_vm(&mut notices);
+            tell(&stderr, &notices);
+            let vm = vm?;
             let spec = ProcessSpec {
                 argv: vec!["/bin/sh".into()],
                 env: base_env("root", "/root", "/bin/sh", term, None),
@@ -405,7 +408,10 @@ fn run_command(
         })?
     };
     let mut user = resolve_user(&record, peer, &groups, run.user.as_deref())?;
-    let running = inst.lease_distro(&record)?;
+    let mut notices = Vec::new();
+    let running = inst.lease_distro(&record, &mut notices);
+    tell(&stderr, &notices);
+    let running = running?;
     if let Some(ids) = inst.vm_ids() {
         map_into(&ids.user_namespace, &mut user, &record.name)?;
     }
@@ -454,6 +460,15 @@ fn run_command(
         .spawn(spec)
         .map_err(|e| Failure::service(format!("{e}"), &wslp_abi::hresult_name(e.hresult())))?;
     wait_process(conn, process)
+}
+
+/// Writes what the start of the VM had to say (SPEC §9's networking
+/// fallback) on the stderr the client passed: the terminal of an
+/// interactive command (through its line discipline), or its redirection.
+fn tell(stderr: &OwnedFd, notices: &[String]) {
+    for n in notices {
+        let _ = nix::unistd::write(stderr, format!("{n}\n").as_bytes());
+    }
 }
 
 /// The signals a client may have forwarded to its command: those of a
@@ -524,6 +539,7 @@ fn status_text(inst: &Instance) -> Result<String, Failure> {
         }
     ));
     out.push_str(&format!("Root: {}\n", inst.paths.root.display()));
+    out.push_str(&format!("Networking: {}\n", inst.network_status()));
     let ids = match inst.vm_ids() {
         Some(ids) => Ok(ids),
         None => crate::ids::HostIds::read().and_then(|h| crate::ids::resolve(&h)),

@@ -200,6 +200,7 @@ pub struct TestHostBuilder {
 pub struct TestHost {
     instance: Instance,
     tmp: tempfile::TempDir,
+    notices: std::sync::Mutex<Vec<String>>,
 }
 
 impl TestHost {
@@ -304,7 +305,11 @@ impl TestHostBuilder {
                 .plugins
                 .on_distribution_registered(&instance.session, &instance.offline_info(&record));
         }
-        Ok(TestHost { instance, tmp })
+        Ok(TestHost {
+            instance,
+            tmp,
+            notices: std::sync::Mutex::new(Vec::new()),
+        })
     }
 }
 
@@ -329,14 +334,15 @@ impl TestHost {
     /// Starts the VM: OnVMStarted for every plugin. An error is exactly what
     /// `wslp` would print (e.g. `A fatal error was returned by plugin …`).
     pub fn start_vm(&self) -> Result<(), Error> {
-        self.instance.ensure_vm().map(|_| ()).map_err(Error::from)
+        self.noting(|n| self.instance.ensure_vm(n))
+            .map(|_| ())
+            .map_err(Error::from)
     }
 
     /// Starts a distribution (and the VM): OnDistributionStarted for every plugin.
     pub fn start_distribution(&self, name: &str) -> Result<(), Error> {
         let record = self.instance.store.get(name)?;
-        self.instance
-            .ensure_distro(&record)
+        self.noting(|n| self.instance.ensure_distro(&record, n))
             .map(|_| ())
             .map_err(Error::from)
     }
@@ -346,14 +352,18 @@ impl TestHost {
     pub fn run(&self, distro: &str, argv: &[&str]) -> Result<Output, Error> {
         let record = self.instance.store.get(distro)?;
         let _active = wslp_service::instance::CountGuard::new(&self.instance.active);
-        let running = self.instance.lease_distro(&record).map_err(Error::from)?;
+        let running = self
+            .noting(|n| self.instance.lease_distro(&record, n))
+            .map_err(Error::from)?;
         capture(argv, |spec| running.distro.spawn(spec).map_err(Error::from))
     }
 
     /// Runs `argv` as root in the VM's root namespace.
     pub fn run_in_vm(&self, argv: &[&str]) -> Result<Output, Error> {
         let _active = wslp_service::instance::CountGuard::new(&self.instance.active);
-        let vm = self.instance.ensure_vm().map_err(Error::from)?;
+        let vm = self
+            .noting(|n| self.instance.ensure_vm(n))
+            .map_err(Error::from)?;
         capture(argv, |spec| vm.spawn(spec).map_err(Error::from))
     }
 
@@ -372,6 +382,30 @@ impl TestHost {
     /// Whether the VM runs.
     pub fn vm_running(&self) -> bool {
         self.instance.vm().is_some()
+    }
+
+    /// What starting the VM told the user so far, as `wslp` prints it on
+    /// stderr (SPEC §9's networking fallback warning).
+    pub fn notices(&self) -> Vec<String> {
+        self.notices
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Runs `f` with a list for the notices of a VM start, and keeps them
+    /// (printed on stderr too, as `wslp` would).
+    fn noting<T>(&self, f: impl FnOnce(&mut Vec<String>) -> T) -> T {
+        let mut new = Vec::new();
+        let r = f(&mut new);
+        for n in &new {
+            eprintln!("{n}");
+        }
+        self.notices
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend(new);
+        r
     }
 
     /// The VM log: stderr of processes started with ExecuteBinary.
