@@ -5,7 +5,9 @@
 # signatures interoperate with it; wslp itself links no OpenSSL),
 # busybox-static (the test distribution), bubblewrap and crun (benchmark
 # peers), mingw-w64 (the Windows build of the Rust SDK sample), and the Rust
-# toolchain of rust-toolchain.toml with rustfmt and clippy; and the `wslp`
+# toolchain of rust-toolchain.toml with rustfmt and clippy; nftables (the
+# networking tests read wslp's table back with `nft`), passt (pasta, nat of
+# per-user instances) and iproute2 (`ip` in the tests); and the `wslp`
 # system account whose subordinate ids the system instance's VM runs as.
 # Safe to run again.
 set -euo pipefail
@@ -18,7 +20,7 @@ need_root() {
     fi
 }
 
-pkgs=(gcc g++ make openssl busybox-static bubblewrap crun hyperfine mingw-w64 curl ca-certificates xz-utils zstd gzip tar util-linux fonts-dejavu-core)
+pkgs=(gcc g++ make openssl busybox-static bubblewrap crun hyperfine mingw-w64 curl ca-certificates xz-utils zstd gzip tar util-linux fonts-dejavu-core nftables passt iproute2)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
