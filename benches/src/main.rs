@@ -8,6 +8,7 @@
 
 #![deny(unsafe_code)]
 
+mod network;
 mod setup;
 mod suites;
 
@@ -98,6 +99,8 @@ fn run(args: &[String]) -> Result<bool> {
         suites::scale_distros(&env, &bwrap, it, &mut rep)?;
         step("1, 10, 100 concurrent clients");
         suites::scale_clients(&cli, it, &mut rep)?;
+        step("networking: nat and localhost forwarding throughput, nat's cold start");
+        network::network(&env, it, &mut rep)?;
         step("idle memory");
         suites::idle_rss(&cli, &mut rep)?;
         step("wslp --shutdown");

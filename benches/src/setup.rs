@@ -147,6 +147,17 @@ impl CliRoot {
     /// A root driven by the `wslp`, `wslpd` and `wslp-plugin-host` in
     /// `bin_dir` (another build, to compare with).
     pub fn with_binaries(env: &Env, name: &str, plugin: &Path, bin_dir: &Path) -> Result<CliRoot> {
+        Self::with_settings(env, name, plugin, bin_dir, "")
+    }
+
+    /// A root whose `wslp.toml` has `extra` lines besides the suite's own.
+    pub fn with_settings(
+        env: &Env,
+        name: &str,
+        plugin: &Path,
+        bin_dir: &Path,
+        extra: &str,
+    ) -> Result<CliRoot> {
         let root = env.path(name);
         std::fs::create_dir_all(&root)?;
         // Nothing stops on its own during the run (the idle timeouts are longer
@@ -154,7 +165,7 @@ impl CliRoot {
         // half-way leaves no service and VM behind for long.
         std::fs::write(
             root.join("wslp.toml"),
-            "require_signatures = false\nvm_idle_timeout_ms = 180000\ndistro_idle_timeout_ms = 180000\nservice_idle_timeout_ms = 5000\nlog_level = \"warn\"\n",
+            format!("require_signatures = false\nvm_idle_timeout_ms = 180000\ndistro_idle_timeout_ms = 180000\nservice_idle_timeout_ms = 5000\nlog_level = \"warn\"\n{extra}"),
         )?;
         wslp_config::add_registry_entry(&root, "Bench", plugin)
             .context("cannot register the benchmark plugin")?;

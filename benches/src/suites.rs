@@ -59,12 +59,12 @@ impl Iters {
     }
 }
 
-fn summary(samples: &[f64]) -> Summary {
+pub(crate) fn summary(samples: &[f64]) -> Summary {
     Summary::of(samples).expect("every measurement takes at least one sample")
 }
 
 /// Runs a command to its exit with no I/O; the wall time in ms.
-fn spawn_ms(cmd: &mut Command) -> Result<f64> {
+pub(crate) fn spawn_ms(cmd: &mut Command) -> Result<f64> {
     let t = Instant::now();
     let st = cmd
         .stdin(Stdio::null())
@@ -527,7 +527,7 @@ pub fn exec_and_bytes(env: &Env, cli: &CliRoot, it: Iters, rep: &mut Report) -> 
 
 /// Throughput rows from (bytes, ms) runs: p50 from the median time, p99 from the
 /// slow tail (the 99th percentile time).
-fn throughput(section: &str, name: &str, runs: &[(u64, f64)]) -> Row {
+pub(crate) fn throughput(section: &str, name: &str, runs: &[(u64, f64)]) -> Row {
     let bytes = runs[0].0 as f64;
     let t = summary(&runs.iter().map(|r| r.1).collect::<Vec<_>>());
     let mbps = |ms: f64| bytes / 1e6 / (ms / 1e3);

@@ -3,12 +3,14 @@
 //! VM's address and default route on its end, IPv4 forwarding, and the
 //! masquerading table of [`crate::nft`].
 //!
-//! The host side is made before the VM exists ([`KernelNat::prepare`], which
-//! the service may run while the VM starts): under the host-wide lock, a
-//! subnet no host route uses is chosen and the gateway address put on the
-//! host end at once, so its route tells the next instance the subnet is
-//! taken. The VM's end waits on the host under a temporary name until
-//! [`KernelNat::attach`] moves it into the VM's namespace as `eth0`.
+//! What needs no VM is done before it exists ([`KernelNat::prepare`], which
+//! the service runs while the VM starts): under the host-wide lock, a subnet
+//! no host route uses is chosen, the nftables table made, forwarding turned
+//! on. [`KernelNat::attach`] then creates the pair with its VM end made
+//! directly in the VM's namespace as `eth0` (moving an existing interface
+//! into a namespace waits for RCU grace periods, 15–30 ms here), puts the
+//! gateway on the host end and releases the lock: from then on the route of
+//! the gateway tells the next instance the subnet is taken.
 //!
 //! Everything on the host carries the instance's key (a hash of
 //! `WSLP_ROOT`): a service killed with SIGKILL loses the veth with its VM's
@@ -30,7 +32,7 @@ pub fn host_ifname(key: &str) -> String {
     format!("{IFNAME_PREFIX}{key}")
 }
 
-/// The VM's end while it waits on the host.
+/// The VM's end as an older wslp left it on the host.
 fn peer_ifname(key: &str) -> String {
     format!("{IFNAME_PREFIX}{key}p")
 }
@@ -43,6 +45,8 @@ pub struct KernelNat {
     pub table: String,
     /// Kept for the stop: the table is deleted on the socket that made it.
     nft: Option<Nft>,
+    /// Held from the subnet's choice until its route exists (attach).
+    lock: Option<HostLock>,
     stopped: bool,
 }
 
@@ -109,28 +113,10 @@ impl KernelNat {
             ifname: ifname.clone(),
             table: table.clone(),
             nft: None,
+            lock: None,
             stopped: false,
         };
         let made = (|| {
-            rtnl.add_veth(&ifname, &peer)
-                .map_err(io(format!("cannot create the veth pair {ifname}/{peer}")))?;
-            let index = rtnl
-                .link_index(&ifname)
-                .map_err(io("cannot list the host's interfaces"))?
-                .ok_or_else(|| {
-                    NetError::io(
-                        format!("{ifname} vanished"),
-                        std::io::ErrorKind::NotFound.into(),
-                    )
-                })?;
-            rtnl.add_address(index, nat.gateway(), chosen.prefix())
-                .map_err(io(format!(
-                    "cannot put {}/{} on {ifname}",
-                    nat.gateway(),
-                    chosen.prefix()
-                )))?;
-            rtnl.set_up(index)
-                .map_err(io(format!("cannot bring {ifname} up")))?;
             let mut nft = Nft::new().map_err(io("cannot open an nftables (nfnetlink) socket"))?;
             let mut ops = Vec::new();
             if nft
@@ -146,7 +132,7 @@ impl KernelNat {
             host::enable_forwarding(&lock)
         })();
         drop(rtnl);
-        drop(lock);
+        nat.lock = Some(lock);
         match made {
             Ok(()) => Ok(nat),
             Err(e) => {
@@ -156,23 +142,32 @@ impl KernelNat {
         }
     }
 
-    /// Moves the VM's end into the namespace of process `vm_pid` (whose
-    /// namespace `netns` is) as `eth0`, with its address and default route.
+    /// Creates the pair with `eth0` in the namespace of process `vm_pid`
+    /// (whose namespace `netns` is), the gateway on the host end, the VM's
+    /// address and default route on its end.
     pub fn attach(&mut self, vm_pid: i32, netns: BorrowedFd<'_>) -> Result<(), NetError> {
-        let peer = peer_ifname(&self.key);
+        let ifname = self.ifname.clone();
         let mut rtnl = Rtnl::new().map_err(io("cannot open an rtnetlink socket"))?;
+        rtnl.add_veth_into(&ifname, "eth0", vm_pid as u32)
+            .map_err(io(format!(
+                "cannot create the veth pair {ifname} (host) / eth0 (VM)"
+            )))?;
         let index = rtnl
-            .link_index(&peer)
+            .link_index(&ifname)
             .map_err(io("cannot list the host's interfaces"))?
             .ok_or_else(|| {
                 NetError::io(
-                    format!("{peer} vanished"),
+                    format!("{ifname} vanished"),
                     std::io::ErrorKind::NotFound.into(),
                 )
             })?;
-        rtnl.move_to_netns(index, vm_pid as u32, "eth0")
-            .map_err(io(format!("cannot move {peer} into the VM as eth0")))?;
         let (vm, gw, prefix) = (self.vm_address(), self.gateway(), self.subnet.prefix());
+        rtnl.add_address(index, gw, prefix)
+            .map_err(io(format!("cannot put {gw}/{prefix} on {ifname}")))?;
+        rtnl.set_up(index)
+            .map_err(io(format!("cannot bring {ifname} up")))?;
+        // The subnet shows in the host's routes now.
+        self.lock = None;
         netns::run_in(netns, move || {
             let mut inside = Rtnl::new()?;
             let eth0 = inside
@@ -194,7 +189,9 @@ impl KernelNat {
             return;
         }
         self.stopped = true;
-        let lock = match HostLock::take() {
+        // Still held when the VM never came (flock: taking it again would wait
+        // for ourselves).
+        let lock = match self.lock.take().map(Ok).unwrap_or_else(HostLock::take) {
             Ok(l) => Some(l),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot take the network lock for the stop");

@@ -112,8 +112,13 @@ pub struct Starting {
 /// The host side of the configured mode (see the crate doc); runs before
 /// or while the VM starts.
 pub fn prepare(cfg: &NetConfig) -> Starting {
+    let t = std::time::Instant::now();
     let kernel = (cfg.mode == NetworkingMode::Nat && cfg.nat_backend() == NatBackend::Kernel)
         .then(|| KernelNat::prepare(&cfg.key, cfg.nat_subnet));
+    tracing::debug!(
+        elapsed_us = t.elapsed().as_micros() as u64,
+        "network: host side prepared"
+    );
     Starting {
         cfg: cfg.clone(),
         kernel,
@@ -123,6 +128,7 @@ pub fn prepare(cfg: &NetConfig) -> Starting {
 impl Starting {
     /// Connects the VM whose init is `vm_pid` (see the crate doc).
     pub fn attach(self, vm_pid: i32) -> Network {
+        let t = std::time::Instant::now();
         let cfg = self.cfg;
         let host = HostResolv::read();
         let host_entries =
@@ -154,6 +160,7 @@ impl Starting {
                 }
             }
         }
+        tracing::debug!(elapsed_us = t.elapsed().as_micros() as u64, mode = %net.mode, "network: VM attached");
         net
     }
 }

@@ -236,12 +236,15 @@ impl Rtnl {
             .collect())
     }
 
-    /// A veth pair `name` ↔ `peer`, both in this namespace, both down.
-    pub fn add_veth(&mut self, name: &str, peer: &str) -> io::Result<()> {
+    /// A veth pair: `name` here, `peer` made directly in the network
+    /// namespace of process `pid` (both down). Moving an existing interface
+    /// there instead costs RCU grace periods (tens of milliseconds).
+    pub fn add_veth_into(&mut self, name: &str, peer: &str, pid: u32) -> io::Result<()> {
         let mut peer_msg = LinkMessage::default();
         peer_msg
             .attributes
             .push(LinkAttribute::IfName(peer.to_owned()));
+        peer_msg.attributes.push(LinkAttribute::NetNsPid(pid));
         let mut msg = LinkMessage::default();
         msg.attributes.push(LinkAttribute::IfName(name.to_owned()));
         msg.attributes.push(LinkAttribute::LinkInfo(vec![
@@ -249,17 +252,6 @@ impl Rtnl {
             LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(peer_msg))),
         ]));
         self.ack(RouteNetlinkMessage::NewLink(msg), NLM_F_CREATE | NLM_F_EXCL)
-    }
-
-    /// Moves interface `index` into the network namespace of process `pid`,
-    /// renamed `new_name` there (`ip link set X netns PID name NEW`).
-    pub fn move_to_netns(&mut self, index: u32, pid: u32, new_name: &str) -> io::Result<()> {
-        let mut msg = LinkMessage::default();
-        msg.header.index = index;
-        msg.attributes.push(LinkAttribute::NetNsPid(pid));
-        msg.attributes
-            .push(LinkAttribute::IfName(new_name.to_owned()));
-        self.ack(RouteNetlinkMessage::SetLink(msg), 0)
     }
 
     /// Brings interface `index` up.

@@ -211,14 +211,12 @@ fn two_instances_at_once_get_different_subnets_and_both_work() {
         config(NetworkingMode::Nat, NatBackend::Kernel, r2.path()),
     );
     let (vm1, vm2) = (FakeVm::start(), FakeVm::start());
-    // Both host sides are prepared before either VM is attached.
-    let (s1, s2) = std::thread::scope(|s| {
-        let a = s.spawn(|| wslp_net::prepare(&c1));
-        let b = s.spawn(|| wslp_net::prepare(&c2));
+    // Both at once, as two services would.
+    let (mut n1, mut n2) = std::thread::scope(|s| {
+        let a = s.spawn(|| wslp_net::prepare(&c1).attach(vm1.pid()));
+        let b = s.spawn(|| wslp_net::prepare(&c2).attach(vm2.pid()));
         (a.join().unwrap(), b.join().unwrap())
     });
-    let mut n1 = s1.attach(vm1.pid());
-    let mut n2 = s2.attach(vm2.pid());
     assert_eq!((n1.warning(), n2.warning()), (None, None));
     let (a, b) = (n1.subnet().unwrap(), n2.subnet().unwrap());
     assert!(!a.overlaps(b), "{a} and {b}");
