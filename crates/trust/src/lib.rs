@@ -30,7 +30,7 @@ pub use format::{
 pub use key::PrivateKey;
 pub use sign::{sign_bytes, sign_file};
 pub use store::TrustStore;
-pub use verify::verify;
+pub use verify::{claimed_signer, verify};
 
 /// Who signed a file, or a certificate in the store.
 #[derive(Debug, Clone, PartialEq, Eq)]

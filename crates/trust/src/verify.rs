@@ -30,34 +30,7 @@ use crate::{oid, Signer};
 pub fn verify(file_bytes: &[u8], trust_dir: &Path) -> Result<Signer, TrustError> {
     let (content, block) = split_signature(file_bytes)?;
     let block = block.ok_or(TrustError::NoSignature)?;
-    let shape = signed_data_shape(block)?;
-    let not_cms = |e: der::Error| {
-        TrustError::malformed(format!("the signature block is not valid PKCS#7/CMS: {e}"))
-    };
-    // The whole block must parse as CMS, strictly, before any part is used.
-    ContentInfo::from_der(block)
-        .and_then(|ci| ci.content.decode_as::<SignedData>())
-        .map_err(not_cms)?;
-    let info = SignerInfo::from_der(shape.signer_info).map_err(not_cms)?;
-    let embedded = shape
-        .certificates
-        .iter()
-        .map(|der| Certificate::from_der(der))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| TrustError::malformed(format!("a certificate in the signature: {e}")))?;
-    let SignerIdentifier::IssuerAndSerialNumber(sid) = &info.sid else {
-        // PKCS#7 v1.5 (which wslp's format is) has no other way to name the signer.
-        return Err(TrustError::malformed(
-            "the signer is identified by subject key identifier; wslp signatures name it by issuer and serial number",
-        ));
-    };
-    let leaf = embedded
-        .iter()
-        .find(|c| {
-            c.tbs().serial_number == sid.serial_number && names_match(&c.tbs().issuer, &sid.issuer)
-        })
-        .cloned()
-        .ok_or_else(|| TrustError::malformed("the signer's certificate is not in the signature"))?;
+    let (info, embedded, leaf) = parse_block(block)?;
 
     // The signature over the content first, chain ignored: a changed file
     // is BAD_DIGEST whoever signed it.
@@ -91,6 +64,49 @@ pub fn verify(file_bytes: &[u8], trust_dir: &Path) -> Result<Signer, TrustError>
     check_validity(&leaf)?;
     check_code_signing(&leaf)?;
     Ok(describe(&leaf))
+}
+
+/// Who the signature of `file_bytes` says signed it, without checking the
+/// signature, the chain or the trust store: for diagnostics only (`wslp
+/// plugin check` names the signer of a tampered file). `None` when unsigned.
+pub fn claimed_signer(file_bytes: &[u8]) -> Result<Option<Signer>, TrustError> {
+    let (_, block) = split_signature(file_bytes)?;
+    block
+        .map(|b| parse_block(b).map(|(_, _, leaf)| describe(&leaf)))
+        .transpose()
+}
+
+/// The signature block's SignerInfo, its certificates and the signer's.
+fn parse_block(block: &[u8]) -> Result<(SignerInfo, Vec<Certificate>, Certificate), TrustError> {
+    let shape = signed_data_shape(block)?;
+    let not_cms = |e: der::Error| {
+        TrustError::malformed(format!("the signature block is not valid PKCS#7/CMS: {e}"))
+    };
+    // The whole block must parse as CMS, strictly, before any part is used.
+    ContentInfo::from_der(block)
+        .and_then(|ci| ci.content.decode_as::<SignedData>())
+        .map_err(not_cms)?;
+    let info = SignerInfo::from_der(shape.signer_info).map_err(not_cms)?;
+    let embedded = shape
+        .certificates
+        .iter()
+        .map(|der| Certificate::from_der(der))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| TrustError::malformed(format!("a certificate in the signature: {e}")))?;
+    let SignerIdentifier::IssuerAndSerialNumber(sid) = &info.sid else {
+        // PKCS#7 v1.5 (which wslp's format is) has no other way to name the signer.
+        return Err(TrustError::malformed(
+            "the signer is identified by subject key identifier; wslp signatures name it by issuer and serial number",
+        ));
+    };
+    let leaf = embedded
+        .iter()
+        .find(|c| {
+            c.tbs().serial_number == sid.serial_number && names_match(&c.tbs().issuer, &sid.issuer)
+        })
+        .cloned()
+        .ok_or_else(|| TrustError::malformed("the signer's certificate is not in the signature"))?;
+    Ok((info, embedded, leaf))
 }
 
 /// The SignerInfo's signature over `content` with the signer certificate's
