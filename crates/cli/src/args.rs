@@ -15,7 +15,9 @@ sudo wslp --import Debian /srv/debian rootfs.tar.gz   register a distribution fr
 wslp -l -v                                            list distributions with state and version\n  \
 wslp -d Debian -- uname -a                            run a command (no shell in between)\n  \
 wslp -d Debian -u root --cd /etc -e ls -la            as another user, in another directory\n  \
+wslp plugin check /opt/demo/libdemo.so                would this plugin load and run here?\n  \
 sudo wslp plugin add Demo /opt/demo/libdemo.so        register a plugin (after `wslp --shutdown`)\n  \
+sudo wslp plugin trace Demo                           every hook and API call of Demo, live\n  \
 wslp --status                                         default distribution, VM, plugins",
     disable_version_flag = true,
     args_conflicts_with_subcommands = true
@@ -99,7 +101,7 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Sub {
-    /// Register, remove and list plugins (plugins.toml). Changes apply at the next service start.
+    /// Register, remove and list plugins (plugins.toml; changes apply at the next service start), trace and check them.
     Plugin(crate::commands::plugin::Args),
     /// Create code-signing certificates.
     Cert(crate::commands::cert::Args),

@@ -4,6 +4,8 @@
 
 mod args;
 mod commands;
+mod elf;
+mod ldso;
 mod session;
 
 use args::{Cli, Sub};

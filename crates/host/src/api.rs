@@ -20,6 +20,8 @@ use wslp_abi::hresult::{
 };
 use wslp_abi::GUID;
 
+use crate::trace;
+
 /// What plugins' VM calls are served by. The service implements it with the real VM.
 pub trait PluginServices: Send + Sync {
     /// Starts `path` in the VM's root namespace; the returned socket is its stdin/stdout.
@@ -66,6 +68,11 @@ fn services(id: u32) -> Option<Arc<dyn PluginServices>> {
 
 /// Where the API calls of a plugin-host process go: the service, over the api socket.
 /// Set once at plugin-host start; never set in the service itself.
+///
+/// `traced`: someone traces this plugin; the service then records the call
+/// as it serves it (its duration is the service's, without the ~20 µs hop),
+/// which costs nothing more than the call itself. Calls answered in the host
+/// (PluginError, a NULL out-pointer) are sent as `Trace` frames instead.
 pub(crate) trait ApiForwarder: Send + Sync {
     fn mount_folder(
         &self,
@@ -74,12 +81,14 @@ pub(crate) trait ApiForwarder: Send + Sync {
         vm_path: Option<String>,
         read_only: bool,
         name: Option<String>,
+        traced: bool,
     ) -> i32;
     fn execute_binary(
         &self,
         session: u32,
         path: Option<String>,
         argv: Vec<String>,
+        traced: bool,
     ) -> Result<OwnedFd, i32>;
     fn execute_binary_in_distribution(
         &self,
@@ -87,6 +96,7 @@ pub(crate) trait ApiForwarder: Send + Sync {
         distro: Option<GUID>,
         path: Option<String>,
         argv: Vec<String>,
+        traced: bool,
     ) -> Result<OwnedFd, i32>;
 }
 
@@ -103,6 +113,27 @@ pub(crate) fn set_forwarder(f: Box<dyn ApiForwarder>) {
 struct HookContext {
     accepts_error: bool,
     message: Option<String>,
+    /// The plugin whose hook this is, for the trace of its API calls.
+    plugin: &'static str,
+}
+
+/// Plugins loaded in this process (names leaked: plugins are never unloaded).
+static IN_PROCESS: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+
+pub(crate) fn register_in_process(plugin: &'static str) {
+    crate::sync::lock(&IN_PROCESS).push(plugin);
+}
+
+/// Which plugin an API call made on this thread belongs to (the C callbacks
+/// carry no context): the one whose hook runs here, else the only plugin loaded
+/// in this process. `None` when neither says.
+pub(crate) fn current_plugin() -> Option<&'static str> {
+    CURRENT_HOOK
+        .with(|c| c.borrow().as_ref().map(|ctx| ctx.plugin))
+        .or_else(|| match crate::sync::lock(&IN_PROCESS).as_slice() {
+            [only] => Some(*only),
+            _ => None,
+        })
 }
 
 thread_local! {
@@ -115,11 +146,12 @@ pub(crate) struct HookScope {
 }
 
 impl HookScope {
-    pub(crate) fn enter(accepts_error: bool) -> HookScope {
+    pub(crate) fn enter(accepts_error: bool, plugin: &'static str) -> HookScope {
         let previous = CURRENT_HOOK.with(|c| {
             c.replace(Some(HookContext {
                 accepts_error,
                 message: None,
+                plugin,
             }))
         });
         HookScope {
@@ -146,6 +178,15 @@ impl Drop for HookScope {
 
 /// PluginError(message): `None` is a NULL pointer.
 pub(crate) fn plugin_error(message: Option<String>) -> i32 {
+    let traced = trace::start().map(|t| (t, vec![trace::arg("message", message.clone())]));
+    let hr = set_plugin_error(message);
+    if let Some((t, args)) = traced {
+        trace::api_call(t, "PluginError", args, hr);
+    }
+    hr
+}
+
+fn set_plugin_error(message: Option<String>) -> i32 {
     let Some(message) = message else {
         return E_INVALIDARG;
     };
@@ -170,33 +211,109 @@ pub(crate) fn mount_folder(
     read_only: bool,
     name: Option<String>,
 ) -> i32 {
-    match FORWARDER.get() {
-        Some(f) => f.mount_folder(session, host_path, vm_path, read_only, name),
+    let traced = trace::start().map(|t| {
+        (
+            t,
+            mount_args(session, &host_path, &vm_path, read_only, &name),
+        )
+    });
+    let hr = match FORWARDER.get() {
+        // The service traces what it serves for a plugin host (see `ApiForwarder`).
+        Some(f) => {
+            return f.mount_folder(
+                session,
+                host_path,
+                vm_path,
+                read_only,
+                name,
+                traced.is_some(),
+            )
+        }
         None => serve_mount_folder(session, host_path, vm_path, read_only, name),
+    };
+    if let Some((t, args)) = traced {
+        trace::api_call(t, "MountFolder", args, hr);
     }
+    hr
 }
 
+/// The trace's arguments of MountFolder.
+pub(crate) fn mount_args(
+    session: u32,
+    host_path: &Option<String>,
+    vm_path: &Option<String>,
+    read_only: bool,
+    name: &Option<String>,
+) -> Vec<(String, trace::TraceValue)> {
+    vec![
+        trace::arg("session", session),
+        trace::arg("host_path", host_path.clone()),
+        trace::arg("vm_path", vm_path.clone()),
+        trace::arg("read_only", read_only),
+        trace::arg("name", name.clone()),
+    ]
+}
+
+/// The trace's arguments of ExecuteBinary and ExecuteBinaryInDistribution.
+pub(crate) fn exec_args(
+    session: u32,
+    distro: Option<Option<GUID>>,
+    path: &Option<String>,
+    argv: &[String],
+) -> Vec<(String, trace::TraceValue)> {
+    let mut a = vec![trace::arg("session", session)];
+    if let Some(d) = distro {
+        a.push(trace::arg("distribution_id", d.map(|g| g.to_string())));
+    }
+    a.push(trace::arg("path", path.clone()));
+    a.push(trace::arg("argv", argv.to_vec()));
+    a
+}
+
+pub(crate) fn result_hr(r: &Result<OwnedFd, i32>) -> i32 {
+    r.as_ref().err().copied().unwrap_or(S_OK)
+}
+
+/// ExecuteBinary; `has_out` is false when the plugin passed a NULL socket pointer.
 pub(crate) fn execute_binary(
     session: u32,
     path: Option<String>,
     argv: Vec<String>,
+    has_out: bool,
 ) -> Result<OwnedFd, i32> {
-    match FORWARDER.get() {
-        Some(f) => f.execute_binary(session, path, argv),
+    let traced = trace::start().map(|t| (t, exec_args(session, None, &path, &argv)));
+    let r = match FORWARDER.get() {
+        _ if !has_out => Err(E_INVALIDARG),
+        Some(f) => return f.execute_binary(session, path, argv, traced.is_some()),
         None => serve_execute_binary(session, path, argv),
+    };
+    if let Some((t, args)) = traced {
+        trace::api_call(t, "ExecuteBinary", args, result_hr(&r));
     }
+    r
 }
 
+/// ExecuteBinaryInDistribution; `has_out` as for [`execute_binary`] (a NULL
+/// GUID is checked first, as WSL does).
 pub(crate) fn execute_binary_in_distribution(
     session: u32,
     distro: Option<GUID>,
     path: Option<String>,
     argv: Vec<String>,
+    has_out: bool,
 ) -> Result<OwnedFd, i32> {
-    match FORWARDER.get() {
-        Some(f) => f.execute_binary_in_distribution(session, distro, path, argv),
+    let traced = trace::start().map(|t| (t, exec_args(session, Some(distro), &path, &argv)));
+    let r = match FORWARDER.get() {
+        _ if distro.is_some() && !has_out => Err(E_INVALIDARG),
+        Some(f) => {
+            return f.execute_binary_in_distribution(session, distro, path, argv, traced.is_some())
+        }
         None => serve_execute_binary_in_distribution(session, distro, path, argv),
+    };
+    if let Some((t, args)) = traced {
+        trace::api_call(t, "ExecuteBinaryInDistribution", args, result_hr(&r));
     }
+    r
 }
 
 /// MountFolder in the service: the same code whether the plugin runs here or in a
@@ -255,7 +372,7 @@ mod tests {
     fn plugin_error_rules() {
         assert_eq!(plugin_error(Some("x".into())), E_ILLEGAL_METHOD_CALL);
         assert_eq!(plugin_error(None), E_INVALIDARG);
-        let scope = HookScope::enter(true);
+        let scope = HookScope::enter(true, "test");
         assert_eq!(plugin_error(None), E_INVALIDARG);
         assert_eq!(plugin_error(Some("first".into())), S_OK);
         assert_eq!(plugin_error(Some("second".into())), E_ILLEGAL_STATE_CHANGE);
@@ -266,7 +383,7 @@ mod tests {
         assert_eq!(scope.finish().as_deref(), Some("first"));
         assert_eq!(plugin_error(Some("after".into())), E_ILLEGAL_METHOD_CALL);
 
-        let scope = HookScope::enter(false);
+        let scope = HookScope::enter(false, "test");
         assert_eq!(plugin_error(Some("stop".into())), E_ILLEGAL_METHOD_CALL);
         assert_eq!(scope.finish(), None);
     }
@@ -275,7 +392,7 @@ mod tests {
     fn unknown_session_is_disconnected() {
         let id = allocate_session_id();
         assert_eq!(
-            execute_binary(id, Some("/bin/true".into()), vec![]).unwrap_err(),
+            execute_binary(id, Some("/bin/true".into()), vec![], true).unwrap_err(),
             RPC_E_DISCONNECTED
         );
         assert_eq!(
@@ -283,7 +400,8 @@ mod tests {
             RPC_E_DISCONNECTED
         );
         assert_eq!(
-            execute_binary_in_distribution(id, None, Some("/bin/true".into()), vec![]).unwrap_err(),
+            execute_binary_in_distribution(id, None, Some("/bin/true".into()), vec![], true)
+                .unwrap_err(),
             E_INVALIDARG
         );
         assert_eq!(
@@ -291,7 +409,8 @@ mod tests {
                 id,
                 Some(GUID::default()),
                 Some("/bin/true".into()),
-                vec![]
+                vec![],
+                true
             )
             .unwrap_err(),
             RPC_E_DISCONNECTED

@@ -126,8 +126,10 @@ unsafe extern "C" fn mount_folder(
 /// `out` is NULL or points to writable storage for a SOCKET.
 unsafe fn hand_over(result: Result<std::os::fd::OwnedFd, i32>, out: *mut SOCKET) -> HRESULT {
     match result {
+        // `api` refuses a NULL pointer before any work; never written through.
+        Ok(_) if out.is_null() => E_INVALIDARG,
         Ok(fd) => {
-            // SAFETY: checked non-NULL by the callers before any work; the caller's contract.
+            // SAFETY: non-NULL (checked above); the caller's contract.
             unsafe { *out = fd.into_raw_fd() };
             S_OK
         }
@@ -142,13 +144,11 @@ unsafe extern "C" fn execute_binary(
     socket: *mut SOCKET,
 ) -> HRESULT {
     guarded(|| {
-        if socket.is_null() {
-            return E_INVALIDARG;
-        }
         // SAFETY: a C string and a NULL-terminated argv, per the header.
         let (path, argv) = unsafe { (c_string(path), c_argv(arguments)) };
-        let result = api::execute_binary(session, path, argv);
-        // SAFETY: `socket` is non-NULL and the plugin's out-parameter.
+        let result = api::execute_binary(session, path, argv, !socket.is_null());
+        // SAFETY: on success `socket` is non-NULL (api refuses NULL) and the
+        // plugin's out-parameter.
         unsafe { hand_over(result, socket) }
     })
 }
@@ -163,13 +163,11 @@ unsafe extern "C" fn execute_binary_in_distribution(
     guarded(|| {
         // SAFETY: `distribution` is NULL or points to a GUID, per the header.
         let distro = unsafe { distribution.as_ref() }.copied();
-        if distro.is_some() && socket.is_null() {
-            return E_INVALIDARG;
-        }
         // SAFETY: a C string and a NULL-terminated argv, per the header.
         let (path, argv) = unsafe { (c_string(path), c_argv(arguments)) };
-        let result = api::execute_binary_in_distribution(session, distro, path, argv);
-        // SAFETY: on success `socket` was checked non-NULL above.
+        let result =
+            api::execute_binary_in_distribution(session, distro, path, argv, !socket.is_null());
+        // SAFETY: on success `socket` is non-NULL (api refuses NULL).
         unsafe { hand_over(result, socket) }
     })
 }
@@ -246,6 +244,8 @@ pub(crate) struct LoadFailure {
 
 /// A plugin loaded into this process.
 pub(crate) struct InProcessPlugin {
+    /// For the trace of its API calls (leaked: plugins are never unloaded).
+    name: &'static str,
     hooks: WSLPluginHooksV1,
 }
 
@@ -254,6 +254,7 @@ impl InProcessPlugin {
     /// point and calls it once with the API table reporting `api_version`. The library is never unloaded: a plugin may have started
     /// threads or handed out pointers into itself (WSL keeps plugins until service exit).
     pub(crate) fn load(
+        name: &'static str,
         path: &Path,
         api_version: WSLVersion,
     ) -> Result<InProcessPlugin, LoadFailure> {
@@ -278,9 +279,13 @@ impl InProcessPlugin {
         })?;
         let mut hooks = WSLPluginHooksV1::default();
         let table = api_table(api_version);
+        // API calls made from the entry point are this plugin's in the trace;
+        // PluginError is refused there, as outside any hook.
+        let scope = HookScope::enter(false, name);
         // SAFETY: the API table lives for the rest of the process and is full-size;
         // `hooks` is a zeroed full-size table the plugin fills during the call.
         let hr = unsafe { entry(table, &mut hooks) };
+        drop(scope);
         if hr < 0 {
             return Err(LoadFailure {
                 hr,
@@ -291,7 +296,53 @@ impl InProcessPlugin {
                 message: None,
             });
         }
-        Ok(InProcessPlugin { hooks })
+        Ok(InProcessPlugin { name, hooks })
+    }
+
+    /// The V1 hooks the entry point set, as [`HookCall::bit`]s.
+    pub(crate) fn hook_mask(&self) -> u32 {
+        let h = &self.hooks;
+        [
+            h.OnVMStarted.is_some(),
+            h.OnVMStopping.is_some(),
+            h.OnDistributionStarted.is_some(),
+            h.OnDistributionStopping.is_some(),
+            h.OnDistributionRegistered.is_some(),
+            h.OnDistributionUnregistered.is_some(),
+        ]
+        .iter()
+        .enumerate()
+        .fold(0, |m, (i, set)| m | (u32::from(*set) << i))
+    }
+
+    /// The hooks the entry point set, by their names in `WSLPluginHooksV1`.
+    pub(crate) fn hooks_set(&self) -> Vec<&'static str> {
+        let h = &self.hooks;
+        [
+            ("OnVMStarted", h.OnVMStarted.is_some()),
+            ("OnVMStopping", h.OnVMStopping.is_some()),
+            ("OnDistributionStarted", h.OnDistributionStarted.is_some()),
+            ("OnDistributionStopping", h.OnDistributionStopping.is_some()),
+            (
+                "OnDistributionRegistered",
+                h.OnDistributionRegistered.is_some(),
+            ),
+            (
+                "OnDistributionUnregistered",
+                h.OnDistributionUnregistered.is_some(),
+            ),
+            ("OnSessionCreated", h.OnSessionCreated.is_some()),
+            ("OnSessionStopping", h.OnSessionStopping.is_some()),
+            ("ContainerStarted", h.ContainerStarted.is_some()),
+            ("ContainerStopping", h.ContainerStopping.is_some()),
+            ("ImageCreated", h.ImageCreated.is_some()),
+            ("ImageDeleted", h.ImageDeleted.is_some()),
+            ("WslcVmStarted", h.WslcVmStarted.is_some()),
+            ("WslcVmStopping", h.WslcVmStopping.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(n, set)| set.then_some(n))
+        .collect()
     }
 }
 
@@ -346,6 +397,10 @@ impl WideStrings {
 }
 
 impl PluginInstance for InProcessPlugin {
+    fn hooks(&self) -> u32 {
+        self.hook_mask()
+    }
+
     fn call(&self, hook: &HookCall<'_>, _timeout: Option<Duration>) -> HookOutcome {
         let s = hook.session();
         let handle = user_handle(s.uid);
@@ -355,7 +410,7 @@ impl PluginInstance for InProcessPlugin {
             UserSid: handle,
         };
         let h = &self.hooks;
-        let scope = HookScope::enter(hook.accepts_plugin_error());
+        let scope = HookScope::enter(hook.accepts_plugin_error(), self.name);
         // SAFETY (all calls below): the pointers are the plugin's own hook functions,
         // called with structures that live until the call returns, as the header says.
         let hr = match *hook {

@@ -93,6 +93,18 @@ impl HookCall<'_> {
         }
     }
 
+    /// This hook's bit in a mask of the hooks a plugin set ([`PluginInstance::hooks`]).
+    pub fn bit(&self) -> u32 {
+        1 << match self {
+            HookCall::VmStarted { .. } => 0,
+            HookCall::VmStopping { .. } => 1,
+            HookCall::DistributionStarted { .. } => 2,
+            HookCall::DistributionStopping { .. } => 3,
+            HookCall::DistributionRegistered { .. } => 4,
+            HookCall::DistributionUnregistered { .. } => 5,
+        }
+    }
+
     /// SPEC §5: PluginError is legal only during OnVMStarted and OnDistributionStarted,
     /// the two hooks whose failure is fatal and shown to the user.
     pub fn accepts_plugin_error(&self) -> bool {
@@ -138,4 +150,11 @@ impl HookOutcome {
 ///   in-process implementation cannot interrupt a plugin and ignores it.
 pub trait PluginInstance: Send + Sync {
     fn call(&self, hook: &HookCall<'_>, timeout: Option<Duration>) -> HookOutcome;
+
+    /// The hooks the plugin's entry point set, as [`HookCall::bit`]s. A hook it
+    /// did not set is not called (WSL's `PluginManager` checks each pointer
+    /// the same way): no round trip, no trace line.
+    fn hooks(&self) -> u32 {
+        u32::MAX
+    }
 }

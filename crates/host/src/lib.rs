@@ -8,15 +8,18 @@
 //! - [`instance`]: the [`PluginInstance`] trait every way of running a plugin implements
 //!   (in the service, or in a plugin-host process), and the hook calls it carries.
 //! - `out_of_process`, `protocol`, [`plugin_host`]: SPEC §8's plugin-host process: the
-//!   service side, the wire protocol, and the host binary's code.
+//!   service side, the wire protocol, and the host binary's code; `check`: the
+//!   host binary's `--check` mode, the last step of `wslp plugin check`.
 //! - `loader`: opening, signature checking and choosing what to `dlopen`.
 //! - `ffi`: the one module with `dlopen`, the API table and raw plugin pointers.
 //! - `api`: the process-global state behind the API table (sessions, PluginError context).
 //! - [`manager`]: [`PluginManager`], the dispatch policy written once against [`PluginInstance`].
+//! - [`trace`]: SPEC §13's events of hooks and API calls, for `wslp plugin trace`.
 
 #![deny(unsafe_code)]
 
 pub mod api;
+mod check;
 #[allow(unsafe_code)]
 mod ffi;
 pub mod instance;
@@ -28,6 +31,7 @@ mod protocol;
 mod sync;
 #[allow(unsafe_code)]
 mod sys;
+pub mod trace;
 
 pub use api::PluginServices;
 pub use instance::{DistroInfo, HookCall, HookOutcome, OfflineDistroInfo, PluginInstance, Session};

@@ -16,11 +16,13 @@ use std::path::{Path, PathBuf};
 
 use nix::fcntl::{fcntl, FcntlArg, SealFlag};
 use nix::sys::memfd::{memfd_create, MemFdCreateFlag};
-use wslp_abi::hresult::{hresult_from_win32, win32, E_FAIL};
+use wslp_abi::hresult::{hresult_from_win32, win32, E_FAIL, S_OK};
 
+use crate::api;
 use crate::ffi::{InProcessPlugin, LoadFailure};
 use crate::instance::PluginInstance;
 use crate::out_of_process::{HostSource, OutOfProcessPlugin};
+use crate::trace;
 
 /// Checks the bytes that will be loaded against the trust store: `Err((hresult, detail))`
 /// when the plugin must not load.
@@ -78,7 +80,20 @@ pub(crate) fn load_in_process(
         Source::VerifiedFile(fd) | Source::SealedCopy(fd) => proc_fd_path(fd),
     };
     tracing::debug!(plugin = name, path = %path.display(), dlopen = %dlopen_path.display(), "loading plugin");
-    let plugin = InProcessPlugin::load(&dlopen_path, opts.api_version);
+    // Leaked with the plugin, which is never unloaded.
+    let leaked: &'static str = Box::leak(name.to_string().into_boxed_str());
+    let started = trace::start();
+    let plugin = InProcessPlugin::load(leaked, &dlopen_path, opts.api_version);
+    if let Some(t) = started {
+        let (hr, message) = match &plugin {
+            Ok(_) => (S_OK, None),
+            Err(f) => (f.hr, Some(f.detail.clone())),
+        };
+        trace::entry_point(t, name, opts.api_version, hr, message);
+    }
+    if plugin.is_ok() {
+        api::register_in_process(leaked);
+    }
     match source {
         // Leaked with the plugin, which is never unloaded either.
         Source::VerifiedFile(fd) => std::mem::forget(fd),

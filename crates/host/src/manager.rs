@@ -19,6 +19,7 @@ use wslp_abi::messages::{self, Stage};
 use crate::api::{self, PluginServices};
 use crate::instance::{DistroInfo, HookCall, OfflineDistroInfo, PluginInstance, Session};
 use crate::loader::{self, LoadOptions};
+use crate::trace;
 use wslp_config::registry::read_registry;
 use wslp_config::Settings;
 
@@ -208,11 +209,20 @@ impl PluginManager {
             .filter_map(|s| s.instance.as_ref().ok().map(|i| (s.name.as_str(), &**i)))
     }
 
+    /// The loaded plugins that set `hook`, in order: a hook left NULL is not
+    /// called (it would answer S_OK without running anything).
+    fn with_hook<'a>(
+        &'a self,
+        hook: &'a HookCall<'_>,
+    ) -> impl Iterator<Item = (&'a str, &'a dyn PluginInstance)> {
+        self.loaded().filter(|(_, i)| i.hooks() & hook.bit() != 0)
+    }
+
     /// A start hook: the first failure stops the loop and is returned.
     fn dispatch_fatal(&self, hook: &HookCall<'_>, stage: Stage) -> Result<(), PluginFailure> {
         let timeout = self.config.settings.hook_timeout();
-        for (name, instance) in self.loaded() {
-            let out = instance.call(hook, timeout);
+        for (name, instance) in self.with_hook(hook) {
+            let out = call_traced(name, instance, hook, timeout);
             if out.hr < 0 {
                 tracing::error!(plugin = name, hook = hook.name(), code = %hresult_name(out.hr), message = ?out.message, "plugin hook failed");
                 return Err(PluginFailure {
@@ -238,8 +248,8 @@ impl PluginManager {
     /// A stop or registration hook: every plugin is called; failures are only logged.
     fn dispatch_logged(&self, hook: &HookCall<'_>) {
         let timeout = self.config.settings.hook_timeout();
-        for (name, instance) in self.loaded() {
-            let out = instance.call(hook, timeout);
+        for (name, instance) in self.with_hook(hook) {
+            let out = call_traced(name, instance, hook, timeout);
             if out.hr < 0 {
                 tracing::warn!(plugin = name, hook = hook.name(), code = %hresult_name(out.hr), message = ?out.message, "plugin hook failed; going on");
             }
@@ -326,6 +336,21 @@ impl PluginManager {
     pub fn wslp_root(&self) -> &Path {
         &self.config.wslp_root
     }
+}
+
+/// One plugin's hook, with its trace event when someone traces (SPEC §13).
+fn call_traced(
+    name: &str,
+    instance: &dyn PluginInstance,
+    hook: &HookCall<'_>,
+    timeout: Option<std::time::Duration>,
+) -> crate::instance::HookOutcome {
+    let started = trace::start();
+    let out = instance.call(hook, timeout);
+    if let Some(t) = started {
+        trace::hook(t, name, hook, &out);
+    }
+    out
 }
 
 /// The plugin-host binary's file name.

@@ -35,6 +35,7 @@ use crate::ffi::LoadFailure;
 use crate::instance::{HookCall, HookOutcome, PluginInstance};
 use crate::protocol::{self, Dec, Enc, ProtoError};
 use crate::sys;
+use crate::trace::{self, PLUGIN_HOST_CRASHED, PLUGIN_HOST_TIMED_OUT};
 use wslp_ipc::frame::FrameError;
 
 /// What the plugin host loads: the registry path (signatures off), or the verified
@@ -57,6 +58,11 @@ pub(crate) struct OutOfProcessPlugin {
     api_version: WSLVersion,
     /// `None` after a host was lost: the next hook starts a new one.
     host: Mutex<Option<HostProcess>>,
+    /// The hooks its entry point set, from the last host's `LoadDone`.
+    hooks: std::sync::atomic::AtomicU32,
+    /// Whether anyone traces this plugin, shared with each of its hosts (SPEC §13).
+    /// `None` if it could not be made: the host then never reports API calls.
+    trace_flag: Option<Arc<trace::HostFlag>>,
 }
 
 impl OutOfProcessPlugin {
@@ -69,12 +75,19 @@ impl OutOfProcessPlugin {
         api_version: WSLVersion,
         timeout: Option<Duration>,
     ) -> Result<OutOfProcessPlugin, LoadFailure> {
+        let trace_flag = trace::HostFlag::new(name)
+            .inspect_err(|e| {
+                tracing::warn!(plugin = name, error = %e, "no trace flag for the plugin host; `wslp plugin trace` will not show its API calls");
+            })
+            .ok();
         let plugin = OutOfProcessPlugin {
             name: name.to_string(),
             exe: exe.to_path_buf(),
             source,
             api_version,
             host: Mutex::new(None),
+            hooks: std::sync::atomic::AtomicU32::new(u32::MAX),
+            trace_flag,
         };
         let host = plugin.start(timeout)?;
         *crate::sync::lock(&plugin.host) = Some(host);
@@ -82,14 +95,32 @@ impl OutOfProcessPlugin {
     }
 
     fn start(&self, timeout: Option<Duration>) -> Result<HostProcess, LoadFailure> {
-        let mut host = HostProcess::spawn(&self.exe, &self.name).map_err(|e| LoadFailure {
-            hr: E_FAIL,
-            detail: format!(
+        let started = trace::start();
+        let r = self.start_host(timeout);
+        if let Some(t) = started {
+            let (hr, message) = match &r {
+                Ok(_) => (S_OK, None),
+                Err(f) => (
+                    f.hr,
+                    Some(f.message.clone().unwrap_or_else(|| f.detail.clone())),
+                ),
+            };
+            trace::entry_point(t, &self.name, self.api_version, hr, message);
+        }
+        r
+    }
+
+    fn start_host(&self, timeout: Option<Duration>) -> Result<HostProcess, LoadFailure> {
+        let flag = self.trace_flag.as_deref().map(trace::HostFlag::fd);
+        let mut host =
+            HostProcess::spawn(&self.exe, &self.name, flag).map_err(|e| LoadFailure {
+                hr: E_FAIL,
+                detail: format!(
                 "cannot start the plugin host {}: {e} (set in_process_plugins or WSLP_PLUGIN_HOST)",
                 self.exe.display()
             ),
-            message: None,
-        })?;
+                message: None,
+            })?;
         let frame = Enc::new(protocol::T_LOAD)
             .u32(protocol::PROTOCOL_VERSION)
             .version(self.api_version);
@@ -97,10 +128,15 @@ impl OutOfProcessPlugin {
             HostSource::Path(p) => (frame.opt_str(Some(&p.to_string_lossy())), None),
             HostSource::Fd(fd) => (frame.opt_str(None), Some(fd.as_fd())),
         };
+        let started = trace::start();
         let lost = match host.request(&frame.finish(), fd, timeout) {
             Ok(()) => match decode_load_done(&host.buf) {
-                Ok((hr, _)) if hr >= 0 => return Ok(host),
-                Ok((hr, detail)) => {
+                Ok((hr, _, hooks)) if hr >= 0 => {
+                    self.hooks
+                        .store(hooks, std::sync::atomic::Ordering::Relaxed);
+                    return Ok(host);
+                }
+                Ok((hr, detail, _)) => {
                     host.terminate();
                     return Err(LoadFailure {
                         hr,
@@ -112,7 +148,13 @@ impl OutOfProcessPlugin {
             },
             Err(lost) => lost,
         };
-        let (hr, message) = host.lose(lost, &self.name, timeout);
+        let (hr, message) = host.lose(
+            lost,
+            &self.name,
+            timeout,
+            started,
+            "WSLPluginAPIV1_EntryPoint",
+        );
         Err(LoadFailure {
             hr,
             detail: format!("the plugin host failed in WSLPluginAPIV1_EntryPoint: {message}"),
@@ -121,9 +163,9 @@ impl OutOfProcessPlugin {
     }
 }
 
-fn decode_load_done(frame: &[u8]) -> Result<(i32, String), ProtoError> {
+fn decode_load_done(frame: &[u8]) -> Result<(i32, String, u32), ProtoError> {
     match Dec::new(frame)? {
-        (protocol::T_LOAD_DONE, mut d) => Ok((d.i32()?, d.str()?)),
+        (protocol::T_LOAD_DONE, mut d) => Ok((d.i32()?, d.str()?, d.u32()?)),
         _ => Err(ProtoError::Malformed("expected LoadDone")),
     }
 }
@@ -139,13 +181,33 @@ fn decode_hook_done(frame: &[u8]) -> Result<HookOutcome, ProtoError> {
 }
 
 impl PluginInstance for OutOfProcessPlugin {
+    fn hooks(&self) -> u32 {
+        self.hooks.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     fn call(&self, hook: &HookCall<'_>, timeout: Option<Duration>) -> HookOutcome {
         let mut guard = crate::sync::lock(&self.host);
-        if let Some(status) = guard.as_mut().and_then(HostProcess::exited_already) {
-            // It died between hooks (a thread of the plugin crashed or called exit):
-            // not this hook's failure; a new host serves it.
-            tracing::error!(plugin = %self.name, ?status, "plugin host died between hooks; starting a new one");
-            *guard = None;
+        if let Some(host) = guard.as_mut() {
+            let started = trace::start();
+            if let Some(status) = host.exited_already() {
+                // It died between hooks (a thread of the plugin crashed or called
+                // exit): not this hook's failure; a new host serves it.
+                tracing::error!(plugin = %self.name, ?status, "plugin host died between hooks; starting a new one");
+                if let Some(t) = started {
+                    let (hr, message) = died(status, &self.name);
+                    trace::host_lost(
+                        t,
+                        &self.name,
+                        PLUGIN_HOST_CRASHED,
+                        host.pid.as_raw(),
+                        None,
+                        None,
+                        hr,
+                        message,
+                    );
+                }
+                *guard = None;
+            }
         }
         if guard.is_none() {
             tracing::info!(plugin = %self.name, hook = hook.name(), "starting a new plugin host for the plugin");
@@ -161,6 +223,7 @@ impl PluginInstance for OutOfProcessPlugin {
             }
         }
         let host = guard.as_mut().expect("started above");
+        let started = trace::start();
         let lost = match host.request(&protocol::encode_hook(hook), None, timeout) {
             Ok(()) => match decode_hook_done(&host.buf) {
                 Ok(out) => return out,
@@ -169,7 +232,7 @@ impl PluginInstance for OutOfProcessPlugin {
             Err(lost) => lost,
         };
         let host = guard.take().expect("present");
-        let (hr, message) = host.lose(lost, &self.name, timeout);
+        let (hr, message) = host.lose(lost, &self.name, timeout, started, hook.name());
         tracing::error!(plugin = %self.name, hook = hook.name(), %message, "plugin host lost; the next hook starts a new one");
         HookOutcome {
             hr,
@@ -199,7 +262,11 @@ struct HostProcess {
 }
 
 impl HostProcess {
-    fn spawn(exe: &Path, name: &str) -> std::io::Result<HostProcess> {
+    fn spawn(
+        exe: &Path,
+        name: &str,
+        trace_flag: Option<BorrowedFd<'_>>,
+    ) -> std::io::Result<HostProcess> {
         let pair = || {
             socketpair(
                 AddressFamily::Unix,
@@ -211,7 +278,10 @@ impl HostProcess {
         let (control, control_host) = pair()?;
         let (api_sock, api_host) = pair()?;
         let (log_r, log_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
-        let fds = [sys::dup_high(&control_host)?, sys::dup_high(&api_host)?];
+        let mut fds = vec![sys::dup_high(&control_host)?, sys::dup_high(&api_host)?];
+        if let Some(flag) = trace_flag {
+            fds.push(sys::dup_high(&flag.try_clone_to_owned()?)?);
+        }
         let mut cmd = Command::new(exe);
         cmd.arg("--plugin")
             .arg(name)
@@ -388,9 +458,38 @@ impl HostProcess {
     }
 
     /// Ends a host given up on; the HRESULT and message the hook fails with (SPEC §8).
-    fn lose(mut self, lost: Lost, name: &str, timeout: Option<Duration>) -> (i32, String) {
+    /// With `started` (someone traces), the loss is a line of the trace too.
+    fn lose(
+        mut self,
+        lost: Lost,
+        name: &str,
+        timeout: Option<Duration>,
+        started: Option<trace::Started>,
+        during: &str,
+    ) -> (i32, String) {
+        let timed_out = matches!(lost, Lost::Timeout);
+        let (hr, message) = self.lost_status(lost, name, timeout);
+        if let Some(t) = started {
+            let (call, timeout_ms) = match timed_out {
+                true => (PLUGIN_HOST_TIMED_OUT, timeout.map(|t| t.as_millis() as u64)),
+                false => (PLUGIN_HOST_CRASHED, None),
+            };
+            trace::host_lost(
+                t,
+                name,
+                call,
+                self.pid.as_raw(),
+                Some(during),
+                timeout_ms,
+                hr,
+                message.clone(),
+            );
+        }
+        (hr, message)
+    }
+
+    fn lost_status(&mut self, lost: Lost, name: &str, timeout: Option<Duration>) -> (i32, String) {
         let status = self.terminate();
-        let aborted = hresult_from_win32(win32::ERROR_PROCESS_ABORTED);
         match lost {
             Lost::Timeout => {
                 let ms = timeout.map_or(0, |t| t.as_millis() as u64);
@@ -399,20 +498,27 @@ impl HostProcess {
                     messages::timeout_message(ms),
                 )
             }
-            Lost::Died => match status {
-                WaitStatus::Signaled(_, sig, _) => {
-                    (aborted, messages::crashed_message(sig.as_str()))
-                }
-                WaitStatus::Exited(_, code) => (aborted, messages::exited_message(code)),
-                other => {
-                    tracing::error!(plugin = name, status = ?other, "unexpected plugin host status");
-                    (aborted, messages::crashed_message("unknown"))
-                }
-            },
+            Lost::Died => died(status, name),
             Lost::Broken(why) => {
                 tracing::error!(plugin = name, %why, "the plugin host broke the protocol; killed");
-                (aborted, messages::crashed_message("protocol error"))
+                (
+                    hresult_from_win32(win32::ERROR_PROCESS_ABORTED),
+                    messages::crashed_message("protocol error"),
+                )
             }
+        }
+    }
+}
+
+/// What a host that ended with `status` makes a hook fail with (SPEC §8).
+fn died(status: WaitStatus, name: &str) -> (i32, String) {
+    let aborted = hresult_from_win32(win32::ERROR_PROCESS_ABORTED);
+    match status {
+        WaitStatus::Signaled(_, sig, _) => (aborted, messages::crashed_message(sig.as_str())),
+        WaitStatus::Exited(_, code) => (aborted, messages::exited_message(code)),
+        other => {
+            tracing::error!(plugin = name, status = ?other, "unexpected plugin host status");
+            (aborted, messages::crashed_message("unknown"))
         }
     }
 }
@@ -476,7 +582,27 @@ fn serve_api(sock: &OwnedFd, name: &str) {
                 return;
             }
         }
-        let (hr, fd) = match serve_one(&buf) {
+        if let Some((&protocol::T_TRACE, body)) = buf.split_first() {
+            match protocol::decode_trace(body) {
+                Ok(mut event) => {
+                    event.plugin = name.to_string();
+                    trace::publish(event);
+                    // Answered once published: the plugin's call returns after
+                    // its event is out, so the trace keeps the plugin's order.
+                    let reply = Enc::new(protocol::T_API_DONE).i32(S_OK).finish();
+                    if protocol::send(sock.as_fd(), &reply, None).is_err() {
+                        return;
+                    }
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!(plugin = name, error = %e, "malformed trace event from the plugin host; no more API calls from it");
+                    let _ = shutdown(sock.as_raw_fd(), Shutdown::Both);
+                    return;
+                }
+            }
+        }
+        let (hr, fd) = match serve_one(&buf, name) {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(plugin = name, error = %e, "malformed API call from the plugin host; no more API calls from it");
@@ -492,10 +618,18 @@ fn serve_api(sock: &OwnedFd, name: &str) {
     }
 }
 
-fn serve_one(frame: &[u8]) -> Result<(i32, Option<OwnedFd>), ProtoError> {
+/// One API call of the plugin host's, served; traced here when its frame says
+/// someone traces the plugin (`name`).
+fn serve_one(frame: &[u8], name: &str) -> Result<(i32, Option<OwnedFd>), ProtoError> {
     let socket = |r: Result<OwnedFd, i32>| match r {
         Ok(fd) => (S_OK, Some(fd)),
         Err(hr) => (hr, None),
+    };
+    let traced = |call: &str, args, hr| {
+        if let Some(t) = args {
+            let (started, args) = t;
+            trace::publish(trace::event(started, name, call, args, hr, None));
+        }
     };
     let (tag, mut d) = Dec::new(frame)?;
     Ok(match tag {
@@ -504,23 +638,41 @@ fn serve_one(frame: &[u8]) -> Result<(i32, Option<OwnedFd>), ProtoError> {
             let host = d.opt_str()?;
             let vm = d.opt_str()?;
             let ro = d.bool()?;
-            let name = d.opt_str()?;
-            (api::serve_mount_folder(session, host, vm, ro, name), None)
+            let mount_name = d.opt_str()?;
+            let t = d.bool()?.then(|| {
+                let args = api::mount_args(session, &host, &vm, ro, &mount_name);
+                (trace::Started::now(), args)
+            });
+            let hr = api::serve_mount_folder(session, host, vm, ro, mount_name);
+            traced("MountFolder", t, hr);
+            (hr, None)
         }
         protocol::T_EXEC => {
             let session = d.u32()?;
             let path = d.opt_str()?;
             let argv = d.strs()?;
-            socket(api::serve_execute_binary(session, path, argv))
+            let t = d.bool()?.then(|| {
+                (
+                    trace::Started::now(),
+                    api::exec_args(session, None, &path, &argv),
+                )
+            });
+            let r = api::serve_execute_binary(session, path, argv);
+            traced("ExecuteBinary", t, api::result_hr(&r));
+            socket(r)
         }
         protocol::T_EXEC_DISTRO => {
             let session = d.u32()?;
             let distro = d.opt_guid()?;
             let path = d.opt_str()?;
             let argv = d.strs()?;
-            socket(api::serve_execute_binary_in_distribution(
-                session, distro, path, argv,
-            ))
+            let t = d.bool()?.then(|| {
+                let args = api::exec_args(session, Some(distro), &path, &argv);
+                (trace::Started::now(), args)
+            });
+            let r = api::serve_execute_binary_in_distribution(session, distro, path, argv);
+            traced("ExecuteBinaryInDistribution", t, api::result_hr(&r));
+            socket(r)
         }
         _ => (E_UNEXPECTED, None),
     })

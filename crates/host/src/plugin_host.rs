@@ -11,7 +11,7 @@
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use nix::sys::signal::{killpg, Signal};
 use wslp_abi::hresult::{E_FAIL, E_INVALIDARG, E_UNEXPECTED, RPC_E_DISCONNECTED, S_OK};
@@ -26,6 +26,8 @@ use crate::sys;
 /// Descriptor numbers the service maps the sockets to.
 pub(crate) const CONTROL_FD: i32 = 3;
 pub(crate) const API_FD: i32 = 4;
+/// The trace flag (a read-only memfd), when the service passes one.
+pub(crate) const TRACE_FD: i32 = 5;
 
 /// Entry point of the `wslp-plugin-host` binary. Never returns.
 pub fn main() -> ! {
@@ -33,6 +35,13 @@ pub fn main() -> ! {
     let (name, service_pid) = match args.as_slice() {
         [_, p, name, s, pid] if p == "--plugin" && s == "--service" => {
             (name.clone(), pid.parse::<i32>().unwrap_or(0))
+        }
+        [_, c, path, v, version, rest @ ..]
+            if c == "--check"
+                && v == "--api-version"
+                && (rest.is_empty() || rest == ["--by-descriptor"]) =>
+        {
+            crate::check::run(path, version, !rest.is_empty())
         }
         _ => {
             eprintln!(
@@ -52,8 +61,11 @@ pub fn main() -> ! {
 
 fn run(service_pid: i32) -> Result<(), String> {
     nix::sys::prctl::set_no_new_privs().map_err(|e| format!("PR_SET_NO_NEW_PRIVS: {e}"))?;
-    sys::close_from((API_FD + 1) as u32);
+    sys::close_from((TRACE_FD + 1) as u32);
     let [control, api_sock] = sys::take_inherited([CONTROL_FD, API_FD])?;
+    // Absent or unusable: API calls are never reported, the host still works.
+    let trace_flag = sys::take_optional(TRACE_FD)
+        .and_then(|fd| crate::sys::SharedU32::map_read_only(fd.as_fd()).ok());
     for fd in [&control, &api_sock] {
         // Keep the plugin's children (fork + exec) from inheriting the sockets.
         nix::fcntl::fcntl(
@@ -62,9 +74,14 @@ fn run(service_pid: i32) -> Result<(), String> {
         )
         .map_err(|e| format!("cannot set close-on-exec: {e}"))?;
     }
-    api::set_forwarder(Box::new(RemoteApi {
+    let remote = Arc::new(RemoteApi {
         sock: Mutex::new((api_sock, Vec::new())),
-    }));
+    });
+    api::set_forwarder(Box::new(remote.clone()));
+    crate::trace::set_remote(
+        trace_flag,
+        Box::new(move |event| remote.notify(protocol::encode_trace(&event))),
+    );
 
     // The service's end of the control socket could outlive the service in a
     // process it forked and that has not exec'd yet; its pidfd cannot. Checked
@@ -96,7 +113,11 @@ fn run(service_pid: i32) -> Result<(), String> {
             protocol::T_LOAD => {
                 let (hr, detail) = load(&mut d, fd, &mut plugin, &mut _loaded_from)
                     .unwrap_or_else(|e| (E_FAIL, format!("bad Load frame: {e}")));
-                Enc::new(protocol::T_LOAD_DONE).i32(hr).str(&detail)
+                let hooks = plugin.as_ref().map_or(0, InProcessPlugin::hook_mask);
+                Enc::new(protocol::T_LOAD_DONE)
+                    .i32(hr)
+                    .str(&detail)
+                    .u32(hooks)
             }
             protocol::T_HOOK => {
                 let hook = OwnedHook::decode(&mut d).map_err(|e| format!("bad hook frame: {e}"))?;
@@ -175,7 +196,8 @@ fn load(
         (None, None) => return Ok((E_FAIL, "Load without a path or descriptor".into())),
     };
     *loaded_from = fd;
-    match InProcessPlugin::load(&path, api_version) {
+    // The name is only for the trace, which the service labels itself.
+    match InProcessPlugin::load("", &path, api_version) {
         Ok(p) => {
             *plugin = Some(p);
             Ok((S_OK, String::new()))
@@ -213,9 +235,14 @@ impl RemoteApi {
     fn socket(&self, frame: Vec<u8>) -> Result<OwnedFd, i32> {
         self.call(frame)?.ok_or(E_UNEXPECTED)
     }
+
+    /// A `Trace` frame, returning once the service has published it.
+    fn notify(&self, frame: Vec<u8>) {
+        let _ = self.call(frame);
+    }
 }
 
-impl ApiForwarder for RemoteApi {
+impl ApiForwarder for Arc<RemoteApi> {
     fn mount_folder(
         &self,
         session: u32,
@@ -223,6 +250,7 @@ impl ApiForwarder for RemoteApi {
         vm_path: Option<String>,
         read_only: bool,
         name: Option<String>,
+        traced: bool,
     ) -> i32 {
         let frame = Enc::new(protocol::T_MOUNT)
             .u32(session)
@@ -230,6 +258,7 @@ impl ApiForwarder for RemoteApi {
             .opt_str(vm_path.as_deref())
             .u8(read_only as u8)
             .opt_str(name.as_deref())
+            .u8(traced as u8)
             .finish();
         self.call(frame).err().unwrap_or(S_OK)
     }
@@ -239,12 +268,14 @@ impl ApiForwarder for RemoteApi {
         session: u32,
         path: Option<String>,
         argv: Vec<String>,
+        traced: bool,
     ) -> Result<OwnedFd, i32> {
         self.socket(
             Enc::new(protocol::T_EXEC)
                 .u32(session)
                 .opt_str(path.as_deref())
                 .strs(&argv)
+                .u8(traced as u8)
                 .finish(),
         )
     }
@@ -255,6 +286,7 @@ impl ApiForwarder for RemoteApi {
         distro: Option<GUID>,
         path: Option<String>,
         argv: Vec<String>,
+        traced: bool,
     ) -> Result<OwnedFd, i32> {
         self.socket(
             Enc::new(protocol::T_EXEC_DISTRO)
@@ -262,6 +294,7 @@ impl ApiForwarder for RemoteApi {
                 .opt_guid(distro.as_ref())
                 .opt_str(path.as_deref())
                 .strs(&argv)
+                .u8(traced as u8)
                 .finish(),
         )
     }

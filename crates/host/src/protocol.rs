@@ -7,6 +7,9 @@
 //! - *api* (fd 4 in the host): the host forwards the plugin's API calls, from any of
 //!   its threads, one at a time; the service answers each one.
 //!
+//! Fd 5 in the host is the trace flag (a read-only memfd, see `trace`): while it
+//! is non-zero the host sends `Trace` frames.
+//!
 //! Frames are `wslp-ipc`'s (a length, then the bytes, descriptors as `SCM_RIGHTS`
 //! with the first byte; the service socket uses the same codec). A frame's bytes
 //! here are a tag byte, then fixed-width little-endian integers and
@@ -21,11 +24,38 @@ use wslp_ipc::frame::{FrameError, Limits};
 
 use crate::instance::{DistroInfo, HookCall, OfflineDistroInfo, Session};
 
+/// A `Trace` frame for `event`, made to fit: an event larger than a frame (a
+/// huge argv) loses its arguments, and says so.
+pub(crate) fn encode_trace(event: &wslp_ipc::trace::TraceEvent) -> Vec<u8> {
+    let frame = |e: &wslp_ipc::trace::TraceEvent| {
+        let mut v = vec![T_TRACE];
+        v.extend(wslp_ipc::protocol::encode(e));
+        v
+    };
+    let f = frame(event);
+    if f.len() <= MAX_FRAME {
+        return f;
+    }
+    let mut small = event.clone();
+    small.args = vec![(
+        "arguments".into(),
+        wslp_ipc::trace::TraceValue::Str(format!("{} bytes, too large to trace", f.len())),
+    )];
+    small.message = small.message.map(|m| m.chars().take(1024).collect());
+    frame(&small)
+}
+
+/// Decodes the body of a `Trace` frame (after its tag).
+pub(crate) fn decode_trace(body: &[u8]) -> R<wslp_ipc::trace::TraceEvent> {
+    wslp_ipc::protocol::decode(body).map_err(|_| ProtoError::Malformed("bad trace event"))
+}
+
 /// Bumped whenever a frame changes, so a stale plugin-host binary is refused with a
 /// clear message instead of misreading frames. 2: `Load` carries the API version.
 /// 3: stream sockets and `wslp-ipc`'s length-prefixed frames instead of
-/// `SOCK_SEQPACKET` packets.
-pub(crate) const PROTOCOL_VERSION: u32 = 3;
+/// `SOCK_SEQPACKET` packets. 4: `Trace` frames, the trace flag on fd 5, the
+/// hooks set in `LoadDone`.
+pub(crate) const PROTOCOL_VERSION: u32 = 4;
 
 /// The largest frame either side sends or accepts. An API call bigger than this
 /// (a huge argv) is refused with `E_INVALIDARG`.
@@ -57,13 +87,25 @@ impl From<FrameError> for ProtoError {
 /// `Load`: protocol version (u32), `Api->Version` (major, minor, revision: u32 each),
 /// then the path to load, or none when the verified file's descriptor travels beside.
 pub(crate) const T_LOAD: u8 = 1;
+/// `LoadDone`: the entry point's HRESULT, a detail for the log, the hooks it
+/// set (`HookCall::bit`s).
 pub(crate) const T_LOAD_DONE: u8 = 2;
 pub(crate) const T_HOOK: u8 = 3;
 pub(crate) const T_HOOK_DONE: u8 = 4;
+/// `Mount`, `Exec`, `ExecDistro`: the call's arguments, then whether it is
+/// traced (u8).
 pub(crate) const T_MOUNT: u8 = 10;
 pub(crate) const T_EXEC: u8 = 11;
 pub(crate) const T_EXEC_DISTRO: u8 = 12;
 pub(crate) const T_API_DONE: u8 = 13;
+/// `Trace`, host to service on the api socket: a postcard-encoded
+/// [`wslp_ipc::trace::TraceEvent`] of a call the host answered itself
+/// (PluginError, a NULL out-pointer), sent only while the trace flag is set,
+/// answered with `ApiDone` once published. (A forwarded call says in its last
+/// byte whether it is traced; the service then records it as it serves it.)
+/// Either way the event is out before the call returns to the plugin, so the
+/// trace keeps the plugin's order and a hook's calls come before its reply.
+pub(crate) const T_TRACE: u8 = 14;
 
 /// Builds one frame.
 pub(crate) struct Enc(Vec<u8>);

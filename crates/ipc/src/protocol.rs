@@ -15,7 +15,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Bumped on every incompatible change of the types below.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Frames larger than this are refused: nothing legitimate comes near it.
 pub const MAX_FRAME: usize = 1 << 20;
@@ -64,6 +64,11 @@ pub enum Request {
     Status,
     /// Where the VM log is and whether the VM runs (for `wslp --status` and tests).
     VmLog,
+    /// `wslp plugin trace`: stream the calls of these plugins (all when empty)
+    /// until the client goes away (SPEC §13). Root, or the service's own user.
+    Trace {
+        plugins: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -129,6 +134,16 @@ pub enum ServerMessage {
     Stdout(String),
     /// Text for the client's stderr.
     Stderr(String),
+    /// A trace began: the registered plugins, in load order.
+    TraceStarted {
+        plugins: Vec<String>,
+    },
+    /// One call of a traced plugin.
+    Trace(crate::trace::TraceEvent),
+    /// This tracer did not keep up: `count` events were left out here.
+    TraceDropped {
+        count: u64,
+    },
     /// The request succeeded; the client exits with 0.
     Done,
     /// The request failed: `text` is exactly what the user sees on stderr

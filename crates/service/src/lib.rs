@@ -3,6 +3,7 @@
 //!
 //! - [`instance`]: the VM, distribution and hook state machine and idle policy;
 //! - [`server`]: the accept loop and the access policy;
+//! - [`tracer`]: `wslp plugin trace`'s stream of plugin calls;
 //! - [`daemon`]: start-up (lock, socket, logs);
 //! - [`failure`]: what a failed request tells the user;
 //! - [`ids`]: which host ids the VM's are, and which a client's command gets.
@@ -20,3 +21,4 @@ pub mod server;
 mod sync;
 #[allow(unsafe_code)]
 mod sys;
+pub mod tracer;

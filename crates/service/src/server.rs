@@ -11,7 +11,8 @@
 //!   of the VM is not host root (see `ids`), so root's own commands keep
 //!   their privileges: `sudo wslp -u alice -- su` gives distribution root;
 //! - root only: import, unregister, set the default, terminate, shutdown,
-//!   `--debug-shell` (a root shell in the VM). Plugins, settings and trust are
+//!   `--debug-shell` (a root shell in the VM), and `wslp plugin trace` (root or
+//!   the service's own user: see `tracer`). Plugins, settings and trust are
 //!   files under `$WSLP_ROOT` that only root can write.
 
 use crate::failure::Failure;
@@ -242,6 +243,7 @@ fn dispatch(
             let text = status_text(inst)?;
             conn.send(&ServerMessage::Stdout(text)).map_err(io_failure)
         }
+        Request::Trace { plugins } => crate::tracer::serve(inst, conn, peer, plugins),
         Request::VmLog => {
             let text = format!("{}\n", inst.paths.vm_log().display());
             conn.send(&ServerMessage::Stdout(text)).map_err(io_failure)

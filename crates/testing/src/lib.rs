@@ -18,6 +18,21 @@
 //! let out = host.run("Test", &["cat", "/etc/os-release"]).unwrap();
 //! assert!(out.stdout_text().contains("ID=debian"));
 //! ```
+//!
+//! [`TestHost::trace`] shows what the plugins did, call by call, as `wslp
+//! plugin trace` shows it for a real service (SPEC §13):
+//!
+//! ```no_run
+//! # let host = wslp_testing::TestHost::builder().build().unwrap();
+//! use wslp_testing::{TraceItem, TraceValue};
+//! let trace = host.trace();
+//! host.start_vm().unwrap();
+//! for item in trace.drain() {
+//!     if let TraceItem::Event(e) = item {
+//!         println!("{} {} -> {:#x} in {} µs {:?}", e.plugin, e.call, e.result, e.duration_us, e.args);
+//!     }
+//! }
+//! ```
 
 #![deny(unsafe_code)]
 
@@ -32,6 +47,10 @@ use wslp_distro::{DistroStore, ImportSource};
 use wslp_service::failure::Failure;
 use wslp_service::instance::Instance;
 use wslp_vm::ProcessSpec;
+
+/// What [`TestHost::trace`] gives: [`Subscription::next`], `next_timeout` and
+/// `drain` hand out [`TraceItem`]s.
+pub use wslp_host::trace::{Subscription, TraceEvent, TraceItem, TraceValue};
 
 /// Why the test host could not do what a test asked. Each message is the
 /// whole text (causes included), as a user of wslp would read it.
@@ -406,6 +425,29 @@ impl TestHost {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .extend(new);
         r
+    }
+
+    /// From now on, every hook call and API call of this host's plugins (their
+    /// entry points when they restart, their plugin hosts' crashes and
+    /// timeouts), each as a [`TraceEvent`] once it returned: what `wslp plugin
+    /// trace` shows for a service. Events queue until read (up to 4096, then
+    /// they are counted as dropped); dropping the subscription ends it.
+    ///
+    /// Subscriptions are per process and go by plugin name: two hosts of one
+    /// test process with plugins of the same name see each other's events.
+    pub fn trace(&self) -> Subscription {
+        let mut names: Vec<String> = self
+            .instance
+            .plugins
+            .plugins()
+            .into_iter()
+            .map(|(name, _, _)| name)
+            .collect();
+        if names.is_empty() {
+            // No plugin: a name none can have, not "every plugin".
+            names.push("\0".into());
+        }
+        wslp_host::trace::subscribe(&names)
     }
 
     /// The VM log: stderr of processes started with ExecuteBinary.

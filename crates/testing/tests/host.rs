@@ -37,3 +37,47 @@ fn a_missing_plugin_fails_the_vm_start_with_wsl_text() {
         "A fatal error was returned by plugin 'Ghost'\nError code: Wsl/Service/CreateInstance/CreateVm/Plugin/ERROR_MOD_NOT_FOUND"
     );
 }
+
+#[test]
+fn the_trace_shows_what_the_plugin_did() {
+    use wslp_testing::{TraceItem, TraceValue};
+    let dir = tempfile::tempdir().unwrap();
+    let so = dir.path().join("libtraced.so");
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let st = std::process::Command::new("gcc")
+        .args(["-Wall", "-Werror", "-shared", "-fPIC"])
+        .arg(format!("-I{}", repo.join("include").display()))
+        .arg(repo.join("tests/plugins/traced.c"))
+        .arg("-o")
+        .arg(&so)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let host = TestHost::builder()
+        .plugin("Traced", &so)
+        .busybox_distribution("T")
+        .build()
+        .unwrap();
+    let trace = host.trace();
+    host.start_distribution("T").unwrap();
+    let events: Vec<_> = trace
+        .drain()
+        .into_iter()
+        .map(|i| match i {
+            TraceItem::Event(e) => e,
+            TraceItem::Dropped(n) => panic!("{n} dropped"),
+        })
+        .collect();
+    let calls: Vec<&str> = events.iter().map(|e| e.call.as_str()).collect();
+    assert_eq!(
+        calls,
+        ["ExecuteBinary", "OnVMStarted", "OnDistributionStarted"]
+    );
+    assert!(events.iter().all(|e| e.plugin == "Traced" && e.result == 0));
+    assert!(events[0]
+        .args
+        .contains(&("path".into(), TraceValue::Str("/bin/echo".into()))));
+    assert!(events[2]
+        .args
+        .contains(&("distribution".into(), TraceValue::Str("T".into()))));
+}

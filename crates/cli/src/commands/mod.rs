@@ -3,10 +3,12 @@
 
 pub mod admin;
 pub mod cert;
+pub mod check;
 pub mod import;
 pub mod list;
 pub mod plugin;
 pub mod run;
 pub mod sign;
+pub mod trace;
 pub mod trust;
 pub mod verify;

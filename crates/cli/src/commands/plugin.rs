@@ -1,7 +1,8 @@
 //! `wslp plugin add NAME PATH | remove NAME | list`: the plugin registry
 //! (`$WSLP_ROOT/plugins.toml`), which only root may change. The service reads
 //! it when it starts, as WSL does; `wslp --shutdown` makes the next command
-//! pick a change up.
+//! pick a change up. `wslp plugin trace` and `wslp plugin check` (SPEC §13)
+//! are in their own files.
 
 use crate::session::{fail_code, paths};
 use clap::Subcommand;
@@ -21,11 +22,25 @@ pub enum Cmd {
     Remove { name: String },
     /// List registered plugins in load order.
     List,
+    /// Show every hook and API call of plugins as it happens (until Ctrl-C).
+    #[command(
+        long_about = "Show every hook call and API call of the named plugins (all when none is named), as it happens, in the wslp service of $WSLP_ROOT, until interrupted: time (UTC), plugin, call, result (S_OK, E_ACCESSDENIED, 0x8007007f…), duration in µs, the arguments (session, distribution name and id, ExecuteBinary's path and argv, MountFolder's paths…) and the PluginError message. Entry point calls and plugin-host crashes and timeouts are lines too.\n\nTracing costs nothing while no one traces. Root (or the user the service runs as) only. A tracer that stops reading is never waited for: it is told how many events it missed.",
+        after_help = "Examples:\n  sudo wslp plugin trace                       every plugin, aligned columns\n  sudo wslp plugin trace Demo Other            only these two\n  sudo wslp plugin trace --json > trace.jsonl  one JSON object per line, for scripts and CI logs\n  (in another terminal) wslp -d Debian -- true start a distribution: its hooks show up"
+    )]
+    Trace(crate::commands::trace::Args),
+    /// Check whether a plugin file would load and run, without registering it.
+    #[command(
+        long_about = "Inspect a plugin without registering it: is FILE a shared object of this machine's architecture, does it export WSLPluginAPIV1_EntryPoint, which libraries or symbols it needs do not resolve here (found the way the dynamic loader finds them), its signature (unsigned, untrusted, tampered or trusted, with the signer) against $WSLP_ROOT/trust, and then what its entry point returns and which hooks it sets, run in a throw-away wslp-plugin-host process (the plugin's code runs, as you).\n\nExit status 0 when the plugin would load and run; otherwise the code of the first problem (docs/plugin-diagnostics.md lists them). The last line is a summary a CI job can grep: `wslp plugin check: PASS <file>` or `wslp plugin check: FAIL (<problem>, exit N) <file>`.",
+        after_help = "Examples:\n  wslp plugin check build/libdemo.so                 before `wslp plugin add`\n  wslp plugin check build/libdemo.so | tail -n1      the summary line only\n  wslp plugin check --timeout-ms 5000 libdemo.so     give up on an entry point after 5 s"
+    )]
+    Check(crate::commands::check::Args),
 }
 
 pub fn run(args: Args) -> anyhow::Result<i32> {
     let p = paths();
     match args.cmd {
+        Cmd::Trace(a) => crate::commands::trace::run(a),
+        Cmd::Check(a) => crate::commands::check::run(a),
         Cmd::Add { name, path } => {
             if !nix::unistd::geteuid().is_root() {
                 return Ok(fail_code(

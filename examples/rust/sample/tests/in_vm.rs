@@ -65,3 +65,40 @@ fn logs_the_real_vm_and_distribution() {
     assert!(lines[6].starts_with("VM Stopping. SessionId="), "{log}");
     assert_eq!(lines.len(), 7, "{log}");
 }
+
+/// `TestHost::trace`: the sample's calls, as `wslp plugin trace` shows them.
+#[test]
+fn the_trace_shows_its_execute_binary_inside_on_vm_started() {
+    use wslp_testing::{TraceItem, TraceValue};
+    let plugin_dir = tempfile::tempdir().unwrap();
+    let plugin = plugin_dir.path().join("libwslp_sample_plugin.so");
+    std::fs::copy(host::built_plugin("libwslp_sample_plugin.so"), &plugin).unwrap();
+    let t = TestHost::builder()
+        .plugin("Sample", &plugin)
+        .build()
+        .unwrap();
+    let trace = t.trace();
+    t.start_vm().unwrap();
+    let events: Vec<_> = trace
+        .drain()
+        .into_iter()
+        .map(|i| match i {
+            TraceItem::Event(e) => e,
+            TraceItem::Dropped(n) => panic!("{n} events dropped"),
+        })
+        .collect();
+    let calls: Vec<&str> = events.iter().map(|e| e.call.as_str()).collect();
+    assert_eq!(calls, ["ExecuteBinary", "OnVMStarted"]);
+    let exec = &events[0];
+    assert_eq!(exec.plugin, "Sample");
+    assert_eq!(exec.result, 0);
+    assert!(exec
+        .args
+        .contains(&("path".into(), TraceValue::Str("/bin/cat".into()))));
+    assert!(exec.args.contains(&(
+        "argv".into(),
+        TraceValue::List(vec!["/bin/cat".into(), "/proc/version".into()])
+    )));
+    // The hook includes the call it made.
+    assert!(events[1].duration_us >= exec.duration_us);
+}
