@@ -455,11 +455,13 @@ fn the_vm_log_rotates_at_its_cap() {
     cfg.log_cap_bytes = 64;
     let vm = wslp_vm::VmBackend::start(&wslp_vm::NamespaceBackend, &cfg).unwrap();
     for i in 0..4 {
-        let script = format!("echo line-{i}-0123456789012345678901234567890123456789 >&2");
+        let script =
+            format!("echo line-{i}-0123456789012345678901234567890123456789 >&2; echo done");
         let sock = vm
             .execute_binary("/bin/sh", &strings(&["sh", "-c", &script]))
             .unwrap();
-        talk(sock, b"");
+        let out = talk(sock, b"");
+        assert_eq!(String::from_utf8_lossy(&out), "done\n", "run {i}");
     }
     vm.stop();
     let log = std::fs::read_to_string(&cfg.log_path).unwrap();
