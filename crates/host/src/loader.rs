@@ -6,6 +6,12 @@
 //! have changed the file since (owned by root, not group/world-writable), else from a
 //! sealed memfd copy, so a writer racing the check (the TOCTOU of loading by path
 //! after verifying) cannot swap the code. With signatures off, we load by path.
+//!
+//! A plugin host is started again after a crash or a hang, long after the check.
+//! Root may have rewritten the file in place by then (`cp` keeps the inode, so the
+//! descriptor sees the new bytes). So a sealed copy of the verified bytes is kept
+//! with their SHA-256, and each start hashes the file through its descriptor: the
+//! file is loaded only while it still holds the verified bytes, the copy otherwise.
 
 use std::ffi::CString;
 use std::fs::File;
@@ -21,7 +27,7 @@ use wslp_abi::hresult::{hresult_from_win32, win32, E_FAIL, S_OK};
 use crate::api;
 use crate::ffi::{InProcessPlugin, LoadFailure};
 use crate::instance::PluginInstance;
-use crate::out_of_process::{HostSource, OutOfProcessPlugin};
+use crate::out_of_process::{HostSource, OutOfProcessPlugin, VerifiedSource};
 use crate::trace;
 
 /// Checks the bytes that will be loaded against the trust store: `Err((hresult, detail))`
@@ -62,6 +68,41 @@ enum Source {
     VerifiedFile(OwnedFd),
     /// A sealed copy of the verified bytes; only needed until `dlopen` has mapped it.
     SealedCopy(OwnedFd),
+}
+
+/// The verified bytes for a plugin host, which may be started many times: the
+/// root-only file (for its path) when there is one, and always a sealed copy.
+fn verified_for_host(path: &Path, source: Source) -> Result<HostSource, LoadFailure> {
+    let copy_failed = |e: nix::Error| LoadFailure {
+        hr: E_FAIL,
+        detail: format!("{}: cannot make a sealed copy to load: {e}", path.display()),
+        message: None,
+    };
+    Ok(match source {
+        Source::Path(p) => HostSource::Path(p),
+        Source::SealedCopy(copy) => HostSource::Verified(VerifiedSource::new(None, copy)),
+        Source::VerifiedFile(file) => {
+            let bytes = read_all_at(&file).map_err(|e| mod_not_found(path, e))?;
+            let copy = sealed_copy(&bytes).map_err(copy_failed)?;
+            HostSource::Verified(VerifiedSource::new(Some(file), copy))
+        }
+    })
+}
+
+/// The whole content of `fd` read from offset 0, whatever its file offset.
+pub(crate) fn read_all_at(fd: &OwnedFd) -> std::io::Result<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    let file = File::from(fd.try_clone()?);
+    let mut bytes = Vec::with_capacity(file.metadata()?.len() as usize);
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        match file.read_at(&mut buf, bytes.len() as u64) {
+            Ok(0) => return Ok(bytes),
+            Ok(n) => bytes.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 fn proc_fd_path(fd: &OwnedFd) -> PathBuf {
@@ -113,10 +154,7 @@ pub(crate) fn load_out_of_process(
     opts: &LoadOptions<'_>,
     exe: &Path,
 ) -> Result<Box<dyn PluginInstance>, LoadFailure> {
-    let source = match open_source(path, opts)? {
-        Source::Path(p) => HostSource::Path(p),
-        Source::VerifiedFile(fd) | Source::SealedCopy(fd) => HostSource::Fd(fd),
-    };
+    let source = verified_for_host(path, open_source(path, opts)?)?;
     tracing::debug!(plugin = name, path = %path.display(), host = %exe.display(), "loading plugin in a plugin host");
     let plugin = OutOfProcessPlugin::load(name, exe, source, opts.api_version, opts.hook_timeout)?;
     Ok(Box::new(plugin))

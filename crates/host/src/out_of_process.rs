@@ -39,11 +39,62 @@ use crate::trace::{self, PLUGIN_HOST_CRASHED, PLUGIN_HOST_TIMED_OUT};
 use wslp_ipc::frame::FrameError;
 
 /// What the plugin host loads: the registry path (signatures off), or the verified
-/// bytes' descriptor (root-only file or sealed memfd), kept for every respawn so the
-/// host never re-opens the path when signatures are required.
+/// bytes, kept for every respawn so the host never re-opens the path when
+/// signatures are required.
 pub(crate) enum HostSource {
     Path(PathBuf),
-    Fd(OwnedFd),
+    Verified(VerifiedSource),
+}
+
+/// The bytes a signature check accepted, for every start of a plugin host.
+pub(crate) struct VerifiedSource {
+    /// The root-only file they were read from: loaded through its descriptor
+    /// (so the plugin's dladdr + realpath name it) while it still holds them.
+    file: Option<OwnedFd>,
+    /// A sealed memfd copy: what is loaded once the file no longer holds them.
+    copy: OwnedFd,
+    sha256: [u8; 32],
+}
+
+impl VerifiedSource {
+    pub(crate) fn new(file: Option<OwnedFd>, copy: OwnedFd) -> VerifiedSource {
+        let sha256 = match crate::loader::read_all_at(&copy) {
+            Ok(bytes) => sha256(&bytes),
+            // Unreadable copy: no digest can match, so the copy itself is loaded
+            // (and fails to load with the kernel's error).
+            Err(_) => [0; 32],
+        };
+        VerifiedSource { file, copy, sha256 }
+    }
+
+    /// The descriptor to load now: the file when its content is still the verified
+    /// bytes, else the copy of them. Root can rewrite a root-only file in place (a
+    /// `cp` keeps the inode) at any time after the check.
+    fn current(&self, name: &str) -> BorrowedFd<'_> {
+        let Some(file) = &self.file else {
+            return self.copy.as_fd();
+        };
+        match crate::loader::read_all_at(file) {
+            Ok(bytes) if sha256(&bytes) == self.sha256 => file.as_fd(),
+            Ok(_) => {
+                tracing::warn!(
+                    plugin = name,
+                    "the plugin's file changed after its signature was verified; its host loads the verified copy. \
+                     To load the new file, restart the service (wslp --shutdown) so it is verified again"
+                );
+                self.copy.as_fd()
+            }
+            Err(e) => {
+                tracing::warn!(plugin = name, error = %e, "cannot read the plugin's file again; its host loads the verified copy");
+                self.copy.as_fd()
+            }
+        }
+    }
+}
+
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).into()
 }
 
 /// How long a host that closed its control socket gets to finish exiting before it
@@ -126,7 +177,7 @@ impl OutOfProcessPlugin {
             .version(self.api_version);
         let (frame, fd) = match &self.source {
             HostSource::Path(p) => (frame.opt_str(Some(&p.to_string_lossy())), None),
-            HostSource::Fd(fd) => (frame.opt_str(None), Some(fd.as_fd())),
+            HostSource::Verified(v) => (frame.opt_str(None), Some(v.current(&self.name))),
         };
         let started = trace::start();
         let lost = match host.request(&frame.finish(), fd, timeout) {
