@@ -60,6 +60,8 @@
 mod error;
 mod extract;
 mod fsutil;
+#[doc(hidden)]
+pub mod fuzzing;
 mod name;
 mod osrelease;
 mod passwd;

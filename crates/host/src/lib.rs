@@ -22,6 +22,8 @@ pub mod api;
 mod check;
 #[allow(unsafe_code)]
 mod ffi;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod instance;
 mod loader;
 pub mod manager;

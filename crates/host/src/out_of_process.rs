@@ -214,14 +214,14 @@ impl OutOfProcessPlugin {
     }
 }
 
-fn decode_load_done(frame: &[u8]) -> Result<(i32, String, u32), ProtoError> {
+pub(crate) fn decode_load_done(frame: &[u8]) -> Result<(i32, String, u32), ProtoError> {
     match Dec::new(frame)? {
         (protocol::T_LOAD_DONE, mut d) => Ok((d.i32()?, d.str()?, d.u32()?)),
         _ => Err(ProtoError::Malformed("expected LoadDone")),
     }
 }
 
-fn decode_hook_done(frame: &[u8]) -> Result<HookOutcome, ProtoError> {
+pub(crate) fn decode_hook_done(frame: &[u8]) -> Result<HookOutcome, ProtoError> {
     match Dec::new(frame)? {
         (protocol::T_HOOK_DONE, mut d) => Ok(HookOutcome {
             hr: d.i32()?,
@@ -671,7 +671,7 @@ fn serve_api(sock: &OwnedFd, name: &str) {
 
 /// One API call of the plugin host's, served; traced here when its frame says
 /// someone traces the plugin (`name`).
-fn serve_one(frame: &[u8], name: &str) -> Result<(i32, Option<OwnedFd>), ProtoError> {
+pub(crate) fn serve_one(frame: &[u8], name: &str) -> Result<(i32, Option<OwnedFd>), ProtoError> {
     let socket = |r: Result<OwnedFd, i32>| match r {
         Ok(fd) => (S_OK, Some(fd)),
         Err(hr) => (hr, None),

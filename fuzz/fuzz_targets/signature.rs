@@ -1,0 +1,6 @@
+//! Fuzz target: see `bodies::signature`.
+#![no_main]
+#[path = "bodies.rs"]
+mod bodies;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| bodies::signature(data));
