@@ -330,3 +330,57 @@ fn plugin_hosts_go_when_the_service_is_killed() {
         2
     );
 }
+
+/// Issue 14 item 8: without the plugin host, plugins are refused with what is
+/// missing and what to do, not silently loaded into the service; naming them in
+/// `in_process_plugins` is the way to run them there.
+#[test]
+fn a_missing_plugin_host_refuses_plugins_unless_asked_to_load_them_in_process() {
+    let env = Env::new();
+    env.import("D");
+    let log = env.scratch().join("plugin.log");
+    let so = build_plugin(
+        "crash",
+        &[&format!("LOG_PATH=\"{}\"", log.display())],
+        &env.scratch(),
+    );
+    env.add_plugin("P", &so);
+    // wslpd alone in a directory: no plugin host beside it, none in PATH.
+    let dir = env.scratch().join("bin");
+    std::fs::create_dir(&dir).unwrap();
+    let wslpd = dir.join("wslpd");
+    std::fs::copy(bin("wslpd"), &wslpd).unwrap();
+    let run = |args: &[&str]| {
+        env.cmd()
+            .env("WSLPD", &wslpd)
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .env_remove("WSLP_PLUGIN_HOST")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let o = run(&["-d", "D", "--", "true"]);
+    assert!(!o.status.success());
+    let settings = env.root.join("wslp.toml");
+    assert_eq!(
+        stderr(&o),
+        format!(
+            "The plugin host wslp-plugin-host was found neither in $WSLP_PLUGIN_HOST, next to {}, nor in PATH, so no plugin can load.\n\
+             Install wslp-plugin-host beside wslpd, or list the plugins to load inside the service in in_process_plugins in {}.\n",
+            wslpd.display(),
+            settings.display()
+        )
+    );
+    assert!(!log.exists(), "the plugin was not loaded anywhere");
+    run(&["--shutdown"]);
+
+    std::fs::write(
+        &settings,
+        "require_signatures = false\nin_process_plugins = [\"P\"]\n",
+    )
+    .unwrap();
+    let o = run(&["-d", "D", "--", "true"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(read_log(&log).contains("EntryPoint"));
+    run(&["--shutdown"]);
+}

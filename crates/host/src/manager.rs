@@ -109,14 +109,22 @@ impl PluginManager {
             .any(|e| !manager.config.settings.is_in_process(&e.name));
         let host_exe = if wants_host { find_plugin_host() } else { None };
         if wants_host && host_exe.is_none() {
-            let w = format!(
-                "the plugin host {PLUGIN_HOST_BIN} was found neither in ${PLUGIN_HOST_ENV}, next to {}, nor in PATH; \
-                 every plugin is loaded in the service itself, where a crash takes the service down \
-                 (install {PLUGIN_HOST_BIN} beside wslpd)",
-                std::env::current_exe().map_or_else(|_| "the service".into(), |p| p.display().to_string())
+            // Fail closed: loading every plugin in the service instead would let
+            // one crash take the service down, which nobody asked for.
+            let text = format!(
+                "The plugin host {PLUGIN_HOST_BIN} was found neither in ${PLUGIN_HOST_ENV}, next to {}, nor in PATH, so no plugin can load.\n\
+                 Install {PLUGIN_HOST_BIN} beside wslpd, or list the plugins to load inside the service in in_process_plugins in {}.",
+                std::env::current_exe().map_or_else(|_| "the service".into(), |p| p.display().to_string()),
+                manager.config.wslp_root.join("wslp.toml").display(),
             );
-            tracing::warn!("{w}");
-            manager.warnings.push(w);
+            tracing::error!("{text}");
+            manager.load_failure = Some(PluginFailure {
+                plugin: String::new(),
+                code: hresult_from_win32(win32::ERROR_FILE_NOT_FOUND),
+                message: None,
+                text,
+            });
+            return manager;
         }
         for entry in entries {
             let in_process = manager.config.settings.is_in_process(&entry.name);
