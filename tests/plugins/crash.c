@@ -12,7 +12,8 @@
  *   LEAK_FDS=N            first open N descriptors and never close them
  *   FORK_CHILD            first fork a child that sleeps forever (logged "child=PID")
  *
- * Its entry point also writes "crash plugin loaded" to stderr.
+ * Its entry point also writes "crash plugin loaded" to stderr, and
+ * OnDistributionStarted "crash plugin saw NAME start".
  */
 #include <WslPluginApi.h>
 
@@ -93,6 +94,7 @@ static HRESULT OnDistributionStarted(const struct WSLSessionInformation* s, cons
 {
     (void)s;
     logf_("OnDistributionStarted pid=%d name=%ls", (int)getpid(), d->Name);
+    fprintf(stderr, "crash plugin saw %ls start\n", d->Name);
 #ifdef IN_DISTRO_STARTED
     if (is_victim(d->Name))
         misbehave("OnDistributionStarted");

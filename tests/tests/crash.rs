@@ -253,6 +253,13 @@ fn in_process_plugins_run_inside_the_service() {
     env.ok(&["-d", "D", "--", "true"]);
     let service = env.service_pid().unwrap();
     assert!(read_log(&log).contains(&format!("EntryPoint pid={service}\n")));
+    // What it writes to stderr once the service runs goes to the service log
+    // (issue 14 item 7).
+    let service_log = env.service_log();
+    assert!(
+        service_log.contains("plugin output: crash plugin saw D start"),
+        "{service_log}"
+    );
 }
 
 #[test]

@@ -585,7 +585,9 @@ const LOG_LINES_PER_SECOND: u32 = 100;
 
 /// Copies the host's stdout/stderr into the service log, rate-limited: a plugin
 /// printing in a loop must not fill the disk with the service's log.
-fn forward_log(pipe: OwnedFd, name: &str) {
+/// Logs each line read from `pipe` as the output of plugin `name`, at most
+/// `LOG_LINES_PER_SECOND` a second (the rest are counted), until EOF.
+pub fn forward_log(pipe: OwnedFd, name: &str) {
     let reader = std::io::BufReader::new(std::fs::File::from(pipe));
     let mut window = Instant::now();
     let (mut logged, mut dropped) = (0u32, 0u64);

@@ -197,10 +197,28 @@ fn init_logging(paths: &Paths, level: &str, to_stderr: bool) -> Result<(), Daemo
 }
 
 /// Tells the `wslp` that started us that we are listening: the marker, then
-/// stdout and stderr pointed at /dev/null (which gives the client its EOF).
+/// stdout and stderr pointed elsewhere (which gives the client its EOF). What
+/// is written there later, by in-process plugins above all, goes to the
+/// service log, as the SDK documents; /dev/null only if no pipe can be made.
 fn ready() {
     use std::io::Write;
     let _ = std::io::stderr().write_all(READY_MARKER.as_bytes());
+    match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
+        Ok((r, w)) => {
+            let _ = nix::unistd::dup2(w.as_raw_fd(), 1);
+            let _ = nix::unistd::dup2(w.as_raw_fd(), 2);
+            drop(w);
+            let spawned = std::thread::Builder::new()
+                .name("wslpd-stderr".into())
+                .spawn(move || wslp_host::forward_log(r, "(in process)"));
+            if spawned.is_ok() {
+                return;
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "no pipe for the service's stderr; in-process plugins' output is lost")
+        }
+    }
     if let Ok(null) = OpenOptions::new().write(true).open("/dev/null") {
         let _ = nix::unistd::dup2(null.as_raw_fd(), 1);
         let _ = nix::unistd::dup2(null.as_raw_fd(), 2);
