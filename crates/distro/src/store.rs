@@ -300,7 +300,7 @@ impl DistroStore {
         };
         let stream = open_tar_stream(reader, &source_name)?;
 
-        let prepared = prepare_dir(&dir)?;
+        let prepared = prepare_dir(&dir, &reg)?;
         let cleanup_dir = |prepared: &Prepared| {
             if prepared.created {
                 let _ = std::fs::remove_dir(&dir);
@@ -385,6 +385,14 @@ impl DistroStore {
                         )
                     }
                 })?;
+            // The staging directory goes before the registry names the
+            // rootfs: a crash after this leaves no staging beside a
+            // registered rootfs for a later import to take for leftovers.
+            if let Some(staging_name) = staging.file_name() {
+                if let Err(e) = rfs::unlinkat(&dfd, staging_name, rfs::AtFlags::REMOVEDIR) {
+                    tracing::warn!(path = %staging.display(), error = %e, "could not remove the staging directory");
+                }
+            }
             reg.entries.push(Entry {
                 id,
                 name: name.to_string(),
@@ -493,13 +501,24 @@ fn check_free(reg: &Registry, name: &str, dir: &Path) -> Result<(), DistroError>
             name: e.name.clone(),
         });
     }
-    if let Some(e) = reg.entries.iter().find(|e| e.base_path == dir) {
+    if let Some(e) = reg.entries.iter().find(|e| same_dir(&e.base_path, dir)) {
         return Err(DistroError::DirInUse {
             dir: dir.to_path_buf(),
             owner: e.name.clone(),
         });
     }
     Ok(())
+}
+
+/// Whether `a` and `b` name one directory: the same (device, inode) once
+/// symlinks are followed, or the same text when either is missing. Text alone
+/// let an import through a symlink reach a registered distribution's files.
+fn same_dir(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(ma), Ok(mb)) => ma.dev() == mb.dev() && ma.ino() == mb.ino(),
+        _ => a == b,
+    }
 }
 
 fn is_staging(name: &OsStr) -> bool {
@@ -538,7 +557,7 @@ fn remove_stale_staging(dir: &Path) -> std::io::Result<usize> {
 /// stale staging directories, and a `rootfs` next to one (the crash came
 /// between the rename and the registry write; the caller checked that no
 /// registered distribution lives in `dir`).
-fn prepare_dir(dir: &Path) -> Result<Prepared, DistroError> {
+fn prepare_dir(dir: &Path, reg: &Registry) -> Result<Prepared, DistroError> {
     match std::fs::symlink_metadata(dir) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             std::fs::create_dir_all(dir).map_err(|e| DistroError::io("create", dir, e))?;
@@ -583,6 +602,19 @@ fn prepare_dir(dir: &Path) -> Result<Prepared, DistroError> {
         });
     }
     if rootfs {
+        // Whatever the path says, a rootfs some distribution is registered with
+        // is never a leftover.
+        let candidate = dir.join(ROOTFS_DIR);
+        if let Some(e) = reg
+            .entries
+            .iter()
+            .find(|e| same_dir(&e.base_path.join(ROOTFS_DIR), &candidate))
+        {
+            return Err(DistroError::DirInUse {
+                dir: dir.to_path_buf(),
+                owner: e.name.clone(),
+            });
+        }
         tracing::warn!(dir = %dir.display(), "removing the unregistered rootfs of an interrupted import");
         remove_tree(&dir.join(ROOTFS_DIR)).map_err(|e| {
             DistroError::io("remove the leftovers of an interrupted import in", dir, e)

@@ -666,3 +666,26 @@ fn hard_links_to_missing_or_directory_targets_are_refused() {
     t.hardlink("./root-link", "./");
     assert_refused(t.finish(), "link to the root", unsafe_entry);
 }
+
+/// Issue 14 item 3: an import through a symlink to a registered distribution's
+/// folder, with a stale staging directory beside its rootfs (a crash after the
+/// registry write), is refused, and the distribution's files stay.
+#[test]
+fn an_import_through_a_symlink_never_touches_a_registered_distribution() {
+    let (t, s) = store();
+    let dir = t.path().join("d");
+    let first = import_bytes(&s, "First", &dir, rootfs_tar()).unwrap();
+    let marker = first.rootfs.join("etc/keep-me");
+    std::fs::write(&marker, b"data").unwrap();
+    std::fs::create_dir(dir.join(format!("{STAGING_PREFIX}0123"))).unwrap();
+    let link = t.path().join("link");
+    std::os::unix::fs::symlink(&dir, &link).unwrap();
+
+    let e = import_bytes(&s, "Second", &link, rootfs_tar()).unwrap_err();
+    assert!(
+        matches!(&e, DistroError::DirInUse { owner, .. } if owner == "First"),
+        "{e}"
+    );
+    assert_eq!(std::fs::read(&marker).unwrap(), b"data");
+    assert!(s.get("Second").is_err());
+}
