@@ -461,6 +461,25 @@ impl Instance {
     /// Every distribution, then OnVMStopping while the VM is still up, then the VM.
     pub fn stop_vm(&self) {
         let _g = sync::lock(&self.lifecycle);
+        self.stop_vm_locked();
+    }
+
+    /// Stops a distribution if it runs, OnDistributionUnregistered, then removes
+    /// it from the registry and deletes its files, all under the lifecycle lock:
+    /// no command can start it again between its stop and the removal.
+    pub fn unregister(&self, record: &DistroRecord) -> Result<(), Failure> {
+        let _g = sync::lock(&self.lifecycle);
+        self.stop_distro_locked(&record.id);
+        // Before removal, and with the VM possibly stopped (SPEC §4).
+        self.plugins
+            .on_distribution_unregistered(&self.session, &self.offline_info(record));
+        self.store
+            .unregister(&record.name)
+            .map(|_| ())
+            .map_err(store_failure)
+    }
+
+    fn stop_vm_locked(&self) {
         let ids: Vec<Uuid> = sync::read(&self.live.running).keys().copied().collect();
         for id in ids {
             self.stop_distro_locked(&id);
@@ -582,8 +601,16 @@ impl Instance {
             let t = *state.vm_idle_since.get_or_insert(now);
             if let Some(limit) = ms(self.settings.vm_idle_timeout_ms) {
                 if now.duration_since(t) >= limit {
-                    info!("vm idle; stopping it");
-                    self.stop_vm();
+                    before_idle_stop();
+                    // Checked again under the lock: a request may have taken
+                    // the VM or leased a distribution since.
+                    let _g = sync::lock(&self.lifecycle);
+                    if sync::read(&self.live.running).is_empty()
+                        && self.active.load(Ordering::SeqCst) == 0
+                    {
+                        info!("vm idle; stopping it");
+                        self.stop_vm_locked();
+                    }
                     state.vm_idle_since = None;
                 }
             }
@@ -604,6 +631,23 @@ impl Instance {
         }
         false
     }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Runs once between the idle policy's first look and its stop of the VM:
+    /// where a request can slip in (tests only).
+    static BEFORE_IDLE_STOP: std::cell::RefCell<Option<Box<dyn FnOnce()>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+fn before_idle_stop() {
+    #[cfg(test)]
+    BEFORE_IDLE_STOP.with(|h| {
+        if let Some(f) = h.borrow_mut().take() {
+            f()
+        }
+    });
 }
 
 #[derive(Default)]
@@ -686,5 +730,44 @@ mod tests {
         assert_eq!(inst.listing(false).unwrap(), vec![]);
         let mut idle = IdleState::default();
         assert!(!inst.idle_tick(&mut idle));
+    }
+
+    /// Issue 14 item 4: a request that takes the VM after the idle policy first
+    /// found it idle keeps it: the stop checks again under the lifecycle lock.
+    #[test]
+    fn the_idle_stop_never_takes_the_vm_from_a_request_that_just_got_it() {
+        let root = tempfile::tempdir().unwrap();
+        let settings = Settings {
+            require_signatures: false,
+            vm_idle_timeout_ms: 0,
+            service_idle_timeout_ms: -1,
+            ..Settings::default()
+        };
+        let inst = Arc::new(
+            Instance::new(
+                Paths::new(root.path()),
+                settings,
+                Box::new(wslp_vm::NamespaceBackend),
+            )
+            .unwrap(),
+        );
+        inst.ensure_vm(&mut Vec::new()).unwrap();
+        let got: Arc<Mutex<Option<Arc<dyn Vm>>>> = Arc::default();
+        let (i, g) = (inst.clone(), got.clone());
+        BEFORE_IDLE_STOP.with(|h| {
+            *h.borrow_mut() = Some(Box::new(move || {
+                // What a request does: count itself, then take the VM.
+                i.active.fetch_add(1, Ordering::SeqCst);
+                *sync::lock(&g) = Some(i.ensure_vm(&mut Vec::new()).unwrap());
+            }))
+        });
+        let mut idle = IdleState::default();
+        assert!(!inst.idle_tick(&mut idle));
+        let vm = sync::lock(&got).clone().expect("the request ran");
+        assert!(vm.is_running(), "the VM was stopped under the request");
+        // Once the request is done, the VM goes idle as usual.
+        inst.active.fetch_sub(1, Ordering::SeqCst);
+        inst.idle_tick(&mut idle);
+        assert!(inst.vm().is_none());
     }
 }

@@ -211,11 +211,7 @@ fn dispatch(
         Request::Unregister { name } => {
             require_root(peer, "unregister distributions")?;
             let record = lookup(inst, &name)?;
-            inst.stop_distro(&record.id);
-            // Before removal, and with the VM possibly stopped (SPEC §4).
-            inst.plugins
-                .on_distribution_unregistered(&inst.session, &inst.offline_info(&record));
-            inst.store.unregister(&record.name).map_err(store_failure)?;
+            inst.unregister(&record)?;
             info!(distro = %record.name, "unregistered");
             Ok(())
         }
