@@ -601,3 +601,108 @@ fn a_filesystem_that_cannot_be_idmapped_gets_its_files_shifted_at_import() {
         stderr(&o)
     );
 }
+
+/// `tests/tools/flood.c`, built once per test into `dir`, runnable by anyone.
+fn flood_tool(dir: &Path) -> PathBuf {
+    let out = dir.join("flood");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/flood.c");
+    let o = Command::new("gcc")
+        .args(["-O1", "-Wall", "-o"])
+        .arg(&out)
+        .arg(&src)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    chmod(dir, 0o755);
+    chmod(&out, 0o755);
+    out
+}
+
+fn fd_count(pid: i32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count()
+}
+
+/// `flood` run as the test user; returns it with the line it printed once ready.
+fn flood_as_user(tool: &Path, env: &Env, args: &[&str]) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let user = test_user();
+    let mut child = Command::new("setpriv")
+        .args([
+            &format!("--reuid={}", user.uid),
+            &format!("--regid={}", user.gid),
+            "--init-groups",
+            "--",
+        ])
+        .arg(tool)
+        .arg(env.root.join("wslpd.sock"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    (child, line)
+}
+
+/// Issue 14 item 1: an unprivileged client that announces a 1 MiB frame and
+/// sends 5,000 one-byte messages with four descriptors each is dropped at its
+/// first stray descriptor; the service keeps its descriptors and serves root.
+#[test]
+fn a_descriptor_flood_from_a_user_costs_the_service_nothing() {
+    let env = Env::new();
+    env.open_to_users();
+    env.ok(&["--status"]);
+    let pid = env.service_pid().expect("the service runs");
+    let before = fd_count(pid);
+    let tool = flood_tool(&env.scratch());
+    let (mut flood, line) = flood_as_user(&tool, &env, &["fds"]);
+    let sent: usize = line
+        .trim()
+        .strip_prefix("sent ")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{line:?}"));
+    assert!(sent < 5000, "the service never dropped the connection");
+    // While the flooding connection stays open (on the client's side).
+    let during = fd_count(pid);
+    assert!(
+        during <= before + 8,
+        "the service holds {during} descriptors, {before} before the flood"
+    );
+    env.ok(&["--status"]);
+    drop(flood.stdin.take());
+    flood.wait().unwrap();
+}
+
+/// Issue 14 item 1: one user's idle connections are capped, with a clear
+/// refusal to that user, while root is still served; connections that never
+/// say anything are dropped after the handshake timeout.
+#[test]
+fn one_user_s_connections_are_capped_and_root_is_still_served() {
+    let env = Env::new();
+    env.open_to_users();
+    env.ok(&["--status"]);
+    let pid = env.service_pid().expect("the service runs");
+    let tool = flood_tool(&env.scratch());
+    let (mut flood, line) = flood_as_user(&tool, &env, &["conns", "300"]);
+    assert_eq!(line, "open 300\n");
+    let o = env.cmd_as(&test_user()).arg("--status").output().unwrap();
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("already holds 128 connections, the most one user may"),
+        "{err}"
+    );
+    env.ok(&["--status"]);
+    assert!(
+        fd_count(pid) < 300,
+        "refused connections are closed: {} descriptors",
+        fd_count(pid)
+    );
+    drop(flood.stdin.take());
+    flood.wait().unwrap();
+}

@@ -88,10 +88,18 @@ fn connect_once(paths: &Paths) -> Result<Conn, ClientError> {
 
 fn handshake(s: UnixStream) -> Result<Conn, ClientError> {
     let conn = Conn::new(s);
-    conn.send(&ClientMessage::Hello {
+    // A service that refuses the connection (too many from this user) writes
+    // why and closes at once, maybe before our Hello arrives: its answer is
+    // read even when sending failed.
+    let sent = conn.send(&ClientMessage::Hello {
         version: PROTOCOL_VERSION,
-    })?;
-    match conn.recv::<ServerMessage>()?.0 {
+    });
+    let answer = match (conn.recv::<ServerMessage>(), sent) {
+        (Ok((m, _)), _) => m,
+        (Err(_), Err(e)) => return Err(e.into()),
+        (Err(e), Ok(())) => return Err(e.into()),
+    };
+    match answer {
         ServerMessage::Hello { .. } => Ok(conn),
         ServerMessage::Failed { text, .. } => Err(ClientError::StartFailed(text)),
         other => Err(ClientError::StartFailed(format!(

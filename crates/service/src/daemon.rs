@@ -80,6 +80,7 @@ pub fn run(paths: Paths, opts: DaemonOptions) -> Result<bool, DaemonError> {
 
     let settings = wslp_config::Settings::load(&paths.root).map_err(DaemonError::Settings)?;
     init_logging(&paths, &settings.log_level, opts.log_stderr)?;
+    raise_nofile_limit();
 
     let listener = match crate::sys::systemd_listener() {
         Some(l) => l,
@@ -194,6 +195,21 @@ fn init_logging(paths: &Paths, level: &str, to_stderr: bool) -> Result<(), Daemo
         .try_init()
         .ok();
     Ok(())
+}
+
+/// Raises the soft descriptor limit to the hard one: each connection holds a
+/// few descriptors (its socket, a command's stdio, a pty), and the admission
+/// caps (`admission`) assume room for all of them.
+fn raise_nofile_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+            Ok(()) => tracing::debug!(from = soft, to = hard, "descriptor limit raised"),
+            Err(e) => tracing::warn!(error = %e, soft, hard, "cannot raise the descriptor limit"),
+        },
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot read the descriptor limit"),
+    }
 }
 
 /// Tells the `wslp` that started us that we are listening: the marker, then

@@ -13,6 +13,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod admission;
 pub mod daemon;
 pub mod failure;
 pub mod ids;

@@ -15,6 +15,7 @@
 //!   the service's own user: see `tracer`). Plugins, settings and trust are
 //!   files under `$WSLP_ROOT` that only root can write.
 
+use crate::admission::{Admission, HANDSHAKE_TIMEOUT, MAX_REQUEST_FDS};
 use crate::failure::Failure;
 use crate::instance::{store_failure, CountGuard, IdleState, Instance};
 use crate::sys::{peer_groups, peer_pidfd};
@@ -24,7 +25,7 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
 use wslp_distro::{DistroRecord, UserInfo};
 use wslp_ipc::conn::{peer, Conn, Peer};
@@ -53,6 +54,7 @@ pub fn serve(instance: Arc<Instance>, listener: UnixListener) {
             })
             .expect("spawn idle thread");
     }
+    let admission = Arc::new(Admission::default());
     for stream in listener.incoming() {
         let stream = match stream {
             Ok(s) => s,
@@ -62,13 +64,31 @@ pub fn serve(instance: Arc<Instance>, listener: UnixListener) {
                 continue;
             }
         };
+        let peer = match peer(&stream) {
+            Ok(p) => p,
+            Err(e) => {
+                warn!(error = %e, "no peer credentials; dropping the connection");
+                continue;
+            }
+        };
+        let ticket = match admission.admit(peer.uid) {
+            Ok(t) => t,
+            Err(text) => {
+                warn!(uid = peer.uid, pid = peer.pid, "{text}");
+                // The socket's buffer is empty: this send cannot block.
+                let _ = stream.set_write_timeout(Some(Duration::from_millis(100)));
+                let _ = Conn::new(stream).send(&ServerMessage::Failed { text, exit_code: 1 });
+                continue;
+            }
+        };
         let inst = instance.clone();
         let guard_count = &inst.clients;
         guard_count.fetch_add(1, Ordering::SeqCst);
         let spawned = std::thread::Builder::new()
             .name("client".into())
             .spawn(move || {
-                handle_client(&inst, stream);
+                handle_client(&inst, stream, peer);
+                drop(ticket);
                 inst.clients.fetch_sub(1, Ordering::SeqCst);
             });
         if let Err(e) = spawned {
@@ -87,16 +107,17 @@ pub fn finish(inst: &Instance, code: i32) -> ! {
     std::process::exit(code);
 }
 
-fn handle_client(inst: &Arc<Instance>, stream: UnixStream) {
-    let peer = match peer(&stream) {
-        Ok(p) => p,
-        Err(e) => {
-            warn!(error = %e, "no peer credentials; dropping the connection");
-            return;
-        }
-    };
+fn handle_client(inst: &Arc<Instance>, stream: UnixStream, peer: Peer) {
+    // A client that connects and then says nothing (the receive timeout), or
+    // stops half-way through a frame (the deadline), gives up its thread.
+    if stream.set_read_timeout(Some(HANDSHAKE_TIMEOUT)).is_err() {
+        return;
+    }
     let conn = Conn::new(stream);
-    match conn.recv::<ClientMessage>() {
+    let deadline = Some(Instant::now() + HANDSHAKE_TIMEOUT);
+    match conn.recv_until::<ClientMessage>(deadline) {
+        // Descriptors come with the request only.
+        Ok((ClientMessage::Hello { .. }, fds)) if !fds.is_empty() => return,
         Ok((ClientMessage::Hello { version }, _)) if version == PROTOCOL_VERSION => {}
         Ok((ClientMessage::Hello { version }, _)) => {
             let e = ProtocolError::Version {
@@ -120,7 +141,17 @@ fn handle_client(inst: &Arc<Instance>, stream: UnixStream) {
     {
         return;
     }
-    let (req, fds) = match conn.recv::<ClientMessage>() {
+    let (req, fds) = match conn.recv_until::<ClientMessage>(deadline) {
+        Ok((ClientMessage::Request(_), fds)) if fds.len() > MAX_REQUEST_FDS => {
+            let _ = conn.send(&ServerMessage::Failed {
+                text: format!(
+                    "bad request: {} descriptors, at most {MAX_REQUEST_FDS}",
+                    fds.len()
+                ),
+                exit_code: 1,
+            });
+            return;
+        }
         Ok((ClientMessage::Request(r), fds)) => (r, fds),
         Ok(_) => return,
         Err(ProtocolError::Closed) => return,
@@ -132,6 +163,10 @@ fn handle_client(inst: &Arc<Instance>, stream: UnixStream) {
             return;
         }
     };
+    // From here the connection lives as long as its command.
+    if conn.stream().set_read_timeout(None).is_err() {
+        return;
+    }
     debug!(uid = peer.uid, pid = peer.pid, ?req, "request");
     let shutdown = matches!(req, Request::Shutdown);
     let result = dispatch(inst, &conn, peer, req, fds);
