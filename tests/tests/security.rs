@@ -706,3 +706,24 @@ fn one_user_s_connections_are_capped_and_root_is_still_served() {
     drop(flood.stdin.take());
     flood.wait().unwrap();
 }
+
+/// Issue 14 item 6: the system instance's service refuses a root that others
+/// can write, saying which and how to fix it.
+#[test]
+fn a_root_others_can_write_is_refused() {
+    let env = Env::new();
+    chmod(&env.root, 0o777);
+    let o = env.wslp(&["--status"]);
+    assert!(!o.status.success());
+    let root = env.root.display();
+    assert!(
+        stderr(&o).contains(&format!(
+            "{root} is owned by uid 0 with mode 777: only root may change the system instance's state \
+             (chown root:root {root}; chmod go-w {root})"
+        )),
+        "{}",
+        stderr(&o)
+    );
+    chmod(&env.root, 0o755);
+    env.ok(&["--status"]);
+}

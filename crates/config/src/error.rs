@@ -23,6 +23,10 @@ pub enum ConfigError {
     NoSuchPlugin { name: String, registry: PathBuf },
     #[error("invalid plugin name {0:?}: it must be non-empty and without control characters")]
     InvalidName(String),
+    #[error("{path} is {what}; wslp reads its state files only as regular files (put the file itself there)")]
+    NotARegularFile { path: PathBuf, what: &'static str },
+    #[error("{path} is owned by uid {uid} with mode {mode:o}: only root may change the system instance's state (chown root:root {path}; chmod go-w {path})", path = path.display())]
+    NotRootOnly { path: PathBuf, uid: u32, mode: u32 },
 }
 
 impl ConfigError {

@@ -9,7 +9,9 @@ use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use crate::toml_util::{item_line, key_line, parse_spanned, read_optional};
+use crate::toml_util::{
+    check_root_only, item_line, key_line, parse_spanned, read_checked, read_optional,
+};
 use crate::ConfigError;
 
 pub const REGISTRY_FILE: &str = "plugins.toml";
@@ -82,9 +84,11 @@ pub fn parse_registry(
 /// file order, and warnings for skipped values and duplicate files.
 pub fn read_registry(wslp_root: &Path) -> Result<(Vec<RegistryEntry>, Vec<String>), ConfigError> {
     let path = registry_path(wslp_root);
-    let Some(text) = read_optional(&path)? else {
+    let Some((text, owner)) = read_checked(&path)? else {
         return Ok((Vec::new(), Vec::new()));
     };
+    // Which plugins root's service loads is root's to say (SPEC §2).
+    check_root_only(&path, owner)?;
     let (entries, mut warnings) = parse_registry(&text, &path)?;
     let (entries, dup_warnings) = skip_duplicate_files(entries);
     warnings.extend(dup_warnings);
@@ -155,6 +159,7 @@ pub fn add_registry_entry(
         return Err(ConfigError::RelativePath(path.to_path_buf()));
     }
     let reg = registry_path(wslp_root);
+    let _held = lock(&reg)?;
     let (text, mut doc) = load_doc(&reg)?;
     let (existing, _) = parse_registry(&text, &reg)?;
     let table = doc
@@ -199,6 +204,7 @@ pub fn add_registry_entry(
 /// Removes the entry called `name` (atomic rewrite).
 pub fn remove_registry_entry(wslp_root: &Path, name: &str) -> Result<(), ConfigError> {
     let reg = registry_path(wslp_root);
+    let _held = lock(&reg)?;
     let (_, mut doc) = load_doc(&reg)?;
     let removed = doc
         .get_mut(TABLE)
@@ -211,6 +217,26 @@ pub fn remove_registry_entry(wslp_root: &Path, name: &str) -> Result<(), ConfigE
         });
     }
     write(&reg, &doc.to_string())
+}
+
+/// Held around each read-modify-write of the registry: two `wslp plugin add`
+/// at once would otherwise each write the file without the other's entry.
+fn lock(reg: &Path) -> Result<std::fs::File, ConfigError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = reg.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| ConfigError::io("create directory", dir, e))?;
+    let path = dir.join(".plugins.toml.lock");
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(&path)
+        .map_err(|e| ConfigError::io("open", &path, e))?;
+    rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive)
+        .map_err(|e| ConfigError::io("lock", &path, e.into()))?;
+    Ok(f)
 }
 
 /// Rewrites the registry atomically, creating `$WSLP_ROOT` when missing.
@@ -351,8 +377,13 @@ mod tests {
         assert_eq!(names(&e), ["A"]);
         let mode = std::fs::metadata(registry_path(&root)).unwrap().mode();
         assert_eq!(mode & 0o777, 0o644);
-        // No temp file left behind.
-        assert_eq!(std::fs::read_dir(&root).unwrap().count(), 1);
+        // No temp file left behind: the registry and the edits' lock file.
+        let mut left: Vec<_> = std::fs::read_dir(&root)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        left.sort();
+        assert_eq!(left, [".plugins.toml.lock", "plugins.toml"]);
     }
 
     #[test]
@@ -406,5 +437,71 @@ mod proptests {
             prop_assert_eq!(entries, expected);
             prop_assert!(warnings.is_empty());
         }
+    }
+}
+
+/// Issue 14 item 6: state files are read through one descriptor, never
+/// through a symlink, and root's registry must be root's alone.
+#[cfg(test)]
+mod checks {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_symlinked_registry_or_settings_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let elsewhere = dir.path().join("elsewhere.toml");
+        std::fs::write(&elsewhere, "[plugins]\nA = \"/a.so\"\n").unwrap();
+        std::os::unix::fs::symlink(&elsewhere, registry_path(dir.path())).unwrap();
+        let e = read_registry(dir.path()).expect_err("refused");
+        assert!(e.to_string().contains("is a symbolic link"), "{e}");
+        std::os::unix::fs::symlink(&elsewhere, dir.path().join("wslp.toml")).unwrap();
+        let e = crate::Settings::load(dir.path()).expect_err("refused");
+        assert!(e.to_string().contains("is a symbolic link"), "{e}");
+    }
+
+    #[test]
+    fn root_refuses_a_registry_others_could_have_written() {
+        if !rustix::process::geteuid().is_root() {
+            return; // the check is the system instance's
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let reg = registry_path(dir.path());
+        std::fs::write(&reg, "[plugins]\nA = \"/a.so\"\n").unwrap();
+        std::fs::set_permissions(&reg, std::fs::Permissions::from_mode(0o664)).unwrap();
+        let e = read_registry(dir.path()).expect_err("refused");
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "{0} is owned by uid 0 with mode 664: only root may change the system instance's state \
+                 (chown root:root {0}; chmod go-w {0})",
+                reg.display()
+            )
+        );
+        std::fs::set_permissions(&reg, std::fs::Permissions::from_mode(0o644)).unwrap();
+        std::os::unix::fs::chown(&reg, Some(65534), None).unwrap();
+        assert!(read_registry(dir.path()).is_err());
+        std::os::unix::fs::chown(&reg, Some(0), None).unwrap();
+        assert_eq!(read_registry(dir.path()).unwrap().0.len(), 1);
+    }
+
+    #[test]
+    fn concurrent_registrations_lose_no_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        std::thread::scope(|s| {
+            for i in 0..16 {
+                let root = dir.path();
+                s.spawn(move || {
+                    add_registry_entry(root, &format!("P{i}"), Path::new(&format!("/p{i}.so")))
+                        .unwrap();
+                });
+            }
+        });
+        let (entries, _) = read_registry(dir.path()).unwrap();
+        assert_eq!(entries.len(), 16, "{:?}", names(&entries));
+    }
+
+    fn names(e: &[RegistryEntry]) -> Vec<&str> {
+        e.iter().map(|e| e.name.as_str()).collect()
     }
 }

@@ -5,14 +5,13 @@
 //! an error naming the file and line: guessing what the user meant for a security
 //! switch like `require_signatures` would be worse than refusing.
 
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::Duration;
 
 use wslp_abi::{WSLVersion, WSL_API_VERSION};
 
 use crate::network::{Ipv4Cidr, NatBackend, NetworkingMode, MAX_NAT_PREFIX};
-use crate::toml_util::{item_line, key_line, parse_spanned, read_optional};
+use crate::toml_util::{item_line, key_line, parse_spanned, read_checked};
 use crate::ConfigError;
 
 pub const SETTINGS_FILE: &str = "wslp.toml";
@@ -104,22 +103,20 @@ impl Settings {
     /// warning.
     pub fn load(wslp_root: &Path) -> Result<Settings, ConfigError> {
         let path = wslp_root.join(SETTINGS_FILE);
-        let Some(text) = read_optional(&path)? else {
+        // Owner and mode come from the descriptor the text was read through.
+        let Some((text, owner)) = read_checked(&path)? else {
             return Ok(Settings::default());
         };
         let mut s = Settings::parse(&text, &path)?;
-        if !s.require_signatures {
-            let meta = std::fs::metadata(&path).map_err(|e| ConfigError::io("stat", &path, e))?;
-            if !only_admin_can_write(meta.uid(), meta.mode()) {
-                s.require_signatures = true;
-                s.warnings.push(format!(
-                    "{}: require_signatures = false ignored: the file is owned by uid {} with mode {:o}; \
-                     only a file owned by root and not group- or world-writable may turn signatures off",
-                    path.display(),
-                    meta.uid(),
-                    meta.mode() & 0o7777
-                ));
-            }
+        if !s.require_signatures && !only_admin_can_write(owner.uid, owner.mode) {
+            s.require_signatures = true;
+            s.warnings.push(format!(
+                "{}: require_signatures = false ignored: the file is owned by uid {} with mode {:o}; \
+                 only a file owned by root and not group- or world-writable may turn signatures off",
+                path.display(),
+                owner.uid,
+                owner.mode & 0o7777
+            ));
         }
         Ok(s)
     }

@@ -38,11 +38,76 @@ pub(crate) fn key_line(text: &str, key: &toml_edit::Key) -> Option<usize> {
 
 /// Reads a file, `None` when it does not exist.
 pub(crate) fn read_optional(path: &Path) -> Result<Option<String>, ConfigError> {
-    match std::fs::read_to_string(path) {
-        Ok(t) => Ok(Some(t)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(ConfigError::io("read", path, e)),
+    Ok(read_checked(path)?.map(|(text, _)| text))
+}
+
+/// Who owns a state file and its mode, from the descriptor it was read through.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Owner {
+    pub uid: u32,
+    pub mode: u32,
+}
+
+/// Reads a state file through one descriptor: opened without following a
+/// symlink, checked to be a regular file with `fstat` on that descriptor, then
+/// read from it, so what is checked (owner, mode) is what is read. `None` when
+/// it does not exist.
+pub(crate) fn read_checked(path: &Path) -> Result<Option<(String, Owner)>, ConfigError> {
+    use std::io::Read;
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let mut f = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc_o_nofollow())
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
+            return Err(ConfigError::NotARegularFile {
+                path: path.to_path_buf(),
+                what: "a symbolic link",
+            })
+        }
+        Err(e) => return Err(ConfigError::io("read", path, e)),
+    };
+    let meta = f.metadata().map_err(|e| ConfigError::io("stat", path, e))?;
+    if !meta.is_file() {
+        return Err(ConfigError::NotARegularFile {
+            path: path.to_path_buf(),
+            what: "not a regular file",
+        });
     }
+    let mut text = String::new();
+    f.read_to_string(&mut text)
+        .map_err(|e| ConfigError::io("read", path, e))?;
+    Ok(Some((
+        text,
+        Owner {
+            uid: meta.uid(),
+            mode: meta.mode(),
+        },
+    )))
+}
+
+fn libc_o_nofollow() -> i32 {
+    rustix::fs::OFlags::NOFOLLOW.bits() as i32
+}
+
+/// For the system instance (the service runs as root): a state file that
+/// someone other than root owns, or that group or others may write, could
+/// have been changed by anyone; it is refused, with the fix.
+pub(crate) fn check_root_only(path: &Path, owner: Owner) -> Result<(), ConfigError> {
+    if !rustix::process::geteuid().is_root() {
+        return Ok(());
+    }
+    if owner.uid != 0 || owner.mode & 0o022 != 0 {
+        return Err(ConfigError::NotRootOnly {
+            path: path.to_path_buf(),
+            uid: owner.uid,
+            mode: owner.mode & 0o7777,
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -337,8 +337,18 @@ impl DistroStore {
                 rfs::AtFlags::empty(),
             )
             .map_err(|e| DistroError::io("chmod", staging.join(ROOTFS_DIR), e.into()))?;
-            let rootfs_fd = open_dir(&staging.join(ROOTFS_DIR))
-                .map_err(|e| DistroError::io("open", &staging, e))?;
+            // Relative to the staging descriptor: nothing swapped in on the
+            // way (a symlink in place of rootfs) is followed.
+            let rootfs_fd = rfs::openat(
+                &sfd,
+                ROOTFS_DIR,
+                rfs::OFlags::RDONLY
+                    | rfs::OFlags::DIRECTORY
+                    | rfs::OFlags::NOFOLLOW
+                    | rfs::OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(|e| DistroError::io("open", staging.join(ROOTFS_DIR), e.into()))?;
             let stats = unpack(stream, rootfs_fd.as_fd(), &source_name)?;
             // One flush for the whole tree instead of one per file.
             rfs::syncfs(&rootfs_fd).map_err(|e| DistroError::io("sync", &staging, e.into()))?;

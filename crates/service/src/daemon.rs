@@ -30,6 +30,12 @@ pub enum DaemonError {
     },
     #[error("cannot lock the service lock file: {0}")]
     Lock(nix::errno::Errno),
+    #[error("{} is owned by uid {uid} with mode {mode:o}: only root may change the system instance's state (chown root:root {0}; chmod go-w {0})", .root.display())]
+    RootNotRootOnly {
+        root: std::path::PathBuf,
+        uid: u32,
+        mode: u32,
+    },
     /// The service's state could not be set up (its text is the user's).
     #[error("{0}")]
     Instance(crate::failure::Failure),
@@ -74,6 +80,22 @@ pub fn run(paths: Paths, opts: DaemonOptions) -> Result<bool, DaemonError> {
             paths.logs().display()
         )))?;
 
+    // Registry, settings, trust store and distributions hang off the root: a
+    // root others can write lets them swap any of those (SPEC §2).
+    if nix::unistd::geteuid().is_root() {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(&paths.root).map_err(io(format_args!(
+            "cannot inspect the wslp root {}",
+            paths.root.display()
+        )))?;
+        if m.uid() != 0 || m.mode() & 0o022 != 0 {
+            return Err(DaemonError::RootNotRootOnly {
+                root: paths.root.clone(),
+                uid: m.uid(),
+                mode: m.mode() & 0o7777,
+            });
+        }
+    }
     if !take_instance_lock(&paths)? {
         return Ok(false);
     }

@@ -3,8 +3,12 @@
 //! and Root stores. Writable only by root (SPEC §2).
 
 use std::fs;
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+
+use rustix::fs as rfs;
 
 use wslp_config::fs::{write_atomic_with, FileAttrs};
 
@@ -53,7 +57,7 @@ impl TrustStore {
     /// A missing store is an empty one.
     pub fn list(&self) -> Result<Vec<Signer>, TrustError> {
         let mut out = Vec::new();
-        for (_, certs) in read_dir_certs(&self.dir)? {
+        for StoreFile { certs, .. } in read_dir_certs(&self.dir)? {
             for c in certs {
                 out.push(describe(&c));
             }
@@ -72,7 +76,7 @@ impl TrustStore {
         require_root("removing from the trust store")?;
         let wanted = normalize_fingerprint(fingerprint_hex)?;
         let mut found = false;
-        for (path, certs) in read_dir_certs(&self.dir)? {
+        for StoreFile { path, certs, .. } in read_dir_certs(&self.dir)? {
             let mut keep = Vec::new();
             let mut hit = false;
             for c in certs {
@@ -132,35 +136,105 @@ pub(crate) fn require_root_as(euid: u32, action: &str) -> Result<(), TrustError>
     Ok(())
 }
 
-/// `(path, certificates)` of every readable `*.pem` in `dir`, by file name.
-/// A file that does not parse is skipped with a warning rather than making
-/// every plugin untrusted.
-pub(crate) fn read_dir_certs(dir: &Path) -> Result<Vec<(PathBuf, Vec<Certificate>)>, TrustError> {
-    let entries = match fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(TrustError::io("cannot read the trust store", dir, e)),
+/// One certificate file of the store, with the owner and mode of the
+/// descriptor it was read through.
+pub(crate) struct StoreFile {
+    pub path: PathBuf,
+    pub certs: Vec<Certificate>,
+    pub uid: u32,
+    pub mode: u32,
+}
+
+/// The store directory, opened without following a symlink, with its owner
+/// and mode from that descriptor. `None` when it does not exist.
+pub(crate) fn open_store_dir(dir: &Path) -> Result<Option<(OwnedFd, rfs::Stat)>, TrustError> {
+    let fd = match rfs::open(
+        dir,
+        rfs::OFlags::RDONLY | rfs::OFlags::DIRECTORY | rfs::OFlags::NOFOLLOW | rfs::OFlags::CLOEXEC,
+        rfs::Mode::empty(),
+    ) {
+        Ok(fd) => fd,
+        Err(rustix::io::Errno::NOENT) => return Ok(None),
+        Err(rustix::io::Errno::LOOP) | Err(rustix::io::Errno::NOTDIR) => {
+            return Err(TrustError::io(
+                "cannot use the trust store",
+                dir,
+                std::io::Error::other(
+                    "it is a symbolic link or not a directory; the store must be a real directory",
+                ),
+            ))
+        }
+        Err(e) => return Err(TrustError::io("cannot read the trust store", dir, e.into())),
     };
-    let mut paths: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "pem"))
-        .collect();
-    paths.sort();
+    let st = rfs::fstat(&fd)
+        .map_err(|e| TrustError::io("cannot read the trust store", dir, e.into()))?;
+    Ok(Some((fd, st)))
+}
+
+/// Every readable `*.pem` in `dir`, by file name, each opened relative to the
+/// directory's descriptor without following a symlink and checked with
+/// `fstat` on the descriptor it is read from. A file that does not parse is
+/// skipped with a warning rather than making every plugin untrusted.
+pub(crate) fn read_dir_certs(dir: &Path) -> Result<Vec<StoreFile>, TrustError> {
+    let Some((dfd, _)) = open_store_dir(dir)? else {
+        return Ok(Vec::new());
+    };
+    read_certs_at(&dfd, dir)
+}
+
+pub(crate) fn read_certs_at(dfd: &OwnedFd, dir: &Path) -> Result<Vec<StoreFile>, TrustError> {
+    use std::io::Read;
+    let mut names: Vec<std::ffi::OsString> = Vec::new();
+    let entries = rfs::Dir::read_from(dfd)
+        .map_err(|e| TrustError::io("cannot read the trust store", dir, e.into()))?;
+    for e in entries {
+        let e = e.map_err(|e| TrustError::io("cannot read the trust store", dir, e.into()))?;
+        let name = std::ffi::OsStr::from_bytes(e.file_name().to_bytes()).to_os_string();
+        if Path::new(&name).extension().is_some_and(|x| x == "pem") {
+            names.push(name);
+        }
+    }
+    names.sort();
     let mut out = Vec::new();
-    for path in paths {
-        match fs::metadata(&path) {
-            Ok(m) if m.is_file() && m.len() <= MAX_STORE_FILE => {}
+    for name in names {
+        let path = dir.join(&name);
+        let opened = rfs::openat(
+            dfd,
+            name.as_os_str(),
+            rfs::OFlags::RDONLY
+                | rfs::OFlags::NOFOLLOW
+                | rfs::OFlags::CLOEXEC
+                | rfs::OFlags::NONBLOCK,
+            rfs::Mode::empty(),
+        );
+        let Ok(fd) = opened else {
+            tracing::warn!(path = %path.display(), "trust store entry cannot be opened (a symbolic link?); ignored");
+            continue;
+        };
+        let st = match rfs::fstat(&fd) {
+            Ok(st)
+                if rfs::FileType::from_raw_mode(st.st_mode) == rfs::FileType::RegularFile
+                    && (st.st_size as u64) <= MAX_STORE_FILE =>
+            {
+                st
+            }
             _ => {
                 tracing::warn!(path = %path.display(), "trust store entry is not a regular file of at most 1 MiB; ignored");
                 continue;
             }
-        }
-        let parsed = fs::read(&path)
+        };
+        let mut pem = Vec::new();
+        let parsed = fs::File::from(fd)
+            .read_to_end(&mut pem)
             .ok()
-            .and_then(|pem| Certificate::from_pem(&pem).ok());
+            .and_then(|_| Certificate::from_pem(&pem).ok());
         match parsed {
-            Some(certs) if !certs.is_empty() => out.push((path, certs)),
+            Some(certs) if !certs.is_empty() => out.push(StoreFile {
+                path,
+                certs,
+                uid: st.st_uid,
+                mode: st.st_mode,
+            }),
             _ => {
                 tracing::warn!(path = %path.display(), "trust store file holds no PEM certificate; ignored")
             }

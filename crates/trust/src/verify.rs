@@ -5,8 +5,6 @@
 //! signer chains to a trusted certificate → every certificate of the chain
 //! within its validity → signer is a code-signing certificate.
 
-use std::fs;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
 use cms::content_info::ContentInfo;
@@ -161,23 +159,22 @@ fn check_content_signature(
 /// certificate anyone could have put there vouches for nothing.
 pub(crate) fn load_store(dir: &Path) -> Result<(Vec<Certificate>, usize), TrustError> {
     let mut anchors: Vec<Certificate> = Vec::new();
-    if let Ok(meta) = fs::metadata(dir) {
-        if meta.permissions().mode() & 0o022 != 0 {
-            tracing::warn!(dir = %dir.display(), "trust store directory is writable by group or others; trusting nothing in it");
-            return Ok((anchors, 0));
-        }
-    }
     let euid = nix::unistd::geteuid().as_raw();
-    for (path, certs) in crate::store::read_dir_certs(dir)? {
-        let Ok(meta) = fs::metadata(&path) else {
-            continue;
-        };
-        let mode = meta.permissions().mode();
-        if mode & 0o022 != 0 || (meta.uid() != 0 && meta.uid() != euid) {
-            tracing::warn!(path = %path.display(), mode = format!("{mode:o}"), uid = meta.uid(), "trust store file is writable by others or owned by another user; ignored");
+    // Owner and mode of the directory and of each file come from the
+    // descriptors they are read through; nothing is followed by name.
+    let Some((dfd, st)) = crate::store::open_store_dir(dir)? else {
+        return Ok((anchors, 0));
+    };
+    if st.st_mode & 0o022 != 0 || (st.st_uid != 0 && st.st_uid != euid) {
+        tracing::warn!(dir = %dir.display(), uid = st.st_uid, mode = format!("{:o}", st.st_mode & 0o7777), "trust store directory is writable by group or others, or owned by another user; trusting nothing in it");
+        return Ok((anchors, 0));
+    }
+    for f in crate::store::read_certs_at(&dfd, dir)? {
+        if f.mode & 0o022 != 0 || (f.uid != 0 && f.uid != euid) {
+            tracing::warn!(path = %f.path.display(), mode = format!("{:o}", f.mode), uid = f.uid, "trust store file is writable by others or owned by another user; ignored");
             continue;
         }
-        for c in certs {
+        for c in f.certs {
             // A duplicate (the same certificate in two files) is harmless.
             if !anchors.contains(&c) {
                 anchors.push(c);

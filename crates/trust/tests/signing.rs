@@ -461,6 +461,34 @@ fn world_writable_store_files_vouch_for_nothing() {
     assert!(matches!(err, TrustError::Untrusted { .. }), "{err}");
 }
 
+/// Issue 14 item 6: the store is read through descriptors, never through a
+/// symlink: a symlinked store directory is refused, a symlinked certificate
+/// file is skipped, though each points at a certificate that verifies.
+#[test]
+fn symlinks_in_the_trust_store_are_never_followed() {
+    let fx = Fixture::new();
+    let so = fx.build_so("plugin", 1);
+    let (key, cert, s) = fx.self_signed("dev");
+    TrustStore::open(&fx.trust_dir()).add(&cert).unwrap();
+    sign_file(&so, &key, &cert).unwrap();
+    let bytes = fs::read(&so).unwrap();
+    verify(&bytes, &fx.trust_dir()).unwrap();
+
+    // The whole directory behind a symlink.
+    let link = fx.trust_dir().with_file_name("trust-link");
+    std::os::unix::fs::symlink(fx.trust_dir(), &link).unwrap();
+    let err = verify(&bytes, &link).unwrap_err();
+    assert!(err.to_string().contains("symbolic link"), "{err}");
+
+    // One certificate file behind a symlink.
+    let file = fx.trust_dir().join(format!("{}.pem", s.fingerprint_sha256));
+    let real = fx.trust_dir().with_file_name("real.pem");
+    fs::rename(&file, &real).unwrap();
+    std::os::unix::fs::symlink(&real, &file).unwrap();
+    let err = verify(&bytes, &fx.trust_dir()).unwrap_err();
+    assert!(matches!(err, TrustError::Untrusted { .. }), "{err}");
+}
+
 /// The openssl(1) recipe of docs/signing.md makes signatures wslp accepts,
 /// here with an RSA-3072 key: the format is plain CMS, not a private one.
 #[test]
