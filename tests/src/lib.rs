@@ -1,5 +1,6 @@
 //! Harness for the end-to-end tests: a temporary `WSLP_ROOT`, the real `wslp`
-//! and `wslpd` binaries (built by `cargo build --workspace --bins`), C plugins
+//! and `wslpd` binaries (of the test's profile, built on first use when
+//! missing), C plugins
 //! compiled from `tests/plugins/`, and a busybox distribution tarball.
 //!
 //! Each [`Env`] is an isolated instance; dropping it shuts its service down.
@@ -24,14 +25,46 @@ pub fn target_dir() -> PathBuf {
         .unwrap_or_else(|| workspace().join("target"))
 }
 
-/// A built binary of the workspace (debug profile).
+/// The binaries the tests drive, and the packages that build them.
+const BINARIES: &[&str] = &["wslp", "wslpd", "wslp-plugin-host"];
+const BINARY_PACKAGES: &[&str] = &["wslp-cli", "wslp-service", "wslp-host"];
+
+/// `target/<profile>` of this test binary: `cargo test` runs it from
+/// `target/<profile>/deps/`, so `cargo test --release` uses release binaries.
+fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary has a path");
+    let deps = exe.parent().expect("in a directory");
+    match deps.file_name() {
+        Some(n) if n == "deps" => deps.parent().expect("in target/<profile>").to_path_buf(),
+        _ => target_dir().join("debug"),
+    }
+}
+
+/// A built binary of the workspace, of this test binary's profile. On a fresh
+/// clone (`cargo test` alone builds no other package's binaries) they are
+/// built here, once: cargo's own lock makes parallel test processes wait for
+/// one build.
 pub fn bin(name: &str) -> PathBuf {
-    let p = target_dir().join("debug").join(name);
-    assert!(
-        p.is_file(),
-        "{} is missing: run `cargo build --workspace --bins` first",
-        p.display()
-    );
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    let dir = BUILT.get_or_init(|| {
+        let dir = profile_dir();
+        if BINARIES.iter().any(|b| !dir.join(b).is_file()) {
+            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+            let mut c = Command::new(cargo);
+            c.arg("build").arg("--bins").current_dir(workspace());
+            for p in BINARY_PACKAGES {
+                c.args(["-p", p]);
+            }
+            if dir.file_name().is_some_and(|n| n == "release") {
+                c.arg("--release");
+            }
+            let st = c.status().expect("cargo runs");
+            assert!(st.success(), "building {BINARIES:?} for the tests failed");
+        }
+        dir
+    });
+    let p = dir.join(name);
+    assert!(p.is_file(), "{} is missing after the build", p.display());
     p
 }
 
