@@ -446,15 +446,22 @@ fn trust_store_add_list_remove() {
     assert!(err.to_string().contains("64 hex digits"), "{err}");
 }
 
-#[test]
-fn world_writable_store_files_vouch_for_nothing() {
-    let fx = Fixture::new();
+/// A plugin signed by a self-signed certificate the store trusts: its bytes
+/// (which verify) and the signer.
+fn trusted_plugin(fx: &Fixture) -> (Vec<u8>, wslp_trust::Signer) {
     let so = fx.build_so("plugin", 1);
     let (key, cert, s) = fx.self_signed("dev");
     TrustStore::open(&fx.trust_dir()).add(&cert).unwrap();
     sign_file(&so, &key, &cert).unwrap();
     let bytes = fs::read(&so).unwrap();
     verify(&bytes, &fx.trust_dir()).unwrap();
+    (bytes, s)
+}
+
+#[test]
+fn world_writable_store_files_vouch_for_nothing() {
+    let fx = Fixture::new();
+    let (bytes, s) = trusted_plugin(&fx);
     let file = fx.trust_dir().join(format!("{}.pem", s.fingerprint_sha256));
     fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o666)).unwrap();
     let err = verify(&bytes, &fx.trust_dir()).unwrap_err();
@@ -467,12 +474,7 @@ fn world_writable_store_files_vouch_for_nothing() {
 #[test]
 fn symlinks_in_the_trust_store_are_never_followed() {
     let fx = Fixture::new();
-    let so = fx.build_so("plugin", 1);
-    let (key, cert, s) = fx.self_signed("dev");
-    TrustStore::open(&fx.trust_dir()).add(&cert).unwrap();
-    sign_file(&so, &key, &cert).unwrap();
-    let bytes = fs::read(&so).unwrap();
-    verify(&bytes, &fx.trust_dir()).unwrap();
+    let (bytes, s) = trusted_plugin(&fx);
 
     // The whole directory behind a symlink.
     let link = fx.trust_dir().with_file_name("trust-link");
