@@ -20,7 +20,7 @@ run() {
     # New inputs go to work/ (not committed); corpus/ holds the seeds.
     nice -n 19 cargo +nightly fuzz run -O "$t" "work/$t" "corpus/$t" -- \
         -max_total_time="$secs" -rss_limit_mb=2048 -print_final_stats=1 >"logs/$t.log" 2>&1 &&
-        echo "fuzz.sh: $t: $(grep -E '^stat::number_of_executed_units' "logs/$t.log" | awk '{print $2}') execs in ${secs}s, no crash" ||
+        echo "fuzz.sh: $t: $(grep -E '^stat::number_of_executed_units' "logs/$t.log" | awk '{print $2}' | tail -n 1) execs in ${secs}s, no crash" ||
         echo "fuzz.sh: $t: FAILED, see fuzz/logs/$t.log and fuzz/artifacts/$t/" >&2
 }
 i=0
