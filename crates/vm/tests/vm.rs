@@ -471,8 +471,8 @@ fn the_vm_log_rotates_at_its_cap() {
         log.len() <= 64 && rotated.len() <= 64,
         "{log:?} {rotated:?}"
     );
-    assert!(log.contains("line-3-"), "{log:?}");
-    assert!(rotated.contains("line-2-"), "{rotated:?}");
+    assert!(log.contains("line-3-"), "{log:?} {rotated:?}");
+    assert!(rotated.contains("line-2-"), "{log:?} {rotated:?}");
 }
 
 #[test]
