@@ -8,6 +8,7 @@
 
 #![deny(unsafe_code)]
 
+mod idle;
 mod network;
 mod setup;
 mod suites;
@@ -101,6 +102,8 @@ fn run(args: &[String]) -> Result<bool> {
         suites::scale_clients(&cli, it, &mut rep)?;
         step("networking: nat and localhost forwarding throughput, nat's cold start");
         network::network(&env, it, &mut rep)?;
+        step("idle wake-ups, and one idle pass at 100 and 5,000 host processes");
+        idle::idle(&env, it, &mut rep)?;
         step("idle memory");
         suites::idle_rss(&cli, &mut rep)?;
         step("wslp --shutdown");

@@ -163,10 +163,16 @@ impl CliRoot {
         // Nothing stops on its own during the run (the idle timeouts are longer
         // than the run's longest gap between two commands), yet a run killed
         // half-way leaves no service and VM behind for long.
-        std::fs::write(
-            root.join("wslp.toml"),
-            format!("require_signatures = false\nvm_idle_timeout_ms = 180000\ndistro_idle_timeout_ms = 180000\nservice_idle_timeout_ms = 5000\nlog_level = \"warn\"\n{extra}"),
-        )?;
+        // A key of `extra` replaces the suite's own.
+        let key = |l: &str| l.split('=').next().unwrap_or("").trim().to_string();
+        let mine = "require_signatures = false\nvm_idle_timeout_ms = 180000\ndistro_idle_timeout_ms = 180000\nservice_idle_timeout_ms = 5000\nlog_level = \"warn\"\n";
+        let toml: String = mine
+            .lines()
+            .filter(|l| !extra.lines().any(|e| key(e) == key(l)))
+            .chain(extra.lines())
+            .map(|l| format!("{l}\n"))
+            .collect();
+        std::fs::write(root.join("wslp.toml"), toml)?;
         wslp_config::add_registry_entry(&root, "Bench", plugin)
             .context("cannot register the benchmark plugin")?;
         let r = CliRoot {

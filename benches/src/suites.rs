@@ -192,13 +192,50 @@ pub fn warm(env: &Env, cli: &CliRoot, it: Iters, rep: &mut Report) -> Result<Row
     let bw =
         rep.add(Row::new(s, "bwrap --unshare-all … /bin/true", "ms", summary(&b)).against(&plain));
     rep.add(Row::new(s, "crun run (busybox bundle, /bin/true)", "ms", summary(&c)).against(&plain));
+    let warm = Row::new(s, "wslp -d D -- true (warm)", "ms", summary(&w));
+    rep.add(warm.clone().against(&bw).goal(Goal::RatioAtMost(0.5)));
     rep.add(
-        Row::new(s, "wslp -d D -- true (warm)", "ms", summary(&w))
-            .against(&bw)
-            .goal(Goal::RatioAtMost(1.0)),
+        Row {
+            name: "wslp -d D -- true (warm) vs a plain spawn".into(),
+            ..warm
+        }
+        .against(&plain)
+        .goal(Goal::RatioAtMost(3.0)),
     );
     hyperfine_check(env, cli, it, rep)?;
+    version(env, cli, it, rep)?;
     Ok(bw)
+}
+
+/// `wslp --version` against the smallest Rust program, built in release here.
+fn version(env: &Env, cli: &CliRoot, it: Iters, rep: &mut Report) -> Result<()> {
+    let src = env.path("minimal.rs");
+    let exe = env.path("minimal");
+    std::fs::write(&src, "fn main() {\n    println!(\"minimal 1.0\");\n}\n")?;
+    setup::run(
+        Command::new("rustc")
+            .args(["--edition", "2021", "-C", "opt-level=3", "-o"])
+            .arg(&exe)
+            .arg(&src),
+    )
+    .context("cannot build the minimal Rust binary (rustc)")?;
+    let (mut m, mut v) = (vec![], vec![]);
+    for _ in 0..5 {
+        spawn_ms(&mut Command::new(&exe))?;
+        spawn_ms(cli.cmd().arg("--version"))?;
+    }
+    for _ in 0..it.warm {
+        m.push(spawn_ms(&mut Command::new(&exe))?);
+        v.push(spawn_ms(cli.cmd().arg("--version"))?);
+    }
+    let s = "warm run of /bin/true";
+    let min = rep.add(Row::new(s, "a minimal Rust binary (release)", "ms", summary(&m)));
+    rep.add(
+        Row::new(s, "wslp --version", "ms", summary(&v))
+            .against(&min)
+            .goal(Goal::RatioAtMost(1.3)),
+    );
+    Ok(())
 }
 
 /// The warm row again, timed by hyperfine (no shell, its own warm-up), as a check
@@ -261,7 +298,7 @@ fn hyperfine_check(env: &Env, cli: &CliRoot, it: Iters, rep: &mut Report) -> Res
             summary(&times(1)?),
         )
         .against(&bw)
-        .goal(Goal::RatioAtMost(1.0)),
+        .goal(Goal::RatioAtMost(0.5)),
     );
     Ok(())
 }
@@ -294,7 +331,7 @@ pub fn cold(env: &Env, cli: &CliRoot, bwrap: &Row, it: Iters, rep: &mut Report) 
     rep.add(
         Row::new(s, "wslp -d D -- true after --shutdown", "ms", summary(&cold))
             .against(&bw)
-            .goal(Goal::RatioAtMost(3.0))
+            .goal(Goal::RatioAtMost(1.5))
             .note("starts wslpd, loads the plugin into its plugin host, starts the VM and the distribution"),
     );
     rep.add(
@@ -510,7 +547,7 @@ pub fn exec_and_bytes(env: &Env, cli: &CliRoot, it: Iters, rep: &mut Report) -> 
             ..eb
         }
         .against(&plain)
-        .goal(Goal::RatioAtMost(2.0)),
+        .goal(Goal::RatioAtMost(1.5)),
     );
     rep.add(
         Row::new(
@@ -725,7 +762,7 @@ fn per_call_us(n: usize, mut f: impl FnMut()) -> Summary {
     summary(&v)
 }
 
-fn samples_us(n: usize, mut f: impl FnMut()) -> Vec<f64> {
+pub(crate) fn samples_us(n: usize, mut f: impl FnMut()) -> Vec<f64> {
     for _ in 0..n / 10 {
         f();
     }

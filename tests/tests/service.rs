@@ -131,6 +131,68 @@ fn idle_distribution_vm_and_service_stop_by_themselves_with_their_hooks() {
     assert!(env.service_pid().is_none(), "the service exited");
 }
 
+/// Context switches of every thread of `pid`, by thread id.
+fn switches(pid: i32) -> std::collections::HashMap<String, u64> {
+    let mut out = std::collections::HashMap::new();
+    for t in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().flatten() {
+        let Ok(status) = std::fs::read_to_string(t.path().join("status")) else {
+            continue;
+        };
+        let n: u64 = status
+            .lines()
+            .filter(|l| l.contains("ctxt_switches:"))
+            .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+            .sum();
+        out.insert(t.file_name().to_string_lossy().into_owned(), n);
+    }
+    out
+}
+
+#[test]
+fn an_idle_service_sleeps_until_something_happens() {
+    // No timer is needed with every timeout off, and nothing else may wake
+    // the service: not a poll of the distribution, not a scan of /proc.
+    // (Localhost forwarding, which has no kernel event to wait on, is off.)
+    let env = Env::with_settings(
+        "require_signatures = false\nnetworking_mode = \"none\"\n\
+         distro_idle_timeout_ms = -1\nvm_idle_timeout_ms = -1\nservice_idle_timeout_ms = -1\n",
+    );
+    env.import("D");
+    env.ok(&["-d", "D", "--", "sh", "-c", "sleep 600 >/dev/null 2>&1 </dev/null &"]);
+    env.ok(&["-d", "D", "--", "true"]);
+    let pid = env.service_pid().expect("the service runs");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let before = switches(pid);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let after = switches(pid);
+    let woke: u64 = after
+        .iter()
+        .map(|(tid, n)| n - before.get(tid).copied().unwrap_or(0))
+        .sum();
+    assert!(woke <= 2, "the idle service woke {woke} times in 2 s: {after:?} after {before:?}");
+    // Still served, and the distribution still runs its background process.
+    let o = env.ok(&["-d", "D", "--", "sh", "-c", "pgrep -c sleep || ps | grep -c 'sleep 600'"]);
+    assert_ne!(o.trim(), "0", "{o}");
+}
+
+#[test]
+fn a_distribution_stops_after_its_last_background_process_ends() {
+    // Nothing polls: the idle timer starts because the background process's
+    // exit (its pidfd) wakes the policy.
+    let env = Env::with_settings(
+        "require_signatures = false\nnetworking_mode = \"none\"\n\
+         distro_idle_timeout_ms = 100\nvm_idle_timeout_ms = -1\nservice_idle_timeout_ms = -1\n",
+    );
+    env.import("D");
+    env.ok(&["-d", "D", "--", "sh", "-c", "sleep 1 >/dev/null 2>&1 </dev/null &"]);
+    let running = || {
+        let o = env.wslp(&["-l", "--running", "-q"]);
+        String::from_utf8_lossy(&o.stdout).lines().any(|l| l.trim() == "D")
+    };
+    assert!(running(), "the background sleep keeps it up");
+    wait_for("the distribution to stop", || !running());
+}
+
 #[test]
 fn a_second_service_for_the_same_root_does_not_start() {
     let env = Env::new();

@@ -9,6 +9,7 @@
 use crate::failure::Failure;
 use crate::ids::{self, HostIds, VmIds};
 use crate::sync;
+use crate::wake::Wake;
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;
 use std::path::Path;
@@ -25,7 +26,7 @@ use wslp_host::{
     DistroInfo, HostConfig, OfflineDistroInfo, PluginManager, PluginServices, Session,
 };
 use wslp_ipc::protocol::{DistroListing, DistroState};
-use wslp_vm::{DistroSpec, RunningDistro, Vm, VmBackend, VmConfig};
+use wslp_vm::{Activity, DistroSpec, RunningDistro, Vm, VmBackend, VmConfig};
 
 /// A distribution that runs, with what its hooks were told.
 pub struct Running {
@@ -35,6 +36,8 @@ pub struct Running {
     /// Commands of clients still running in it: it is not idle while any is.
     pub commands: AtomicUsize,
     idle_since: Mutex<Option<Instant>>,
+    /// The idle policy's: a command's end may make the distribution idle.
+    wake: Arc<Wake>,
 }
 
 /// What plugins' API calls act on: the VM and distributions of this instance.
@@ -112,6 +115,8 @@ pub struct Instance {
     /// Connected clients (a running command counts): the service is not idle while any is.
     pub clients: AtomicUsize,
     pub shutting_down: AtomicBool,
+    /// Wakes the idle policy (see [`crate::wake`]).
+    pub wake: Arc<Wake>,
 }
 
 /// A running distribution with one command counted in it until dropped.
@@ -127,22 +132,25 @@ impl std::ops::Deref for CommandLease {
 impl Drop for CommandLease {
     fn drop(&mut self) {
         self.0.commands.fetch_sub(1, Ordering::SeqCst);
+        self.0.wake.wake();
     }
 }
 
-/// Decrements a counter when dropped, so every exit path of a request releases it.
-pub struct CountGuard<'a>(&'a AtomicUsize);
+/// Decrements a counter when dropped, so every exit path of a request
+/// releases it, and wakes the idle policy, which may now find nothing to do.
+pub struct CountGuard<'a>(&'a AtomicUsize, &'a Wake);
 
 impl<'a> CountGuard<'a> {
-    pub fn new(c: &'a AtomicUsize) -> Self {
+    pub fn new(c: &'a AtomicUsize, wake: &'a Wake) -> Self {
         c.fetch_add(1, Ordering::SeqCst);
-        CountGuard(c)
+        CountGuard(c, wake)
     }
 }
 
 impl Drop for CountGuard<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::SeqCst);
+        self.1.wake();
     }
 }
 
@@ -172,6 +180,9 @@ impl Instance {
         let uid = nix::unistd::geteuid().as_raw();
         let session = plugins.open_session(uid, Arc::new(Services(live.clone())));
         let net_config = wslp_net::NetConfig::new(&settings, &paths.root, paths.vm_state());
+        let wake = Wake::new().map(Arc::new).map_err(|e| {
+            Failure::service(format!("cannot create the idle policy's eventfd: {e}"), "E_FAIL")
+        })?;
         Ok(Instance {
             paths,
             settings,
@@ -187,6 +198,7 @@ impl Instance {
             active: AtomicUsize::new(0),
             clients: AtomicUsize::new(0),
             shutting_down: AtomicBool::new(false),
+            wake,
         })
     }
 
@@ -399,6 +411,7 @@ impl Instance {
             info,
             commands: AtomicUsize::new(0),
             idle_since: Mutex::new(None),
+            wake: self.wake.clone(),
         });
         // Visible to ExecuteBinaryInDistribution during its own OnDistributionStarted.
         sync::write(&self.live.running).insert(record.id, running.clone());
@@ -560,9 +573,13 @@ impl Instance {
         }
     }
 
-    /// One pass of the idle policy (SPEC §2). Returns true when the service itself should exit.
-    pub fn idle_tick(&self, state: &mut IdleState) -> bool {
+    /// One pass of the idle policy (SPEC §2): stops what has been idle for its
+    /// timeout, and says what to wait for before the next pass.
+    pub fn idle_tick(&self, state: &mut IdleState) -> IdleNext {
         let now = Instant::now();
+        let mut watch = Vec::new();
+        let mut until: Option<Instant> = None;
+        let mut at = |t: Instant| until = Some(until.map_or(t, |u| u.min(t)));
         // Distributions: idle when no client command runs and nothing but init is left.
         let running: Vec<Arc<Running>> = sync::read(&self.live.running).values().cloned().collect();
         for r in running {
@@ -572,24 +589,44 @@ impl Instance {
                 sync::write(&self.live.running).remove(&r.record.id);
                 continue;
             }
-            let idle = r.commands.load(Ordering::SeqCst) == 0 && r.distro.is_idle();
-            let mut since = sync::lock(&r.idle_since);
-            if !idle {
-                *since = None;
+            watch.extend(r.distro.exit_watch());
+            let Some(limit) = ms(self.settings.distro_idle_timeout_ms) else {
                 continue;
+            };
+            // A running command wakes us when it ends (CommandLease).
+            let activity = match r.commands.load(Ordering::SeqCst) {
+                0 => r.distro.activity(),
+                _ => Activity::Busy(None),
+            };
+            let mut since = sync::lock(&r.idle_since);
+            match activity {
+                Activity::Idle => {}
+                Activity::Busy(fd) => {
+                    *since = None;
+                    match fd {
+                        Some(fd) => watch.push(fd),
+                        None if r.commands.load(Ordering::SeqCst) == 0 => at(now + BLIND_RECHECK),
+                        None => {}
+                    }
+                    continue;
+                }
             }
             let t = *since.get_or_insert(now);
             drop(since);
-            if let Some(limit) = ms(self.settings.distro_idle_timeout_ms) {
-                if now.duration_since(t) >= limit {
-                    // Checked again under the lock: a command may have just
-                    // leased it (see lease_distro).
-                    let _g = sync::lock(&self.lifecycle);
-                    if r.commands.load(Ordering::SeqCst) == 0 && r.distro.is_idle() {
-                        info!(distro = %r.record.name, "distribution idle; stopping it");
-                        self.stop_distro_locked(&r.record.id);
-                    }
-                }
+            if now.duration_since(t) < limit {
+                at(t + limit);
+                continue;
+            }
+            // Checked again under the lock: a command may have just
+            // leased it (see lease_distro).
+            let _g = sync::lock(&self.lifecycle);
+            if r.commands.load(Ordering::SeqCst) == 0 && r.distro.is_idle() {
+                info!(distro = %r.record.name, "distribution idle; stopping it");
+                self.stop_distro_locked(&r.record.id);
+            } else {
+                *sync::lock(&r.idle_since) = None;
+                // Look again at once: what made it busy may be one we watch.
+                at(now);
             }
         }
         // The VM: idle when no distribution runs and no request needs it.
@@ -612,6 +649,8 @@ impl Instance {
                         self.stop_vm_locked();
                     }
                     state.vm_idle_since = None;
+                } else {
+                    at(t + limit);
                 }
             }
         } else {
@@ -623,13 +662,37 @@ impl Instance {
             if let Some(limit) = ms(self.settings.service_idle_timeout_ms) {
                 if now.duration_since(t) >= limit {
                     info!("service idle; exiting");
-                    return true;
+                    return IdleNext::Exit;
                 }
+                at(t + limit);
             }
         } else {
             state.service_idle_since = None;
         }
-        false
+        IdleNext::Wait { until, watch }
+    }
+}
+
+/// How soon the idle policy looks again at a distribution whose processes it
+/// cannot watch (a kernel without `/proc/PID/task/TID/children`).
+const BLIND_RECHECK: Duration = Duration::from_millis(500);
+
+/// What the idle policy's thread does after a pass.
+#[derive(Debug)]
+pub enum IdleNext {
+    /// The service has been idle for its timeout: exit.
+    Exit,
+    /// Sleep until `until` (no timer runs when `None`), until one of `watch`
+    /// is readable, or until woken.
+    Wait {
+        until: Option<Instant>,
+        watch: Vec<OwnedFd>,
+    },
+}
+
+impl IdleNext {
+    pub fn exits(&self) -> bool {
+        matches!(self, IdleNext::Exit)
     }
 }
 
@@ -729,7 +792,7 @@ mod tests {
         assert!(inst.running(&Uuid::nil()).is_none());
         assert_eq!(inst.listing(false).unwrap(), vec![]);
         let mut idle = IdleState::default();
-        assert!(!inst.idle_tick(&mut idle));
+        assert!(!inst.idle_tick(&mut idle).exits());
     }
 
     /// Issue 14 item 4: a request that takes the VM after the idle policy first
@@ -762,7 +825,7 @@ mod tests {
             }))
         });
         let mut idle = IdleState::default();
-        assert!(!inst.idle_tick(&mut idle));
+        assert!(!inst.idle_tick(&mut idle).exits());
         let vm = sync::lock(&got).clone().expect("the request ran");
         assert!(vm.is_running(), "the VM was stopped under the request");
         // Once the request is done, the VM goes idle as usual.

@@ -23,3 +23,4 @@ mod sync;
 #[allow(unsafe_code)]
 mod sys;
 pub mod tracer;
+pub mod wake;

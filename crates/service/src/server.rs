@@ -17,7 +17,7 @@
 
 use crate::admission::{Admission, HANDSHAKE_TIMEOUT, MAX_REQUEST_FDS};
 use crate::failure::Failure;
-use crate::instance::{store_failure, CountGuard, IdleState, Instance};
+use crate::instance::{store_failure, CountGuard, IdleNext, IdleState, Instance};
 use crate::sys::{peer_groups, peer_pidfd};
 use std::os::fd::AsFd;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -43,12 +43,14 @@ pub fn serve(instance: Arc<Instance>, listener: UnixListener) {
             .spawn(move || {
                 let mut st = IdleState::default();
                 loop {
-                    std::thread::sleep(Duration::from_millis(100));
                     if inst.shutting_down.load(Ordering::SeqCst) {
+                        // finish() is on its way to exit the process.
+                        inst.wake.sleep(None, &[]);
                         continue;
                     }
-                    if inst.idle_tick(&mut st) {
-                        finish(&inst, 0);
+                    match inst.idle_tick(&mut st) {
+                        IdleNext::Exit => finish(&inst, 0),
+                        IdleNext::Wait { until, watch } => inst.wake.sleep(until, &watch),
                     }
                 }
             })
@@ -90,6 +92,7 @@ pub fn serve(instance: Arc<Instance>, listener: UnixListener) {
                 handle_client(&inst, stream, peer);
                 drop(ticket);
                 inst.clients.fetch_sub(1, Ordering::SeqCst);
+                inst.wake.wake();
             });
         if let Err(e) = spawned {
             warn!(error = %e, "cannot spawn a client thread");
@@ -207,7 +210,7 @@ fn dispatch(
         Request::Run(run) => run_command(inst, conn, peer, run, fds),
         Request::DebugShell { tty, term } => {
             require_root(peer, "open a debug shell in the utility VM")?;
-            let _active = CountGuard::new(&inst.active);
+            let _active = CountGuard::new(&inst.active, &inst.wake);
             let [stdin, stdout, stderr] = three_fds(fds)?;
             let mut notices = Vec::new();
             let vm = inst.ensure_vm(&mut notices);
@@ -419,7 +422,7 @@ fn run_command(
     run: RunRequest,
     fds: Vec<OwnedFd>,
 ) -> Result<(), Failure> {
-    let _active = CountGuard::new(&inst.active);
+    let _active = CountGuard::new(&inst.active, &inst.wake);
     let [stdin, stdout, stderr] = three_fds(fds)?;
     let record = match &run.distribution {
         Some(name) => lookup(inst, name)?,

@@ -137,6 +137,18 @@ pub struct DistroSpec {
     pub stored_shifted: bool,
 }
 
+/// What a distribution runs besides its init, for an idle policy that sleeps
+/// until something changes.
+#[derive(Debug)]
+pub enum Activity {
+    /// Nothing but its init.
+    Idle,
+    /// Something else runs. The descriptor (a pidfd) becomes readable when
+    /// that may have changed: look again then. Without one, nothing says
+    /// when; look again after a while.
+    Busy(Option<OwnedFd>),
+}
+
 /// A distribution running inside a VM.
 pub trait RunningDistro: Send + Sync {
     /// ExecuteBinaryInDistribution: like Vm::execute_binary but inside the distribution, as root.
@@ -149,8 +161,17 @@ pub trait RunningDistro: Send + Sync {
     fn init_pid(&self) -> u32;
     /// Host pid of the distribution's init.
     fn host_init_pid(&self) -> i32;
-    /// true when no process other than its init is left (used for the distro idle timeout).
-    fn is_idle(&self) -> bool;
+    /// Whether anything but its init is left (for the distribution idle
+    /// timeout), and what to wait on for that to change. The cost does not
+    /// grow with the number of processes on the host.
+    fn activity(&self) -> Activity;
+    /// true when no process other than its init is left.
+    fn is_idle(&self) -> bool {
+        matches!(self.activity(), Activity::Idle)
+    }
+    /// A descriptor that becomes readable (poll) when the distribution's init
+    /// has exited, for a caller that waits on events rather than polls.
+    fn exit_watch(&self) -> Option<OwnedFd>;
     fn is_running(&self) -> bool;
     /// Kill everything in the distribution, leave nothing behind. Idempotent.
     fn stop(&self);

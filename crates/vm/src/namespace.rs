@@ -30,7 +30,7 @@ use crate::log::VmLog;
 use crate::plan::{self, cstring, HostLayout, PlanOptions};
 use crate::process::{self, ExitSlot, Process, ProcessSpec};
 use crate::sys;
-use crate::{DistroSpec, RunningDistro, Vm, VmBackend, VmConfig};
+use crate::{Activity, DistroSpec, RunningDistro, Vm, VmBackend, VmConfig};
 
 const VM_CLONE_FLAGS: u64 = (libc::CLONE_NEWUSER
     | libc::CLONE_NEWPID
@@ -791,6 +791,9 @@ pub struct NamespaceDistro {
     shared: Arc<VmShared>,
     stopping: AtomicBool,
     stopped: Mutex<bool>,
+    /// Processes started with `spawn`: children of the caller, not of the
+    /// init, so its children do not show them. Pruned as they exit.
+    spawned: Mutex<Vec<process::Watch>>,
 }
 
 /// The pid of `pid` in the pid namespace one level above its own (the VM's),
@@ -1062,6 +1065,7 @@ impl NamespaceDistro {
             shared,
             stopping: AtomicBool::new(false),
             stopped: Mutex::new(false),
+            spawned: Mutex::new(Vec::new()),
         })
     }
 
@@ -1089,7 +1093,11 @@ impl RunningDistro for NamespaceDistro {
     }
 
     fn spawn(&self, spec: ProcessSpec) -> Result<Process, VmError> {
-        self.target()?.spawn(spec)
+        let p = self.target()?.spawn(spec)?;
+        let mut spawned = lock(&self.spawned);
+        spawned.retain(|w| !w.exited());
+        spawned.push(p.watch());
+        Ok(p)
     }
 
     fn pid_namespace(&self) -> u64 {
@@ -1104,31 +1112,48 @@ impl RunningDistro for NamespaceDistro {
         self.init.pid
     }
 
-    fn is_idle(&self) -> bool {
+    fn activity(&self) -> Activity {
         if !self.is_running() {
-            return true;
+            return Activity::Idle;
         }
-        let Ok(entries) = std::fs::read_dir("/proc") else {
-            return false;
-        };
-        let mut members = 0;
-        for entry in entries.flatten() {
-            let Some(pid) = entry
-                .file_name()
-                .to_str()
-                .and_then(|n| n.parse::<i32>().ok())
-            else {
-                continue;
-            };
-            // Processes that vanish while we look simply do not count.
-            if pid_ns_inode(pid).is_ok_and(|ino| ino == self.pid_ns) {
-                members += 1;
-                if members > 1 {
-                    return false;
-                }
+        {
+            let mut spawned = lock(&self.spawned);
+            spawned.retain(|w| !w.exited());
+            if let Some(w) = spawned.first() {
+                return Activity::Busy(w.pidfd());
             }
         }
-        true
+        // Everything else in the pid namespace descends from a process we
+        // spawned or from the init: an orphan is reparented to it. So the
+        // init's children are enough, read from its own /proc entry rather
+        // than by scanning the host's processes.
+        let children = format!("/proc/{0}/task/{0}/children", self.init.pid);
+        let first_child = || -> Option<Option<i32>> {
+            let text = std::fs::read_to_string(&children).ok()?;
+            Some(text.split_whitespace().next().and_then(|p| p.parse().ok()))
+        };
+        // A child may exit between the read and pidfd_open; look again.
+        for _ in 0..16 {
+            let pid = match first_child() {
+                None => return Activity::Busy(None),
+                Some(None) => return Activity::Idle,
+                Some(Some(pid)) => pid,
+            };
+            let Ok(fd) = sys::pidfd_open(pid) else {
+                continue;
+            };
+            // Still the init's child now that we hold it: not a reused pid.
+            let still = std::fs::read_to_string(&children)
+                .is_ok_and(|t| t.split_whitespace().any(|p| p.parse() == Ok(pid)));
+            if still {
+                return Activity::Busy(Some(fd));
+            }
+        }
+        Activity::Busy(None)
+    }
+
+    fn exit_watch(&self) -> Option<OwnedFd> {
+        self.init.pidfd.try_clone().ok()
     }
 
     fn is_running(&self) -> bool {

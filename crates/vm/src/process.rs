@@ -178,6 +178,25 @@ pub(crate) fn watch(pid: i32, pidfd: Arc<OwnedFd>) -> Result<Arc<ExitSlot>, VmEr
     Ok(slot)
 }
 
+/// What tells whether a spawned process still runs, kept apart from its
+/// [`Process`] (which its caller owns).
+#[derive(Debug, Clone)]
+pub(crate) struct Watch {
+    pidfd: Arc<OwnedFd>,
+    exit: Arc<ExitSlot>,
+}
+
+impl Watch {
+    pub(crate) fn exited(&self) -> bool {
+        self.exit.exited()
+    }
+
+    /// A copy of its pidfd, readable once it has exited.
+    pub(crate) fn pidfd(&self) -> Option<OwnedFd> {
+        self.pidfd.try_clone().ok()
+    }
+}
+
 /// A running process started with `spawn`; a direct child of the caller.
 #[derive(Debug)]
 pub struct Process {
@@ -191,6 +210,13 @@ impl Process {
         let pidfd = Arc::new(pidfd);
         let exit = watch(pid, pidfd.clone())?;
         Ok(Process { pid, pidfd, exit })
+    }
+
+    pub(crate) fn watch(&self) -> Watch {
+        Watch {
+            pidfd: self.pidfd.clone(),
+            exit: self.exit.clone(),
+        }
     }
 
     /// The process id in the caller's pid namespace.

@@ -465,6 +465,15 @@ pub fn pidfd_send_signal_group(pidfd: BorrowedFd<'_>, sig: c_int) -> Result<(), 
     .map(drop)
 }
 
+/// pidfd_open(2): a descriptor for process `pid` of the caller's pid
+/// namespace, readable (for poll) once it has exited.
+pub fn pidfd_open(pid: i32) -> Result<OwnedFd, Errno> {
+    // SAFETY: integer arguments.
+    let fd = check(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) })?;
+    // SAFETY: the kernel just installed this descriptor (close-on-exec) for us alone.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
 /// pidfd_getfd(2): a copy, in the caller, of descriptor `fd` of the process
 /// behind `pidfd`.
 pub fn pidfd_getfd(pidfd: BorrowedFd<'_>, fd: RawFd) -> Result<OwnedFd, Errno> {

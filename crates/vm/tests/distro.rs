@@ -231,6 +231,56 @@ fn idle_means_only_init_is_left() {
     vm.stop();
 }
 
+/// Waits (up to a generous bound) until `fd` is readable; false if it never was.
+fn readable(fd: &std::os::fd::OwnedFd) -> bool {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+    poll(&mut fds, PollTimeout::from(20_000u16)).unwrap() == 1
+}
+
+#[test]
+fn activity_names_a_process_whose_exit_is_the_next_thing_to_look_at() {
+    use wslp_vm::Activity;
+    let dir = tempfile::tempdir().unwrap();
+    let (vm, distro) = start(dir.path(), "activity");
+    assert!(matches!(distro.activity(), Activity::Idle));
+    // A child of the init (ExecuteBinary orphans its program).
+    let sock = distro
+        .execute_binary("/bin/cat", &strings(&["cat"]))
+        .unwrap();
+    let Activity::Busy(Some(fd)) = distro.activity() else {
+        panic!("cat runs: busy, with its pidfd to wait on")
+    };
+    assert!(!readable_now(&fd));
+    drop(sock);
+    assert!(readable(&fd), "the pidfd says when cat has exited");
+    assert!(eventually(|| distro.is_idle()));
+    // A process spawned by the caller, whose background child outlives it
+    // and is then the init's.
+    let (s, _out, _err) = spec(&["sh", "-c", "sleep 1 </dev/null >/dev/null 2>&1 &"]);
+    let p = distro.spawn(s).unwrap();
+    let first = match distro.activity() {
+        Activity::Busy(Some(fd)) => fd,
+        other => panic!("sh runs: {other:?}"),
+    };
+    assert_eq!(p.wait().unwrap(), 0);
+    assert!(readable(&first));
+    let Activity::Busy(Some(orphan)) = distro.activity() else {
+        panic!("the orphaned sleep runs")
+    };
+    assert!(readable(&orphan), "the sleep ends");
+    assert!(eventually(|| distro.is_idle()));
+    vm.stop();
+}
+
+fn readable_now(fd: &std::os::fd::OwnedFd) -> bool {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+    poll(&mut fds, PollTimeout::ZERO).unwrap() == 1
+}
+
 #[test]
 fn stop_leaves_nothing_and_the_vm_keeps_running() {
     let dir = tempfile::tempdir().unwrap();

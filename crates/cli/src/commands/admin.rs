@@ -28,23 +28,24 @@ pub fn shutdown() -> i32 {
     let code = simple(Request::Shutdown, |_| 0);
     // The service exits right after answering; wait until it is gone (its
     // instance lock is free) so the next command surely starts a fresh one.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while code == 0 && service_alive() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(5));
+    if code == 0 {
+        wait_until_gone(std::time::Duration::from_secs(10));
     }
     code
 }
 
-/// Whether a wslpd still holds the root's instance lock.
-fn service_alive() -> bool {
+/// Waits, without polling, until no wslpd holds the root's instance lock:
+/// a blocking shared lock on it, taken in a thread so the wait can end.
+fn wait_until_gone(at_most: std::time::Duration) {
     use nix::fcntl::{Flock, FlockArg};
     let Ok(f) = std::fs::File::open(paths().lock()) else {
-        return false;
+        return;
     };
-    match Flock::lock(f, FlockArg::LockSharedNonblock) {
-        Ok(_released_on_drop) => false,
-        Err(_) => true,
-    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let _ = std::thread::Builder::new().spawn(move || {
+        let _ = tx.send(Flock::lock(f, FlockArg::LockShared).is_ok());
+    });
+    let _ = rx.recv_timeout(at_most);
 }
 
 /// The VM log, oldest first: the rotated part, then the current file. Read
