@@ -134,7 +134,10 @@ fn idle_distribution_vm_and_service_stop_by_themselves_with_their_hooks() {
 /// Context switches of every thread of `pid`, by thread id.
 fn switches(pid: i32) -> std::collections::HashMap<String, u64> {
     let mut out = std::collections::HashMap::new();
-    for t in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().flatten() {
+    for t in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .flatten()
+    {
         let Ok(status) = std::fs::read_to_string(t.path().join("status")) else {
             continue;
         };
@@ -158,7 +161,14 @@ fn an_idle_service_sleeps_until_something_happens() {
          distro_idle_timeout_ms = -1\nvm_idle_timeout_ms = -1\nservice_idle_timeout_ms = -1\n",
     );
     env.import("D");
-    env.ok(&["-d", "D", "--", "sh", "-c", "sleep 600 >/dev/null 2>&1 </dev/null &"]);
+    env.ok(&[
+        "-d",
+        "D",
+        "--",
+        "sh",
+        "-c",
+        "sleep 600 >/dev/null 2>&1 </dev/null &",
+    ]);
     env.ok(&["-d", "D", "--", "true"]);
     let pid = env.service_pid().expect("the service runs");
     std::thread::sleep(std::time::Duration::from_millis(300));
@@ -169,9 +179,19 @@ fn an_idle_service_sleeps_until_something_happens() {
         .iter()
         .map(|(tid, n)| n - before.get(tid).copied().unwrap_or(0))
         .sum();
-    assert!(woke <= 2, "the idle service woke {woke} times in 2 s: {after:?} after {before:?}");
+    assert!(
+        woke <= 2,
+        "the idle service woke {woke} times in 2 s: {after:?} after {before:?}"
+    );
     // Still served, and the distribution still runs its background process.
-    let o = env.ok(&["-d", "D", "--", "sh", "-c", "pgrep -c sleep || ps | grep -c 'sleep 600'"]);
+    let o = env.ok(&[
+        "-d",
+        "D",
+        "--",
+        "sh",
+        "-c",
+        "pgrep -c sleep || ps | grep -c 'sleep 600'",
+    ]);
     assert_ne!(o.trim(), "0", "{o}");
 }
 
@@ -184,10 +204,19 @@ fn a_distribution_stops_after_its_last_background_process_ends() {
          distro_idle_timeout_ms = 100\nvm_idle_timeout_ms = -1\nservice_idle_timeout_ms = -1\n",
     );
     env.import("D");
-    env.ok(&["-d", "D", "--", "sh", "-c", "sleep 1 >/dev/null 2>&1 </dev/null &"]);
+    env.ok(&[
+        "-d",
+        "D",
+        "--",
+        "sh",
+        "-c",
+        "sleep 1 >/dev/null 2>&1 </dev/null &",
+    ]);
     let running = || {
         let o = env.wslp(&["-l", "--running", "-q"]);
-        String::from_utf8_lossy(&o.stdout).lines().any(|l| l.trim() == "D")
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .any(|l| l.trim() == "D")
     };
     assert!(running(), "the background sleep keeps it up");
     wait_for("the distribution to stop", || !running());

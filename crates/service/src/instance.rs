@@ -181,7 +181,10 @@ impl Instance {
         let session = plugins.open_session(uid, Arc::new(Services(live.clone())));
         let net_config = wslp_net::NetConfig::new(&settings, &paths.root, paths.vm_state());
         let wake = Wake::new().map(Arc::new).map_err(|e| {
-            Failure::service(format!("cannot create the idle policy's eventfd: {e}"), "E_FAIL")
+            Failure::service(
+                format!("cannot create the idle policy's eventfd: {e}"),
+                "E_FAIL",
+            )
         })?;
         Ok(Instance {
             paths,

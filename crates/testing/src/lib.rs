@@ -370,7 +370,8 @@ impl TestHost {
     /// collects its output.
     pub fn run(&self, distro: &str, argv: &[&str]) -> Result<Output, Error> {
         let record = self.instance.store.get(distro)?;
-        let _active = wslp_service::instance::CountGuard::new(&self.instance.active, &self.instance.wake);
+        let _active =
+            wslp_service::instance::CountGuard::new(&self.instance.active, &self.instance.wake);
         let running = self
             .noting(|n| self.instance.lease_distro(&record, n))
             .map_err(Error::from)?;
@@ -379,7 +380,8 @@ impl TestHost {
 
     /// Runs `argv` as root in the VM's root namespace.
     pub fn run_in_vm(&self, argv: &[&str]) -> Result<Output, Error> {
-        let _active = wslp_service::instance::CountGuard::new(&self.instance.active, &self.instance.wake);
+        let _active =
+            wslp_service::instance::CountGuard::new(&self.instance.active, &self.instance.wake);
         let vm = self
             .noting(|n| self.instance.ensure_vm(n))
             .map_err(Error::from)?;
