@@ -307,6 +307,60 @@ pub(crate) fn clone_child(
     }
 }
 
+/// Like [`clone_child`] without extra flags, for a child that execs (or
+/// exits) at once: it shares our memory until then instead of copying it
+/// (see [`sys::spawn_vm`]), and this returns only after. `child` must follow
+/// the rules of [`sys::spawn_vm`]; if it returns, the child exits with 127.
+pub(crate) fn spawn_child(
+    pid_ns_of: Option<BorrowedFd<'_>>,
+    child: impl FnOnce(),
+) -> Result<(i32, OwnedFd), Errno> {
+    let own = own_pid_ns().map_err(|_| libc::ENOENT)?;
+    let old_mask = sys::set_sigmask(&sys::sigset(true));
+    let entered = match pid_ns_of {
+        Some(fd) => sys::setns(fd.as_raw_fd(), libc::CLONE_NEWPID).map(|_| true),
+        None => Ok(false),
+    };
+    let mut child = Some(child);
+    let mut body = || -> libc::c_int {
+        if let Some(c) = child.take() {
+            c();
+        }
+        sys::exit(127)
+    };
+    // SAFETY: `child` is written to spawn_vm's rules (no allocation, no lock,
+    // raw syscalls, exec or exit).
+    let spawned = entered.and_then(|_| unsafe { sys::spawn_vm(&mut body) });
+    // The child became root of the VM's user namespace on our memory, which
+    // made it undumpable: ours again, so /proc/<service>/… stays readable.
+    let _ = sys::set_dumpable(true);
+    if entered == Ok(true) {
+        if let Err(errno) = sys::setns(own, libc::CLONE_NEWPID) {
+            tracing::error!(errno, "cannot return the thread to its own pid namespace");
+            std::process::abort();
+        }
+    }
+    sys::set_sigmask(&old_mask);
+    spawned
+}
+
+/// From inside a helper child: starts `program` (which execs) as a child of
+/// the helper on `stack`, sharing memory until it has execed, and returns
+/// then. The helper exits next, and the program is orphaned to the init of
+/// its pid namespace. Async-signal-safe.
+pub(crate) fn spawn_orphan(stack: &mut [u8], program: impl FnOnce()) -> Result<(), Errno> {
+    let mut program = Some(program);
+    let mut body = || -> libc::c_int {
+        if let Some(p) = program.take() {
+            p();
+        }
+        sys::exit(127)
+    };
+    // SAFETY: `program` follows spawn_vm's rules (it execs or reports and
+    // exits, with raw syscalls and no allocation), on a stack made by our caller.
+    unsafe { sys::spawn_vm_on(stack, &mut body, false) }.map(drop)
+}
+
 /// From inside a child made by [`clone_child`]: forks `init` (with namespace
 /// `flags`) as a child of *our parent*, the caller (CLONE_PARENT), so the
 /// caller can wait for it. Returns, in the helper, the number of the new

@@ -224,13 +224,14 @@ impl Target<'_> {
         let w = report.write_fd();
         let target = self.pidfd.as_raw_fd();
         let (setgroups, join) = (self.setgroups, self.join);
-        let (_, helper) = child::clone_child(Some(self.pidfd), 0, || {
+        // The program's, made here: the helper may not allocate.
+        let mut stack = vec![0u8; sys::SPAWN_STACK];
+        let (_, helper) = child::spawn_child(Some(self.pidfd), || {
             if let Err((stage, e)) = child::join(target, join, setgroups) {
                 child::fail(w, stage, 0, e);
             }
-            match sys::fork_in_child() {
-                Ok(true) => exec.run(w),
-                Ok(false) => sys::exit(0),
+            match child::spawn_orphan(&mut stack, || exec.run(w)) {
+                Ok(()) => sys::exit(0),
                 Err(e) => child::fail(w, Stage::Fork, 0, e),
             }
         })
@@ -288,7 +289,7 @@ impl Target<'_> {
         let w = report.write_fd();
         let target = self.pidfd.as_raw_fd();
         let (setgroups, join) = (self.setgroups, self.join);
-        let (pid, pidfd) = child::clone_child(Some(self.pidfd), 0, || {
+        let (pid, pidfd) = child::spawn_child(Some(self.pidfd), || {
             exec.set_limits(w);
             if let Err((stage, e)) = child::join(target, join, setgroups) {
                 child::fail(w, stage, 0, e);

@@ -1,8 +1,8 @@
 //! Processes started in the VM or a distribution, and how the caller learns
 //! that they ended.
 //!
-//! Every process this crate creates as a child of the caller is reaped by a
-//! small watcher thread as soon as it exits. That is not only tidiness: a
+//! Every process this crate creates as a child of the caller is reaped by the
+//! reaper thread as soon as it exits. That is not only tidiness: a
 //! process created with setns()+fork() lives in the VM's pid namespace but has
 //! its parent outside, and the kernel keeps that namespace's init from
 //! finishing its exit until such zombies are reaped (zap_pid_ns_processes).
@@ -128,7 +128,7 @@ impl ResourceLimit {
     }
 }
 
-/// The exit status of a process, filled in by its watcher thread.
+/// The exit status of a process, filled in by the reaper thread.
 #[derive(Debug, Default)]
 pub(crate) struct ExitSlot {
     status: Mutex<Option<i32>>,
@@ -156,26 +156,99 @@ impl ExitSlot {
     }
 }
 
-/// Starts a thread that reaps the child behind `pidfd` when it exits.
+/// Has the child behind `pidfd` reaped as soon as it exits, by the one
+/// reaper thread of the process (a thread per child would cost a thread
+/// start on every command).
 pub(crate) fn watch(pid: i32, pidfd: Arc<OwnedFd>) -> Result<Arc<ExitSlot>, VmError> {
     let slot = Arc::new(ExitSlot::default());
-    let for_thread = slot.clone();
-    std::thread::Builder::new()
-        .name(format!("wslp-reap-{pid}"))
-        .spawn(move || {
-            let code = match sys::wait_pidfd(pidfd.as_fd()) {
-                Ok(code) => code,
-                Err(errno) => {
-                    // Someone else reaped it (a SIGCHLD=SIG_IGN caller, a stray
-                    // waitpid(-1)); the exit code is lost.
-                    tracing::warn!(pid, errno, "cannot reap child process");
-                    -1
+    reaper()?.add(pid, pidfd, slot.clone())?;
+    Ok(slot)
+}
+
+/// One thread that waits on the pidfds of every watched child (epoll) and
+/// reaps each as it exits.
+struct Reaper {
+    epoll: nix::sys::epoll::Epoll,
+    next: std::sync::atomic::AtomicU64,
+    children: Mutex<std::collections::HashMap<u64, Watched>>,
+}
+
+/// A child the reaper waits for: its pid (for the log), pidfd and slot.
+type Watched = (i32, Arc<OwnedFd>, Arc<ExitSlot>);
+
+fn reaper() -> Result<&'static Reaper, VmError> {
+    static REAPER: std::sync::OnceLock<Result<&'static Reaper, String>> =
+        std::sync::OnceLock::new();
+    REAPER
+        .get_or_init(|| {
+            use nix::sys::epoll::{Epoll, EpollCreateFlags};
+            let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).map_err(|e| e.to_string())?;
+            let r: &'static Reaper = Box::leak(Box::new(Reaper {
+                epoll,
+                next: std::sync::atomic::AtomicU64::new(0),
+                children: Mutex::new(std::collections::HashMap::new()),
+            }));
+            std::thread::Builder::new()
+                .name("wslp-reaper".into())
+                .spawn(move || r.run())
+                .map_err(|e| e.to_string())?;
+            Ok(r)
+        })
+        .clone()
+        .map_err(|e| {
+            VmError::io(
+                "starting the process reaper thread",
+                std::io::Error::other(e),
+            )
+        })
+}
+
+impl Reaper {
+    fn add(&self, pid: i32, pidfd: Arc<OwnedFd>, slot: Arc<ExitSlot>) -> Result<(), VmError> {
+        use nix::sys::epoll::{EpollEvent, EpollFlags};
+        let key = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let fd = pidfd.clone();
+        crate::sync::lock(&self.children).insert(key, (pid, pidfd, slot));
+        self.epoll
+            .add(fd.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, key))
+            .map_err(|e| {
+                crate::sync::lock(&self.children).remove(&key);
+                VmError::io("watching a child process", std::io::Error::from(e))
+            })
+    }
+
+    fn run(&self) {
+        use nix::sys::epoll::{EpollEvent, EpollTimeout};
+        let mut events = [EpollEvent::empty(); 32];
+        loop {
+            let n = match self.epoll.wait(&mut events, EpollTimeout::NONE) {
+                Ok(n) => n,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => {
+                    tracing::error!(error = %e, "the process reaper cannot wait; children stay unreaped");
+                    return;
                 }
             };
-            for_thread.set(code);
-        })
-        .map_err(|e| VmError::io("starting the process watcher thread", e))?;
-    Ok(slot)
+            for ev in &events[..n] {
+                let Some((pid, pidfd, slot)) = crate::sync::lock(&self.children).remove(&ev.data())
+                else {
+                    continue;
+                };
+                let _ = self.epoll.delete(pidfd.as_fd());
+                // Readable: it has exited, so this does not block.
+                let code = match sys::wait_pidfd(pidfd.as_fd()) {
+                    Ok(code) => code,
+                    Err(errno) => {
+                        // Someone else reaped it (a SIGCHLD=SIG_IGN caller, a stray
+                        // waitpid(-1)); the exit code is lost.
+                        tracing::warn!(pid, errno, "cannot reap child process");
+                        -1
+                    }
+                };
+                slot.set(code);
+            }
+        }
+    }
 }
 
 /// What tells whether a spawned process still runs, kept apart from its

@@ -769,23 +769,86 @@ pub unsafe fn clone3(flags: u64) -> Result<Cloned, Errno> {
     }
 }
 
-/// A plain fork (clone3 without a pidfd) for use inside a child, where the
-/// grandchild is not waited for.
-pub fn fork_in_child() -> Result<bool, Errno> {
-    let mut args = CloneArgs {
-        exit_signal: libc::SIGCHLD as u64,
-        ..Default::default()
-    };
-    // SAFETY: as in clone3; only called from a child that is single-threaded and
-    // follows the same rules.
-    let ret = check(unsafe {
-        libc::syscall(
-            libc::SYS_clone3,
-            &mut args as *mut CloneArgs,
-            std::mem::size_of::<CloneArgs>(),
+/// How much stack a [`spawn_vm`] child gets: it runs a handful of syscalls
+/// and an exec (or the report of why not).
+pub const SPAWN_STACK: usize = 256 << 10;
+
+/// Starts `child` in a new process that shares our memory until it execs or
+/// exits, as posix_spawn does (CLONE_VM | CLONE_VFORK), and returns its pid
+/// and pidfd once it has. No copy of the caller's page tables is made, which
+/// for a multi-threaded service is most of what a fork costs.
+///
+/// # Safety
+/// As for [`clone3`], and more: the child runs on our memory, so it must
+/// not allocate, take a lock, or return; the calling thread is suspended
+/// meanwhile, but the caller's other threads run on. A change of
+/// credentials in the child marks the shared memory undumpable; the caller
+/// makes it dumpable again (see [`set_dumpable`]).
+pub unsafe fn spawn_vm(child: &mut dyn FnMut() -> c_int) -> Result<(i32, OwnedFd), Errno> {
+    let mut stack = vec![0u8; SPAWN_STACK];
+    // SAFETY: passed on to the caller.
+    let (pid, pidfd) = unsafe { spawn_vm_on(&mut stack, child, true) }?;
+    // SAFETY: the kernel stored a new descriptor that only we own.
+    Ok((pid, unsafe { OwnedFd::from_raw_fd(pidfd) }))
+}
+
+/// [`spawn_vm`] on a stack the caller made (from inside a child, which may
+/// not allocate one), with a pidfd (a raw descriptor the caller owns) only
+/// when `pidfd` is set.
+///
+/// # Safety
+/// As for [`spawn_vm`].
+pub unsafe fn spawn_vm_on(
+    stack: &mut [u8],
+    child: &mut dyn FnMut() -> c_int,
+    pidfd: bool,
+) -> Result<(i32, RawFd), Errno> {
+    extern "C" fn trampoline(arg: *mut c_void) -> c_int {
+        // SAFETY: `arg` is the `&mut &mut dyn FnMut` of spawn_vm_on's frame,
+        // alive (and not used by the suspended caller) until we exec or exit.
+        let f = unsafe { &mut *(arg as *mut &mut dyn FnMut() -> c_int) };
+        f()
+    }
+    // The stack grows down from a 16-byte aligned top.
+    let top = (stack.as_mut_ptr() as usize + stack.len()) & !15;
+    let mut fd: c_int = -1;
+    let mut f: &mut dyn FnMut() -> c_int = child;
+    let mut flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD;
+    if pidfd {
+        flags |= libc::CLONE_PIDFD;
+    }
+    // SAFETY: the stack outlives the child's use of it (CLONE_VFORK: we return
+    // only after it has execed or exited); with CLONE_PIDFD the kernel writes
+    // the pidfd through the parent-tid pointer.
+    let pid = unsafe {
+        libc::clone(
+            trampoline,
+            top as *mut c_void,
+            flags,
+            &mut f as *mut &mut dyn FnMut() -> c_int as *mut c_void,
+            &mut fd as *mut c_int,
         )
-    })?;
-    Ok(ret == 0)
+    };
+    if pid < 0 {
+        return Err(errno());
+    }
+    Ok((pid, fd))
+}
+
+/// prctl(PR_SET_DUMPABLE).
+pub fn set_dumpable(on: bool) -> Result<(), Errno> {
+    // SAFETY: integer arguments.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_prctl,
+            libc::PR_SET_DUMPABLE,
+            on as c_ulong,
+            0,
+            0,
+            0,
+        )
+    })
+    .map(drop)
 }
 
 /// A syscall by inline assembly: no errno, no thread-local storage, no libc.
