@@ -19,6 +19,9 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
     cargo test --workspace --no-fail-fast
 fi
+# The binaries a release ships (static wslp and wslpd, the plugin host),
+# run with a C plugin in a root that holds nothing else but busybox and libc.
+./scripts/release.sh
 # The Rust SDK's promise that one source builds for WSL too: the sample as a
 # Windows DLL exporting WSLPluginAPIV1_EntryPoint.
 if rustup target list --installed 2>/dev/null | grep -qx x86_64-pc-windows-gnu; then

@@ -267,3 +267,42 @@ fn debug_shell_is_a_root_shell_in_the_vm_on_a_pty() {
         "the shell's exit code passes through: {out:?}"
     );
 }
+
+#[test]
+fn a_reader_that_goes_away_ends_wslp_quietly() {
+    // `wslp completions bash | head -1`: the pipe's reader is gone before
+    // wslp writes most of its output.
+    let (r, w) = nix::unistd::pipe().unwrap();
+    drop(r);
+    for args in [&["completions", "bash"][..], &["--version"][..]] {
+        let o = std::process::Command::new(bin("wslp"))
+            .args(args)
+            .stdout(std::process::Stdio::from(w.try_clone().unwrap()))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!err.contains("panicked"), "wslp {args:?}: {err}");
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(
+            o.status.signal(),
+            Some(libc::SIGPIPE),
+            "wslp {args:?}: {:?}",
+            o.status
+        );
+    }
+}
+
+#[test]
+fn completions_and_man_pages_come_from_the_command_line_itself() {
+    let env = Env::new();
+    let bash = env.ok(&["completions", "bash"]);
+    assert!(
+        bash.contains("complete -F _wslp") && bash.contains("--distribution"),
+        "{bash}"
+    );
+    let dir = env.scratch().join("man");
+    env.ok(&["man", dir.to_str().unwrap()]);
+    let page = std::fs::read_to_string(dir.join("wslp-plugin-trace.1")).unwrap();
+    assert!(page.contains(".TH wslp-plugin-trace 1"), "{page}");
+    assert!(dir.join("wslp.1").exists() && dir.join("wslp-trust-add.1").exists());
+}

@@ -111,4 +111,15 @@ pub enum Sub {
     Verify(crate::commands::verify::Args),
     /// Manage the trusted signing certificates.
     Trust(crate::commands::trust::Args),
+    /// Print a shell completion script: `wslp completions bash > /etc/bash_completion.d/wslp`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages (wslp.1 and one per subcommand) into DIR.
+    #[command(hide = true)]
+    Man {
+        #[arg(value_name = "DIR")]
+        dir: std::path::PathBuf,
+    },
 }

@@ -14,9 +14,21 @@ use commands::run::RunArgs;
 use wslp_ipc::protocol::RunCommand;
 
 fn main() {
+    default_sigpipe();
     let cli = Cli::parse();
     let code = dispatch(cli);
     std::process::exit(code);
+}
+
+/// `wslp -l | head -1` ends quietly, as any Unix tool does, rather than with a
+/// panic on the broken pipe (the Rust runtime ignores SIGPIPE). Frames to the
+/// service never raise it (MSG_NOSIGNAL), so losing the service is still an
+/// error message, not a silent death.
+#[allow(unsafe_code)]
+fn default_sigpipe() {
+    use nix::sys::signal::{signal, SigHandler, Signal};
+    // SAFETY: SIG_DFL installs no handler; nothing else runs yet.
+    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
 }
 
 fn report(r: anyhow::Result<i32>) -> i32 {
@@ -34,6 +46,8 @@ fn dispatch(cli: Cli) -> i32 {
             Sub::Sign(a) => commands::sign::run(a),
             Sub::Verify(a) => commands::verify::run(a),
             Sub::Trust(a) => commands::trust::run(a),
+            Sub::Completions { shell } => return commands::docs::completions(shell),
+            Sub::Man { dir } => return commands::docs::man(&dir),
         });
     }
     if let Some(v) = &cli.import {

@@ -49,8 +49,9 @@ pub(crate) fn dup_high(fd: &OwnedFd) -> io::Result<OwnedFd> {
 /// service gave it on purpose, whatever the service leaked without close-on-exec.
 pub(crate) fn close_from(first: u32) {
     // SAFETY: close_range only closes descriptors; at plugin-host start nothing in
-    // this process owns a descriptor at or above `first`.
-    unsafe { libc::close_range(first, u32::MAX, 0) };
+    // this process owns a descriptor at or above `first`. The bare syscall: musl's
+    // libc has no wrapper.
+    unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, 0) };
 }
 
 /// Takes ownership of the descriptors the service mapped to fixed numbers

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod cert;
 pub mod check;
+pub mod docs;
 pub mod import;
 pub mod list;
 pub mod plugin;
