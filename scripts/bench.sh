@@ -37,10 +37,20 @@ cargo build --release --quiet -p wslp-cli -p wslp-service -p wslp-host -p wslp-b
 target_dir=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 target_dir=${target_dir:-$PWD/target}
 
+# The wslp that releases ship (scripts/release.sh): static, musl. The warm and
+# --version goals are on it; without the target, on this build's.
+musl=x86_64-unknown-linux-musl
+args=()
+if rustup target list --installed 2>/dev/null | grep -qx "$musl" || rustup target add "$musl" >/dev/null 2>&1; then
+    cargo build --release --quiet --target "$musl" -p wslp-cli
+    args+=(--static "$target_dir/$musl/release")
+else
+    echo "bench.sh: no $musl target: the static client's rows are left out" >&2
+fi
+
 # --baseline REV: the binaries of REV, from its files (git archive, no
 # worktree registered) with a target directory of its own (cargo rebuilds
 # only what changed when REV does).
-args=()
 while [ $# -gt 0 ]; do
     case "$1" in
     --baseline)

@@ -78,7 +78,11 @@ fn host_processes() -> usize {
     std::fs::read_dir("/proc")
         .map(|d| {
             d.flatten()
-                .filter(|e| e.file_name().to_str().is_some_and(|n| n.parse::<u32>().is_ok()))
+                .filter(|e| {
+                    e.file_name()
+                        .to_str()
+                        .is_some_and(|n| n.parse::<u32>().is_ok())
+                })
                 .count()
         })
         .unwrap_or(0)
@@ -100,7 +104,8 @@ fn proc_scan(pid_ns: u64) -> usize {
 pub fn idle(env: &Env, it: crate::suites::Iters, rep: &mut Report) -> Result<()> {
     let s = "idle wslpd (VM and a distribution up, no command running)";
     let window = Duration::from_secs(10);
-    let off = "vm_idle_timeout_ms = -1\ndistro_idle_timeout_ms = -1\nservice_idle_timeout_ms = -1\n";
+    let off =
+        "vm_idle_timeout_ms = -1\ndistro_idle_timeout_ms = -1\nservice_idle_timeout_ms = -1\n";
     // Timeouts off, nothing to forward: nothing may wake it.
     {
         let cli = CliRoot::with_settings(
@@ -115,8 +120,13 @@ pub fn idle(env: &Env, it: crate::suites::Iters, rep: &mut Report) -> Result<()>
         std::thread::sleep(Duration::from_millis(500));
         let n = switches_during(pid, window) as f64;
         rep.add(
-            Row::single(s, "context switches in 10 s, timeouts -1, localhost forwarding off", "", n)
-                .goal(Goal::ValueAtMost(2.0)),
+            Row::single(
+                s,
+                "context switches in 10 s, timeouts -1, localhost forwarding off",
+                "",
+                n,
+            )
+            .goal(Goal::ValueAtMost(2.0)),
         );
     }
     {
@@ -138,7 +148,13 @@ pub fn idle(env: &Env, it: crate::suites::Iters, rep: &mut Report) -> Result<()>
         "vm_idle_timeout_ms = {}\ndistro_idle_timeout_ms = {}\nservice_idle_timeout_ms = {}\n",
         d.vm_idle_timeout_ms, d.distro_idle_timeout_ms, d.service_idle_timeout_ms
     );
-    let cli = CliRoot::with_settings(env, "idle-default", &env.plain_plugin, &env.bin_dir, &defaults)?;
+    let cli = CliRoot::with_settings(
+        env,
+        "idle-default",
+        &env.plain_plugin,
+        &env.bin_dir,
+        &defaults,
+    )?;
     // The look itself, in an embedded host with the same defaults.
     let host = wslp_testing::TestHost::builder()
         .busybox_distribution("Idle")
@@ -159,8 +175,13 @@ pub fn idle(env: &Env, it: crate::suites::Iters, rep: &mut Report) -> Result<()>
         std::thread::sleep(Duration::from_millis(500));
         let per_s = switches_during(pid, window) as f64 / window.as_secs_f64();
         rep.add(
-            Row::single(s, &format!("wake-ups/s, default timeouts, {have} host processes"), "/s", per_s)
-                .goal(Goal::ValueAtMost(2.0)),
+            Row::single(
+                s,
+                &format!("wake-ups/s, default timeouts, {have} host processes"),
+                "/s",
+                per_s,
+            )
+            .goal(Goal::ValueAtMost(2.0)),
         );
         let n = it.hook.clamp(50, 2_000);
         let tick = samples_us(n, || {
@@ -170,7 +191,12 @@ pub fn idle(env: &Env, it: crate::suites::Iters, rep: &mut Report) -> Result<()>
         let scan = samples_us(n.min(200), || {
             std::hint::black_box(proc_scan(pid_ns));
         });
-        let tick = Row::new(s, &format!("one idle pass, {have} host processes"), "µs", summary(&tick));
+        let tick = Row::new(
+            s,
+            &format!("one idle pass, {have} host processes"),
+            "µs",
+            summary(&tick),
+        );
         let scan = Row::new(
             s,
             &format!("wave 1's /proc scan for one distribution, {have} host processes"),
@@ -185,11 +211,9 @@ pub fn idle(env: &Env, it: crate::suites::Iters, rep: &mut Report) -> Result<()>
             }
             Some((t0, s0)) => {
                 rep.add(scan.against(s0));
-                rep.add(
-                    tick.against(t0)
-                        .goal(Goal::RatioAtMost(1.5))
-                        .note("against the same pass at 100 host processes: it must not grow with them"),
-                );
+                rep.add(tick.against(t0).goal(Goal::RatioAtMost(1.5)).note(
+                    "against the same pass at 100 host processes: it must not grow with them",
+                ));
             }
         }
     }

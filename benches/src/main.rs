@@ -4,7 +4,9 @@
 //! `--quick` (fewer iterations, for a smoke run), `--out DIR` (default
 //! `target/wslp-bench`), `--baseline DIR` (release binaries of another
 //! revision, with its name in `DIR/REVISION`: adds the rows of what changed
-//! since, see `scripts/bench.sh --baseline REV`).
+//! since, see `scripts/bench.sh --baseline REV`), `--static DIR` (the static
+//! `wslp` that releases ship, built by bench.sh: the warm and `--version`
+//! goals are on it).
 
 #![deny(unsafe_code)]
 
@@ -39,7 +41,7 @@ fn main() {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: wslp-bench [--quick] [--out DIR] [--baseline DIR]");
+    eprintln!("usage: wslp-bench [--quick] [--out DIR] [--baseline DIR] [--static DIR]");
     std::process::exit(64);
 }
 
@@ -48,17 +50,20 @@ fn run(args: &[String]) -> Result<bool> {
     let mut it = suites::Iters::full();
     let mut out: Option<PathBuf> = None;
     let mut baseline: Option<PathBuf> = None;
+    let mut static_dir: Option<PathBuf> = None;
     let mut a = args.iter();
     while let Some(arg) = a.next() {
         match arg.as_str() {
             "--quick" => it = suites::Iters::quick(),
             "--out" => out = Some(a.next().unwrap_or_else(|| usage()).into()),
             "--baseline" => baseline = Some(a.next().unwrap_or_else(|| usage()).into()),
+            "--static" => static_dir = Some(a.next().unwrap_or_else(|| usage()).into()),
             _ => usage(),
         }
     }
     let t0 = Instant::now();
-    let env = setup::Env::new()?;
+    let mut env = setup::Env::new()?;
+    env.static_wslp = static_dir.map(|d| d.join("wslp"));
     let out = out.unwrap_or_else(|| {
         env.bin_dir
             .parent()

@@ -20,6 +20,8 @@ pub struct Env {
     pub tarball: PathBuf,
     /// The plugin whose hooks do nothing.
     pub plain_plugin: PathBuf,
+    /// The `wslp` that releases ship (static, musl: `--static DIR`), when built.
+    pub static_wslp: Option<PathBuf>,
 }
 
 impl Env {
@@ -62,6 +64,7 @@ impl Env {
             bin_dir,
             tarball,
             plain_plugin: PathBuf::new(),
+            static_wslp: None,
         };
         env.plain_plugin = env.compile_plugin("plain", &[])?;
         Ok(env)
@@ -196,6 +199,18 @@ impl CliRoot {
         c.env("WSLP_ROOT", &self.root)
             .env(wslp_host::manager::PLUGIN_HOST_ENV, &self.plugin_host)
             .stdin(Stdio::null());
+        c
+    }
+
+    /// `wslp -d D -- ARGS…` with another `wslp` binary (the static one).
+    pub fn run_in_with(&self, wslp: &Path, args: &[&str]) -> Command {
+        let mut c = Command::new(wslp);
+        c.env("WSLP_ROOT", &self.root)
+            .stdin(Stdio::null())
+            .arg("-d")
+            .arg(&self.distro)
+            .arg("--")
+            .args(args);
         c
     }
 

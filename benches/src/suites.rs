@@ -163,10 +163,14 @@ pub fn warm(env: &Env, cli: &CliRoot, it: Iters, rep: &mut Report) -> Result<Row
     }
     crun_samples(&bundle, 3)?;
     let (mut w, mut b, mut u, mut c, mut p) = (vec![], vec![], vec![], vec![], vec![]);
+    let mut st = vec![];
     let rounds = 4;
     for _ in 0..rounds {
         for _ in 0..it.warm / rounds {
             w.push(spawn_ms(&mut cli.run_in(&["true"]))?);
+            if let Some(s) = &env.static_wslp {
+                st.push(spawn_ms(&mut cli.run_in_with(s, &["true"]))?);
+            }
             b.push(spawn_ms(&mut setup::bwrap(&["/bin/true"]))?);
             u.push(spawn_ms(&mut setup::unshare(&["/bin/true"]))?);
             p.push(spawn_ms(&mut setup::plain(&["/bin/true"]))?);
@@ -192,16 +196,27 @@ pub fn warm(env: &Env, cli: &CliRoot, it: Iters, rep: &mut Report) -> Result<Row
     let bw =
         rep.add(Row::new(s, "bwrap --unshare-all … /bin/true", "ms", summary(&b)).against(&plain));
     rep.add(Row::new(s, "crun run (busybox bundle, /bin/true)", "ms", summary(&c)).against(&plain));
-    let warm = Row::new(s, "wslp -d D -- true (warm)", "ms", summary(&w));
-    rep.add(warm.clone().against(&bw).goal(Goal::RatioAtMost(0.5)));
-    rep.add(
-        Row {
-            name: "wslp -d D -- true (warm) vs a plain spawn".into(),
+    // The goals are on the client releases ship when it was built (static),
+    // else on this build's.
+    let goals = |r: Row, g: Goal, on: bool| if on { r.goal(g) } else { r };
+    let dynamic_goals = env.static_wslp.is_none();
+    let mut warm_rows = vec![("wslp -d D -- true (warm)", &w, dynamic_goals)];
+    if env.static_wslp.is_some() {
+        warm_rows.push((
+            "wslp -d D -- true (warm), static client as released",
+            &st,
+            true,
+        ));
+    }
+    for (name, samples, on) in warm_rows {
+        let warm = Row::new(s, name, "ms", summary(samples));
+        rep.add(goals(warm.clone().against(&bw), Goal::RatioAtMost(0.5), on));
+        let vs_plain = Row {
+            name: format!("{name} vs a plain spawn"),
             ..warm
-        }
-        .against(&plain)
-        .goal(Goal::RatioAtMost(3.0)),
-    );
+        };
+        rep.add(goals(vs_plain.against(&plain), Goal::RatioAtMost(3.0), on));
+    }
     hyperfine_check(env, cli, it, rep)?;
     version(env, cli, it, rep)?;
     Ok(bw)
@@ -219,7 +234,14 @@ fn version(env: &Env, cli: &CliRoot, it: Iters, rep: &mut Report) -> Result<()> 
             .arg(&src),
     )
     .context("cannot build the minimal Rust binary (rustc)")?;
-    let (mut m, mut v) = (vec![], vec![]);
+    let static_version = || {
+        env.static_wslp.as_ref().map(|p| {
+            let mut c = Command::new(p);
+            c.arg("--version").stdin(Stdio::null());
+            c
+        })
+    };
+    let (mut m, mut v, mut sv) = (vec![], vec![], vec![]);
     for _ in 0..5 {
         spawn_ms(&mut Command::new(&exe))?;
         spawn_ms(cli.cmd().arg("--version"))?;
@@ -227,14 +249,29 @@ fn version(env: &Env, cli: &CliRoot, it: Iters, rep: &mut Report) -> Result<()> 
     for _ in 0..it.warm {
         m.push(spawn_ms(&mut Command::new(&exe))?);
         v.push(spawn_ms(cli.cmd().arg("--version"))?);
+        if let Some(mut c) = static_version() {
+            sv.push(spawn_ms(&mut c)?);
+        }
     }
     let s = "warm run of /bin/true";
-    let min = rep.add(Row::new(s, "a minimal Rust binary (release)", "ms", summary(&m)));
-    rep.add(
-        Row::new(s, "wslp --version", "ms", summary(&v))
-            .against(&min)
-            .goal(Goal::RatioAtMost(1.3)),
-    );
+    let min = rep.add(Row::new(
+        s,
+        "a minimal Rust binary (release)",
+        "ms",
+        summary(&m),
+    ));
+    let row = Row::new(s, "wslp --version", "ms", summary(&v)).against(&min);
+    if sv.is_empty() {
+        rep.add(row.goal(Goal::RatioAtMost(1.3)));
+    } else {
+        rep.add(row);
+        rep.add(
+            Row::new(s, "wslp --version, static as released", "ms", summary(&sv))
+                .against(&min)
+                .goal(Goal::RatioAtMost(1.3))
+                .note("musl, statically linked: no dynamic loader at start"),
+        );
+    }
     Ok(())
 }
 
@@ -249,10 +286,12 @@ fn hyperfine_check(env: &Env, cli: &CliRoot, it: Iters, rep: &mut Report) -> Res
             .collect::<Vec<_>>()
             .join(" ")
     };
-    let (wslp, bwrap) = (
-        line(&cli.run_in(&["true"])),
-        line(&setup::bwrap(&["/bin/true"])),
-    );
+    // The client releases ship, when it was built.
+    let client = match &env.static_wslp {
+        Some(s) => cli.run_in_with(s, &["true"]),
+        None => cli.run_in(&["true"]),
+    };
+    let (wslp, bwrap) = (line(&client), line(&setup::bwrap(&["/bin/true"])));
     let o = Command::new("hyperfine")
         .args(["-N", "--style", "none", "--warmup", "5", "--runs"])
         .arg((it.warm / 2).max(10).to_string())
@@ -293,7 +332,11 @@ fn hyperfine_check(env: &Env, cli: &CliRoot, it: Iters, rep: &mut Report) -> Res
     rep.add(
         Row::new(
             s,
-            "hyperfine: wslp -d D -- true (warm)",
+            if env.static_wslp.is_some() {
+                "hyperfine: wslp -d D -- true (warm), static client"
+            } else {
+                "hyperfine: wslp -d D -- true (warm)"
+            },
             "ms",
             summary(&times(1)?),
         )
