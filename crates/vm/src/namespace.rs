@@ -225,12 +225,13 @@ impl Target<'_> {
         let target = self.pidfd.as_raw_fd();
         let (setgroups, join) = (self.setgroups, self.join);
         // The program's, made here: the helper may not allocate.
-        let mut stack = vec![0u8; sys::SPAWN_STACK];
+        let mut stack = sys::Stack::new()
+            .map_err(|e| VmError::setup("mapping a stack for ExecuteBinary", e))?;
         let (_, helper) = child::spawn_child(Some(self.pidfd), || {
             if let Err((stage, e)) = child::join(target, join, setgroups) {
                 child::fail(w, stage, 0, e);
             }
-            match child::spawn_orphan(&mut stack, || exec.run(w)) {
+            match child::spawn_orphan(stack.as_mut(), || exec.run(w)) {
                 Ok(()) => sys::exit(0),
                 Err(e) => child::fail(w, Stage::Fork, 0, e),
             }

@@ -771,7 +771,7 @@ pub unsafe fn clone3(flags: u64) -> Result<Cloned, Errno> {
 
 /// How much stack a [`spawn_vm`] child gets: it runs a handful of syscalls
 /// and an exec (or the report of why not).
-pub const SPAWN_STACK: usize = 256 << 10;
+const SPAWN_STACK: usize = 256 << 10;
 
 /// Starts `child` in a new process that shares our memory until it execs or
 /// exits, as posix_spawn does (CLONE_VM | CLONE_VFORK), and returns its pid
@@ -785,11 +785,53 @@ pub const SPAWN_STACK: usize = 256 << 10;
 /// credentials in the child marks the shared memory undumpable; the caller
 /// makes it dumpable again (see [`set_dumpable`]).
 pub unsafe fn spawn_vm(child: &mut dyn FnMut() -> c_int) -> Result<(i32, OwnedFd), Errno> {
-    let mut stack = vec![0u8; SPAWN_STACK];
+    let mut stack = Stack::new()?;
     // SAFETY: passed on to the caller.
-    let (pid, pidfd) = unsafe { spawn_vm_on(&mut stack, child, true) }?;
+    let (pid, pidfd) = unsafe { spawn_vm_on(stack.as_mut(), child, true) }?;
     // SAFETY: the kernel stored a new descriptor that only we own.
     Ok((pid, unsafe { OwnedFd::from_raw_fd(pidfd) }))
+}
+
+/// A child's stack: mapped for one spawn and unmapped after, so that only
+/// the pages it touched were ever memory (from the heap, allocator caches
+/// would keep every such stack, zeroed in full, for the life of the service).
+pub struct Stack {
+    base: *mut c_void,
+}
+
+// SAFETY: the mapping belongs to this value alone.
+unsafe impl Send for Stack {}
+
+impl Stack {
+    pub fn new() -> Result<Stack, Errno> {
+        // SAFETY: a fresh private anonymous mapping, owned by the result.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                SPAWN_STACK,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(errno());
+        }
+        Ok(Stack { base })
+    }
+
+    pub fn as_mut(&mut self) -> &mut [u8] {
+        // SAFETY: SPAWN_STACK bytes mapped read-write at `base`, ours alone.
+        unsafe { std::slice::from_raw_parts_mut(self.base as *mut u8, SPAWN_STACK) }
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        // SAFETY: the mapping made in new(), no longer used by any child.
+        unsafe { libc::munmap(self.base, SPAWN_STACK) };
+    }
 }
 
 /// [`spawn_vm`] on a stack the caller made (from inside a child, which may

@@ -256,16 +256,18 @@ fn activity_names_a_process_whose_exit_is_the_next_thing_to_look_at() {
     drop(sock);
     assert!(readable(&fd), "the pidfd says when cat has exited");
     assert!(eventually(|| distro.is_idle()));
-    // A process spawned by the caller, whose background child outlives it
-    // and is then the init's.
-    let (s, _out, _err) = spec(&["sh", "-c", "sleep 1 </dev/null >/dev/null 2>&1 &"]);
+    // A process spawned by the caller (its child, not the init's).
+    let (s, _out, _err) = spec(&["sleep", "0.3"]);
     let p = distro.spawn(s).unwrap();
-    let first = match distro.activity() {
-        Activity::Busy(Some(fd)) => fd,
-        other => panic!("sh runs: {other:?}"),
+    let Activity::Busy(Some(spawned)) = distro.activity() else {
+        panic!("the spawned sleep runs")
     };
+    assert!(readable(&spawned));
     assert_eq!(p.wait().unwrap(), 0);
-    assert!(readable(&first));
+    assert!(eventually(|| distro.is_idle()));
+    // Its background child outlives it and is then the init's.
+    let (s, _out, _err) = spec(&["sh", "-c", "sleep 1 </dev/null >/dev/null 2>&1 &"]);
+    assert_eq!(distro.spawn(s).unwrap().wait().unwrap(), 0);
     let Activity::Busy(Some(orphan)) = distro.activity() else {
         panic!("the orphaned sleep runs")
     };
