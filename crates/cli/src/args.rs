@@ -15,6 +15,7 @@ sudo wslp --import Debian /srv/debian rootfs.tar.gz   register a distribution fr
 wslp -l -v                                            list distributions with state and version\n  \
 wslp -d Debian -- uname -a                            run a command (no shell in between)\n  \
 wslp -d Debian -u root --cd /etc -e ls -la            as another user, in another directory\n  \
+sudo wslp --manage Debian --set-default-user dev      commands without -u run as dev\n  \
 wslp plugin check /opt/demo/libdemo.so                would this plugin load and run here?\n  \
 sudo wslp plugin add Demo /opt/demo/libdemo.so        register a plugin (after `wslp --shutdown`)\n  \
 sudo wslp plugin trace Demo                           every hook and API call of Demo, live\n  \
@@ -70,6 +71,15 @@ pub struct Cli {
     /// Make NAME the default distribution.
     #[arg(short = 's', long = "set-default", value_name = "NAME")]
     pub set_default: Option<String>,
+
+    /// Change a setting of the distribution NAME (with --set-default-user).
+    #[arg(long = "manage", value_name = "NAME", requires = "set_default_user")]
+    pub manage: Option<String>,
+
+    /// With --manage: the user of commands without -u (a name of the distribution's
+    /// /etc/passwd; /etc/wsl.conf's [user] default wins over it).
+    #[arg(long = "set-default-user", value_name = "USER", requires = "manage")]
+    pub set_default_user: Option<String>,
 
     /// Stop the distribution NAME.
     #[arg(short = 't', long = "terminate", value_name = "NAME")]

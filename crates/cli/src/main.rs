@@ -66,6 +66,9 @@ fn dispatch(cli: Cli) -> i32 {
     if let Some(n) = cli.unregister {
         return commands::admin::unregister(n);
     }
+    if let (Some(name), Some(user)) = (cli.manage, cli.set_default_user) {
+        return commands::admin::set_default_user(name, user);
+    }
     if let Some(n) = cli.set_default {
         return commands::admin::set_default(n);
     }

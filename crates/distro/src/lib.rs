@@ -69,6 +69,7 @@ mod registry;
 mod shift;
 mod storage;
 mod store;
+mod wslconf;
 
 pub use error::DistroError;
 pub use extract::UnpackStats;
@@ -80,6 +81,7 @@ pub use storage::{check_chain, secure_dir};
 pub use store::{
     DistroRecord, DistroStore, ImportSource, LOCK_FILE, REGISTRY_FILE, ROOTFS_DIR, STAGING_PREFIX,
 };
+pub use wslconf::{parse_wsl_conf, read_wsl_conf, Problem as WslConfProblem, WslConf, WSL_CONF};
 
 use std::io::Read;
 use std::path::Path;

@@ -69,6 +69,12 @@ pub enum Request {
     Trace {
         plugins: Vec<String>,
     },
+    /// `wslp --manage NAME --set-default-user USER` (SPEC §12): stored with
+    /// the distribution; wsl.conf's `[user] default` wins over it. Root only.
+    SetDefaultUser {
+        name: String,
+        user: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

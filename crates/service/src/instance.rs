@@ -35,6 +35,8 @@ pub struct Running {
     pub info: DistroInfo,
     /// Commands of clients still running in it: it is not idle while any is.
     pub commands: AtomicUsize,
+    /// What its `/etc/wsl.conf` said at this start (SPEC §12).
+    pub conf: wslp_distro::WslConf,
     idle_since: Mutex<Option<Instant>>,
     /// The idle policy's: a command's end may make the distribution idle.
     wake: Arc<Wake>,
@@ -383,11 +385,21 @@ impl Instance {
                 ));
             }
         }
-        self.write_network_files(record, &record.name, distro_network_files(record));
+        // Read at every start, as WSL does; a bad line is said in the VM log.
+        let (conf, problems) = wslp_distro::read_wsl_conf(&record.rootfs);
+        for p in &problems {
+            vm_log_line(&*vm, &format!("wslp: distribution '{}': {p}", record.name));
+        }
+        let hostname = conf.hostname.clone().unwrap_or_else(|| record.name.clone());
+        let generate = wslp_net::Generate {
+            hosts: conf.generate_hosts,
+            resolv_conf: conf.generate_resolv_conf,
+        };
+        self.write_network_files(record, &hostname, generate);
         let spec = DistroSpec {
             name: record.name.clone(),
             rootfs: record.rootfs.clone(),
-            hostname: record.name.clone(),
+            hostname,
             stored_shifted: record.shifted.is_some(),
         };
         let distro = vm.start_distribution(&spec).map_err(|e| {
@@ -413,6 +425,7 @@ impl Instance {
             distro: distro.clone(),
             info,
             commands: AtomicUsize::new(0),
+            conf,
             idle_since: Mutex::new(None),
             wake: self.wake.clone(),
         });
@@ -426,6 +439,9 @@ impl Instance {
             sync::write(&self.live.running).remove(&record.id);
             distro.stop();
             return Err(Failure::text(f.text.clone()));
+        }
+        if let Some(command) = &running.conf.boot_command {
+            run_boot_command(&*vm, &running, command);
         }
         info!(distro = %record.name, init_pid = running.info.init_pid, "distribution started");
         Ok(running)
@@ -734,12 +750,73 @@ pub fn store_failure(e: wslp_distro::DistroError) -> Failure {
     Failure::service(e, code)
 }
 
-/// Which network files to generate in a distribution: both, until its
-/// `/etc/wsl.conf` is read (SPEC §12: `[network] generateHosts = false`,
-/// `generateResolvConf = false`; its `hostname=` then goes to
-/// [`Instance::write_network_files`] too).
-fn distro_network_files(_record: &DistroRecord) -> wslp_net::Generate {
-    wslp_net::Generate::default()
+/// How long a distribution's start waits for its `[boot] command`: a
+/// command that starts a service returns at once; one that does not is left
+/// running, and the start goes on.
+const BOOT_COMMAND_WAIT: Duration = Duration::from_secs(10);
+
+/// wsl.conf's `[boot] command` (SPEC §12): `/bin/sh -c COMMAND` as root in
+/// the distribution, its output into the VM log, before the distribution's
+/// first command. A failure is logged and the start goes on, as in WSL.
+fn run_boot_command(vm: &dyn Vm, r: &Running, command: &str) {
+    let name = &r.record.name;
+    let log = |text: String| {
+        info!(distro = %name, "{text}");
+        vm_log_line(vm, &format!("wslp: distribution '{name}': {text}"));
+    };
+    let spawned = (|| -> Result<wslp_vm::Process, String> {
+        let out = vm.log_writer().map_err(|e| e.to_string())?;
+        let err = out.try_clone().map_err(|e| e.to_string())?;
+        let null = std::fs::File::open("/dev/null").map_err(|e| e.to_string())?;
+        r.distro
+            .spawn(wslp_vm::ProcessSpec {
+                argv: vec!["/bin/sh".into(), "-c".into(), command.into()],
+                env: vec![
+                    (
+                        "PATH".into(),
+                        "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+                    ),
+                    ("HOME".into(), "/root".into()),
+                    ("USER".into(), "root".into()),
+                    ("LOGNAME".into(), "root".into()),
+                ],
+                cwd: None,
+                uid: 0,
+                gid: 0,
+                groups: vec![0],
+                stdin: null.into(),
+                stdout: out,
+                stderr: err,
+                controlling_tty: false,
+                rlimits: Vec::new(),
+                no_new_privs: false,
+            })
+            .map_err(|e| e.to_string())
+    })();
+    let p = match spawned {
+        Ok(p) => p,
+        Err(e) => {
+            return log(format!(
+                "the boot command of /etc/wsl.conf could not start: {e}"
+            ))
+        }
+    };
+    match p.wait_timeout(BOOT_COMMAND_WAIT) {
+        Some(0) => log("the boot command of /etc/wsl.conf finished".into()),
+        Some(code) => log(format!("the boot command of /etc/wsl.conf exited with {code}")),
+        None => log(format!(
+            "the boot command of /etc/wsl.conf still runs after {} s; commands are served meanwhile",
+            BOOT_COMMAND_WAIT.as_secs()
+        )),
+    }
+}
+
+/// One line of the service's own in the VM log (where WSL's init writes).
+fn vm_log_line(vm: &dyn Vm, line: &str) {
+    if let Ok(fd) = vm.log_writer() {
+        use std::io::Write;
+        let _ = std::fs::File::from(fd).write_all(format!("{line}\n").as_bytes());
+    }
 }
 
 fn hostname_for_vm() -> String {

@@ -257,6 +257,24 @@ fn dispatch(
             require_root(peer, "change the default distribution")?;
             inst.store.set_default(&name).map_err(store_failure)
         }
+        Request::SetDefaultUser { name, user } => {
+            require_root(peer, "change the default user of a distribution")?;
+            let record = lookup(inst, &name)?;
+            let found = wslp_distro::lookup_user(&record.rootfs, &user).map_err(|e| {
+                Failure::service(
+                    format!(
+                        "User '{user}' was not found in distribution '{}': {e}",
+                        record.name
+                    ),
+                    "ERROR_NOT_FOUND",
+                )
+            })?;
+            inst.store
+                .set_default_uid(&record.name, found.uid)
+                .map_err(store_failure)?;
+            info!(distro = %record.name, uid = found.uid, "default user set");
+            Ok(())
+        }
         Request::List { running_only } => {
             let list = inst.listing(running_only)?;
             conn.send(&ServerMessage::List(list)).map_err(io_failure)
@@ -448,6 +466,22 @@ fn run_command(
     let running = inst.lease_distro(&record, &mut notices);
     tell(&stderr, &notices);
     let running = running?;
+    // wsl.conf's `[user] default`, read at this start, wins over the stored
+    // default user (SPEC §12); it only picks root's user, as `-u` does.
+    if let (0, None, Some(name)) = (peer.uid, &run.user, &running.conf.default_user) {
+        match wslp_distro::lookup_user(&record.rootfs, name) {
+            Ok(u) => user = u,
+            Err(e) => tell(
+                &stderr,
+                &[format!(
+                    "wslp: the default user '{name}' of {} in '{}' was not found ({e}); running as uid {}.",
+                    wslp_distro::WSL_CONF,
+                    record.name,
+                    user.uid
+                )],
+            ),
+        }
+    }
     if let Some(ids) = inst.vm_ids() {
         map_into(&ids.user_namespace, &mut user, &record.name)?;
     }

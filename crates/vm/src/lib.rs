@@ -119,6 +119,9 @@ pub trait Vm: Send + Sync {
     fn init_pid(&self) -> i32;
     /// Path of the VM log file (the counterpart of dmesg).
     fn log_path(&self) -> PathBuf;
+    /// A descriptor that writes to the VM log (for processes' output and for
+    /// the service's own lines there), rotated with it.
+    fn log_writer(&self) -> Result<OwnedFd, VmError>;
     /// Stop: kill every process of the VM (and its distributions), wait for init, leave no mount/process/namespace behind. Idempotent.
     fn stop(&self);
     fn is_running(&self) -> bool;

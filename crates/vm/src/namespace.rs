@@ -753,6 +753,13 @@ impl Vm for NamespaceVm {
         self.log_path.clone()
     }
 
+    fn log_writer(&self) -> Result<OwnedFd, VmError> {
+        self.shared
+            .log_fd(VM)?
+            .try_clone()
+            .map_err(|e| VmError::io("duplicating the VM log descriptor", e))
+    }
+
     fn stop(&self) {
         self.stopping.store(true, Ordering::SeqCst);
         let mut stopped = lock(&self.stopped);

@@ -150,6 +150,15 @@ impl ExitSlot {
         crate::sync::lock(&self.status).is_some()
     }
 
+    fn wait_for(&self, limit: std::time::Duration) -> Option<i32> {
+        let status = crate::sync::lock(&self.status);
+        let (status, _) = self
+            .changed
+            .wait_timeout_while(status, limit, |s| s.is_none())
+            .unwrap_or_else(|e| e.into_inner());
+        *status
+    }
+
     fn set(&self, code: i32) {
         *crate::sync::lock(&self.status) = Some(code);
         self.changed.notify_all();
@@ -301,6 +310,11 @@ impl Process {
     /// when a signal killed it. Can be called again; returns the same value.
     pub fn wait(&self) -> Result<i32, VmError> {
         Ok(self.exit.wait())
+    }
+
+    /// Like [`Process::wait`], but gives up after `limit` (None: it still runs).
+    pub fn wait_timeout(&self, limit: std::time::Duration) -> Option<i32> {
+        self.exit.wait_for(limit)
     }
 
     /// The exit code if the process has ended, without waiting.

@@ -1,4 +1,5 @@
 //! Verbs that are one request and a yes or no: --unregister, --set-default,
+//! --manage --set-default-user,
 //! --terminate, --shutdown, --status, --version.
 
 use crate::session::{paths, simple};
@@ -10,6 +11,10 @@ pub fn unregister(name: String) -> i32 {
 
 pub fn set_default(name: String) -> i32 {
     simple(Request::SetDefault { name }, |_| 0)
+}
+
+pub fn set_default_user(name: String, user: String) -> i32 {
+    simple(Request::SetDefaultUser { name, user }, |_| 0)
 }
 
 pub fn terminate(name: String) -> i32 {
