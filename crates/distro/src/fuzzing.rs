@@ -22,11 +22,17 @@ pub fn unpack_tarball_into(data: &[u8], dir: &Path) -> Result<UnpackStats, Distr
     crate::extract::unpack(stream, std::os::fd::AsFd::as_fd(&root), "fuzz")
 }
 
-/// `/etc/os-release`, `/etc/passwd` and `/etc/group` text, as a distribution
-/// start reads them. `rootfs` is a scratch directory the files are written to.
+/// `/etc/os-release`, `/etc/wsl.conf`, `/etc/passwd` and `/etc/group` text,
+/// as a distribution start reads them. `rootfs` is a scratch directory the
+/// files are written to.
 pub fn parse_user_files(data: &[u8], rootfs: &Path) {
     let text = String::from_utf8_lossy(data);
     let _ = crate::parse_os_release(&text);
+    let (_, problems) = crate::parse_wsl_conf(&text);
+    // Every skipped line is one of the file's.
+    assert!(problems
+        .iter()
+        .all(|p| p.line >= 1 && p.line <= text.lines().count().max(1)));
     // One input, three files: split at the first two NULs so the fuzzer can
     // shape each (a missing part is an empty file).
     let mut parts = data.splitn(3, |&b| b == 0);
