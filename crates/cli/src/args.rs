@@ -16,6 +16,7 @@ wslp -l -v                                            list distributions with st
 wslp -d Debian -- uname -a                            run a command (no shell in between)\n  \
 wslp -d Debian -u root --cd /etc -e ls -la            as another user, in another directory\n  \
 sudo wslp --manage Debian --set-default-user dev      commands without -u run as dev\n  \
+sudo wslp --export Debian debian.tar.zst              back a distribution up (import it again with --import)\n  \
 wslp plugin check /opt/demo/libdemo.so                would this plugin load and run here?\n  \
 sudo wslp plugin add Demo /opt/demo/libdemo.so        register a plugin (after `wslp --shutdown`)\n  \
 sudo wslp plugin trace Demo                           every hook and API call of Demo, live\n  \
@@ -59,6 +60,15 @@ pub struct Cli {
     /// Register a distribution from a rootfs tarball (plain, gzip, xz or zstd; `-` reads stdin).
     #[arg(long = "import", num_args = 3, value_names = ["NAME", "DIR", "TARBALL"])]
     pub import: Option<Vec<String>>,
+
+    /// Write the files of distribution NAME to FILE as a tarball (`-` is stdout); the
+    /// distribution is stopped first.
+    #[arg(long = "export", num_args = 2, value_names = ["NAME", "FILE"])]
+    pub export: Option<Vec<String>>,
+
+    /// With --export: tar, tar.gz, tar.xz or tar.zst (default: from FILE's ending, else tar).
+    #[arg(long = "format", value_name = "FORMAT", requires = "export")]
+    pub format: Option<String>,
 
     /// Without a value: print versions. With --import: the WSL version (only 2).
     #[arg(long = "version", num_args = 0..=1, value_name = "2")]

@@ -50,6 +50,9 @@ fn dispatch(cli: Cli) -> i32 {
             Sub::Man { dir } => return commands::docs::man(&dir),
         });
     }
+    if let Some(v) = &cli.export {
+        return commands::import::export(&v[0], &v[1], cli.format.as_deref());
+    }
     if let Some(v) = &cli.import {
         let version = cli.version.flatten();
         return commands::import::run(&v[0], &v[1], &v[2], version);

@@ -58,6 +58,7 @@
 #![deny(unsafe_code)]
 
 mod error;
+mod export;
 mod extract;
 mod fsutil;
 #[doc(hidden)]
@@ -72,6 +73,9 @@ mod store;
 mod wslconf;
 
 pub use error::DistroError;
+pub use export::{
+    export_tree, tree_size, write_file_atomically, ExportStats, Format as ExportFormat,
+};
 pub use extract::UnpackStats;
 pub use name::{validate_name, MAX_NAME_LEN};
 pub use osrelease::{parse_os_release, read_os_release, OsRelease};
@@ -79,7 +83,8 @@ pub use passwd::{lookup_uid, lookup_user, UserInfo};
 pub use shift::shift_ownership;
 pub use storage::{check_chain, secure_dir};
 pub use store::{
-    DistroRecord, DistroStore, ImportSource, LOCK_FILE, REGISTRY_FILE, ROOTFS_DIR, STAGING_PREFIX,
+    DistroRecord, DistroStore, ExportDest, ImportSource, LOCK_FILE, REGISTRY_FILE, ROOTFS_DIR,
+    STAGING_PREFIX,
 };
 pub use wslconf::{parse_wsl_conf, read_wsl_conf, Problem as WslConfProblem, WslConf, WSL_CONF};
 

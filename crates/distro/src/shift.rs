@@ -19,7 +19,7 @@ use crate::DistroError;
 const CAPABILITY: &str = "security.capability";
 
 /// The largest id that is shifted (the VM's ids are 0–65535).
-const LAST_ID: u32 = 65535;
+pub(crate) const LAST_ID: u32 = 65535;
 
 fn shifted(id: u32, base: u32) -> u32 {
     if id <= LAST_ID {

@@ -486,6 +486,63 @@ impl DistroStore {
     }
 }
 
+/// Where an export goes.
+pub enum ExportDest {
+    /// A file, created atomically (see [`crate::write_file_atomically`]).
+    Path(PathBuf),
+    /// Standard output (`-`).
+    Stdout,
+}
+
+impl DistroStore {
+    /// `wslp --export`: the files of `name` as a tarball of `format` (SPEC
+    /// §12). The caller stops the distribution first. `progress` draws a
+    /// bar on stderr.
+    pub fn export(
+        &self,
+        name: &str,
+        dest: ExportDest,
+        format: crate::ExportFormat,
+        progress: bool,
+    ) -> Result<crate::ExportStats, DistroError> {
+        let record = self.get(name)?;
+        let bar = progress.then(|| {
+            let b = progress_bar(Some(crate::tree_size(&record.rootfs)), name);
+            b.set_message(format!("Exporting {name}"));
+            b
+        });
+        let tick = |n: u64| {
+            if let Some(b) = &bar {
+                b.set_position(n);
+            }
+        };
+        let shift = record.shifted;
+        let stats = match dest {
+            ExportDest::Stdout => {
+                let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+                let stats = crate::export_tree(&record.rootfs, &mut out, format, shift, &tick)?;
+                std::io::Write::flush(&mut out)
+                    .map_err(|e| DistroError::io("write", "standard output", e))?;
+                stats
+            }
+            ExportDest::Path(p) => {
+                let mut stats = crate::ExportStats::default();
+                crate::write_file_atomically(&p, |f| {
+                    let mut out = std::io::BufWriter::new(f);
+                    stats = crate::export_tree(&record.rootfs, &mut out, format, shift, &tick)?;
+                    std::io::Write::flush(&mut out).map_err(|e| DistroError::io("write", &p, e))
+                })?;
+                stats
+            }
+        };
+        if let Some(b) = bar {
+            b.finish_and_clear();
+        }
+        tracing::info!(distro = %name, entries = stats.entries, bytes = stats.bytes, "distribution exported");
+        Ok(stats)
+    }
+}
+
 fn progress_bar(total: Option<u64>, name: &str) -> indicatif::ProgressBar {
     let bar = match total {
         Some(n) => indicatif::ProgressBar::new(n).with_style(

@@ -1,4 +1,5 @@
-//! `wslp --import NAME DIR TARBALL [--version 2]`.
+//! `wslp --import NAME DIR TARBALL [--version 2]` and its inverse,
+//! `wslp --export NAME FILE [--format F]`.
 //!
 //! The extraction runs here, in the root client, with a progress bar on a
 //! terminal; the registry is locked and written atomically by wslp-distro, so a
@@ -57,6 +58,73 @@ pub fn run(name: &str, dir: &str, tarball: &str, version: Option<u32>) -> i32 {
         },
         |_| 0,
     )
+}
+
+/// `wslp --export NAME FILE [--format F]` (SPEC §12): the service stops the
+/// distribution (its OnDistributionStopping hooks run, as for `-t`), then the
+/// files are written here, as root, like an import.
+pub fn export(name: &str, file: &str, format: Option<&str>) -> i32 {
+    const CODE: &str = "Service/ExportDistro/E_FAIL";
+    let format = match format {
+        Some(f) => match wslp_distro::ExportFormat::from_name(f) {
+            Some(f) => f,
+            None => {
+                return fail_code(
+                    &format!("Unknown export format '{f}'; use tar, tar.gz, tar.xz or tar.zst."),
+                    "Service/ExportDistro/E_INVALIDARG",
+                    1,
+                )
+            }
+        },
+        None if file == "-" => wslp_distro::ExportFormat::Tar,
+        None => wslp_distro::ExportFormat::from_path(std::path::Path::new(file)),
+    };
+    if !nix::unistd::geteuid().is_root() {
+        return fail_code(
+            "Only root can export distributions. Run the command as root (for example with sudo).",
+            "Service/ExportDistro/E_ACCESSDENIED",
+            1,
+        );
+    }
+    let store = match DistroStore::open(&paths().root) {
+        Ok(s) => s,
+        Err(e) => return fail_code(&e.to_string(), CODE, 1),
+    };
+    if let Err(e) = store.get(name) {
+        return fail_code(&e.to_string(), "Service/WSL_E_DISTRO_NOT_FOUND", 1);
+    }
+    if std::os::unix::net::UnixStream::connect(paths().socket()).is_ok() {
+        let code = simple(
+            Request::Terminate {
+                name: name.to_string(),
+            },
+            |_| 0,
+        );
+        if code != 0 {
+            return code;
+        }
+    }
+    let dest = if file == "-" {
+        wslp_distro::ExportDest::Stdout
+    } else {
+        wslp_distro::ExportDest::Path(absolute(file))
+    };
+    let progress = file != "-" && std::io::stderr().is_terminal();
+    match store.export(name, dest, format, progress) {
+        Ok(_) => 0,
+        Err(e) => {
+            let left = if file == "-" {
+                ""
+            } else {
+                " Nothing was written."
+            };
+            fail_code(
+                &format!("The distribution '{name}' could not be exported: {e}.{left}"),
+                CODE,
+                1,
+            )
+        }
+    }
 }
 
 /// Relative to our working directory: the service runs with `/` as its own.
