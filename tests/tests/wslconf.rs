@@ -83,6 +83,9 @@ fn manage_sets_a_default_user_that_wsl_conf_overrides() {
     assert_eq!(env.ok(&["-d", "D", "--", "id", "-u"]), "0\n");
     env.ok(&["--manage", "D", "--set-default-user", "user"]);
     assert_eq!(env.ok(&["-d", "D", "--", "id", "-un"]), "user\n");
+    assert!(env
+        .ok(&["--status"])
+        .contains("Default user: user (uid 1000)\n"));
     // A user the distribution does not have: refused, nothing changes.
     let o = env.wslp(&["--manage", "D", "--set-default-user", "nobody-here"]);
     assert!(!o.status.success());
@@ -96,6 +99,9 @@ fn manage_sets_a_default_user_that_wsl_conf_overrides() {
     write_conf(&dir, "[user]\ndefault=root\n");
     env.ok(&["-t", "D"]);
     assert_eq!(env.ok(&["-d", "D", "--", "id", "-un"]), "root\n");
+    assert!(env
+        .ok(&["--status"])
+        .contains("Default user: root (from /etc/wsl.conf)\n"));
     // Only root changes it.
     let user = test_user();
     env.open_to_users();

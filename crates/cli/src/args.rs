@@ -17,6 +17,7 @@ wslp -d Debian -- uname -a                            run a command (no shell in
 wslp -d Debian -u root --cd /etc -e ls -la            as another user, in another directory\n  \
 sudo wslp --manage Debian --set-default-user dev      commands without -u run as dev\n  \
 sudo wslp --export Debian debian.tar.zst              back a distribution up (import it again with --import)\n  \
+sudo wslp --install --from-file tiny.wsl --name Tiny  install a .wsl file, running its first-run command\n  \
 wslp plugin check /opt/demo/libdemo.so                would this plugin load and run here?\n  \
 sudo wslp plugin add Demo /opt/demo/libdemo.so        register a plugin (after `wslp --shutdown`)\n  \
 sudo wslp plugin trace Demo                           every hook and API call of Demo, live\n  \
@@ -60,6 +61,23 @@ pub struct Cli {
     /// Register a distribution from a rootfs tarball (plain, gzip, xz or zstd; `-` reads stdin).
     #[arg(long = "import", num_args = 3, value_names = ["NAME", "DIR", "TARBALL"])]
     pub import: Option<Vec<String>>,
+
+    /// Install a distribution from a .wsl file (with --from-file): its
+    /// /etc/wsl-distribution.conf gives the name, default user and first-run command.
+    #[arg(long = "install", requires = "from_file")]
+    pub install: bool,
+
+    /// With --install: the .wsl file (a rootfs tarball).
+    #[arg(long = "from-file", value_name = "FILE", requires = "install")]
+    pub from_file: Option<String>,
+
+    /// With --install: the name, instead of the file's [oobe] defaultName.
+    #[arg(long = "name", value_name = "NAME", requires = "install")]
+    pub name: Option<String>,
+
+    /// With --install: where its files go (default $WSLP_ROOT/distros/NAME).
+    #[arg(long = "location", value_name = "DIR", requires = "install")]
+    pub location: Option<String>,
 
     /// Write the files of distribution NAME to FILE as a tarball (`-` is stdout); the
     /// distribution is stopped first.

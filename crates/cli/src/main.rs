@@ -50,6 +50,9 @@ fn dispatch(cli: Cli) -> i32 {
             Sub::Man { dir } => return commands::docs::man(&dir),
         });
     }
+    if let (true, Some(file)) = (cli.install, &cli.from_file) {
+        return commands::install::run(file, cli.name.as_deref(), cli.location.as_deref());
+    }
     if let Some(v) = &cli.export {
         return commands::import::export(&v[0], &v[1], cli.format.as_deref());
     }
@@ -101,6 +104,11 @@ fn dispatch(cli: Cli) -> i32 {
         Some(argv) => RunCommand::Exec(argv),
         None => RunCommand::LoginShell,
     };
+    if let Some(code) = commands::install::first_run_pending(cli.distribution.as_deref()) {
+        if code != 0 {
+            return code;
+        }
+    }
     commands::run::run(RunArgs {
         distribution: cli.distribution,
         user: cli.user,

@@ -768,6 +768,43 @@ impl Unpacker<'_> {
     }
 }
 
+/// The regular file `member` (`etc/wsl-distribution.conf`, say) of the
+/// tarball at `path`, compressed or not, at most `limit` bytes; `None` when
+/// it has none. Reads the tarball up to that member, extracting nothing.
+pub fn read_tarball_member(
+    path: &std::path::Path,
+    member: &str,
+    limit: u64,
+) -> Result<Option<Vec<u8>>, DistroError> {
+    let name = path.display().to_string();
+    let corrupt = |reason: String| DistroError::CorruptTarball {
+        source_name: name.clone(),
+        reason,
+    };
+    let file = std::fs::File::open(path).map_err(|e| DistroError::io("open", path, e))?;
+    let stream = open_tar_stream(Box::new(file), &name)?;
+    let mut archive = tar::Archive::new(stream);
+    let want = member.trim_start_matches('/');
+    for entry in archive.entries().map_err(|e| corrupt(e.to_string()))? {
+        let entry = entry.map_err(|e| corrupt(e.to_string()))?;
+        let p = entry
+            .path()
+            .map_err(|e| corrupt(e.to_string()))?
+            .into_owned();
+        let p = p.to_string_lossy();
+        let p = p.trim_start_matches("./").trim_start_matches('/');
+        if p == want && entry.header().entry_type() == tar::EntryType::Regular {
+            let mut buf = Vec::new();
+            entry
+                .take(limit)
+                .read_to_end(&mut buf)
+                .map_err(|e| corrupt(e.to_string()))?;
+            return Ok(Some(buf));
+        }
+    }
+    Ok(None)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

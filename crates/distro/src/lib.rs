@@ -76,7 +76,7 @@ pub use error::DistroError;
 pub use export::{
     export_tree, tree_size, write_file_atomically, ExportStats, Format as ExportFormat,
 };
-pub use extract::UnpackStats;
+pub use extract::{read_tarball_member, UnpackStats};
 pub use name::{validate_name, MAX_NAME_LEN};
 pub use osrelease::{parse_os_release, read_os_release, OsRelease};
 pub use passwd::{lookup_uid, lookup_user, UserInfo};
@@ -86,7 +86,10 @@ pub use store::{
     DistroRecord, DistroStore, ExportDest, ImportSource, LOCK_FILE, REGISTRY_FILE, ROOTFS_DIR,
     STAGING_PREFIX,
 };
-pub use wslconf::{parse_wsl_conf, read_wsl_conf, Problem as WslConfProblem, WslConf, WSL_CONF};
+pub use wslconf::{
+    parse_distribution_conf, parse_wsl_conf, read_wsl_conf, DistributionConf,
+    Problem as WslConfProblem, WslConf, DISTRIBUTION_CONF, WSL_CONF,
+};
 
 use std::io::Read;
 use std::path::Path;

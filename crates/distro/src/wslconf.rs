@@ -75,9 +75,10 @@ pub fn read_wsl_conf(rootfs: &Path) -> (WslConf, Vec<Problem>) {
     }
 }
 
-/// Parses wsl.conf text. Each line the INI parser refuses is reported and
-/// blanked, and the rest parsed again, so one bad line costs only itself.
-pub fn parse_wsl_conf(text: &str) -> (WslConf, Vec<Problem>) {
+/// Parses INI text as WSL does. Each line the INI parser refuses is
+/// reported and blanked, and the rest parsed again, so one bad line costs
+/// only itself.
+fn load_ini(text: &str) -> (ini::Ini, Vec<Problem>) {
     let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
     let mut problems = Vec::new();
     let opt = || ini::ParseOption {
@@ -109,6 +110,12 @@ pub fn parse_wsl_conf(text: &str) -> (WslConf, Vec<Problem>) {
             }
         }
     };
+    (parsed, problems)
+}
+
+/// Parses wsl.conf text (see [`load_ini`] for bad lines).
+pub fn parse_wsl_conf(text: &str) -> (WslConf, Vec<Problem>) {
+    let (parsed, mut problems) = load_ini(text);
     let mut conf = WslConf::default();
     for (section, props) in parsed.iter() {
         let Some(section) = section else { continue };
@@ -137,6 +144,49 @@ pub fn parse_wsl_conf(text: &str) -> (WslConf, Vec<Problem>) {
                 ("network", "generateresolvconf") => {
                     flag(&mut conf.generate_resolv_conf, &mut problems)
                 }
+                _ => {}
+            }
+        }
+    }
+    problems.sort_by_key(|p| p.line);
+    (conf, problems)
+}
+
+/// Where a `.wsl` file says how to install it (SPEC §12).
+pub const DISTRIBUTION_CONF: &str = "/etc/wsl-distribution.conf";
+
+/// What a `.wsl` file's `/etc/wsl-distribution.conf` says in `[oobe]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DistributionConf {
+    /// `defaultName`: the name when `--name` is absent.
+    pub default_name: Option<String>,
+    /// `defaultUid`: the default user.
+    pub default_uid: Option<u32>,
+    /// `command`: run once as root at the first start.
+    pub command: Option<String>,
+}
+
+/// Parses `/etc/wsl-distribution.conf` text (bad lines as in wsl.conf).
+pub fn parse_distribution_conf(text: &str) -> (DistributionConf, Vec<Problem>) {
+    let (parsed, mut problems) = load_ini(text);
+    let mut conf = DistributionConf::default();
+    for (section, props) in parsed.iter() {
+        if !section.is_some_and(|s| s.eq_ignore_ascii_case("oobe")) {
+            continue;
+        }
+        for (key, value) in props.iter() {
+            let value = value.trim();
+            let text_value = || (!value.is_empty()).then(|| value.to_owned());
+            match key.to_ascii_lowercase().as_str() {
+                "defaultname" => conf.default_name = text_value(),
+                "command" => conf.command = text_value(),
+                "defaultuid" => match value.parse() {
+                    Ok(uid) => conf.default_uid = Some(uid),
+                    Err(_) => problems.push(Problem {
+                        line: line_of(text, "oobe", key),
+                        message: format!("{key} = {value}: not a uid"),
+                    }),
+                },
                 _ => {}
             }
         }
@@ -207,6 +257,24 @@ mod tests {
         assert!(c.generate_hosts);
         assert_eq!(p.len(), 1);
         assert_eq!(p[0].line, 3);
+    }
+
+    #[test]
+    fn a_distribution_conf_names_the_oobe_settings() {
+        let (c, p) = parse_distribution_conf(
+            "[oobe]\ncommand = /etc/oobe.sh\ndefaultUid = 1000\ndefaultName = Tiny\n[shortcut]\nicon = /x.ico\n",
+        );
+        assert_eq!(p, []);
+        assert_eq!(
+            c,
+            DistributionConf {
+                default_name: Some("Tiny".into()),
+                default_uid: Some(1000),
+                command: Some("/etc/oobe.sh".into()),
+            }
+        );
+        let (c, p) = parse_distribution_conf("[oobe]\ndefaultUid = me\n");
+        assert_eq!((c.default_uid, p.len(), p[0].line), (None, 1, 2));
     }
 
     #[test]

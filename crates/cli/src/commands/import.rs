@@ -13,13 +13,25 @@ use wslp_distro::{DistroStore, ImportSource};
 use wslp_ipc::protocol::Request;
 
 pub fn run(name: &str, dir: &str, tarball: &str, version: Option<u32>) -> i32 {
+    import_as(name, dir, tarball, version, "Service/RegisterDistro")
+}
+
+/// An import whose error codes start with `code_base` (--import's, or --install's).
+pub fn import_as(
+    name: &str,
+    dir: &str,
+    tarball: &str,
+    version: Option<u32>,
+    code_base: &str,
+) -> i32 {
+    let code = |tail: &str| format!("{code_base}/{tail}");
     if let Some(v) = version {
         if v != 2 {
             return fail_code(
                 &format!(
                     "wslp runs every distribution as WSL 2 does; --version {v} is not supported."
                 ),
-                "Service/RegisterDistro/E_INVALIDARG",
+                &code("E_INVALIDARG"),
                 1,
             );
         }
@@ -27,7 +39,7 @@ pub fn run(name: &str, dir: &str, tarball: &str, version: Option<u32>) -> i32 {
     if !nix::unistd::geteuid().is_root() {
         return fail_code(
             "Only root can import distributions. Run the command as root (for example with sudo).",
-            "Service/RegisterDistro/E_ACCESSDENIED",
+            &code("E_ACCESSDENIED"),
             1,
         );
     }
@@ -35,13 +47,13 @@ pub fn run(name: &str, dir: &str, tarball: &str, version: Option<u32>) -> i32 {
     if let Err(e) = std::fs::create_dir_all(&p.root) {
         return fail_code(
             &format!("Cannot create {}: {e}", p.root.display()),
-            "Service/RegisterDistro/E_FAIL",
+            &code("E_FAIL"),
             1,
         );
     }
     let store = match DistroStore::open(&p.root) {
         Ok(s) => s,
-        Err(e) => return fail_code(&e.to_string(), "Service/RegisterDistro/E_FAIL", 1),
+        Err(e) => return fail_code(&e.to_string(), &code("E_FAIL"), 1),
     };
     let source = if tarball == "-" {
         ImportSource::Reader(Box::new(std::io::stdin()))
@@ -50,7 +62,7 @@ pub fn run(name: &str, dir: &str, tarball: &str, version: Option<u32>) -> i32 {
     };
     let progress = std::io::stderr().is_terminal();
     if let Err(e) = store.import(name, &absolute(dir), source, progress) {
-        return fail_code(&e.to_string(), "Service/RegisterDistro/E_FAIL", 1);
+        return fail_code(&e.to_string(), &code("E_FAIL"), 1);
     }
     simple(
         Request::Registered {
@@ -128,6 +140,6 @@ pub fn export(name: &str, file: &str, format: Option<&str>) -> i32 {
 }
 
 /// Relative to our working directory: the service runs with `/` as its own.
-fn absolute(p: &str) -> PathBuf {
+pub fn absolute(p: &str) -> PathBuf {
     std::path::absolute(p).unwrap_or_else(|_| PathBuf::from(p))
 }

@@ -6,6 +6,7 @@ pub mod cert;
 pub mod check;
 pub mod docs;
 pub mod import;
+pub mod install;
 pub mod list;
 pub mod plugin;
 pub mod run;
