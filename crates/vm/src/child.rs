@@ -269,28 +269,20 @@ pub(crate) fn on_lifetime_thread<R: Send + 'static>(job: impl FnOnce() -> R + Se
     rx.recv().expect("the VM owner thread answers every job")
 }
 
-/// Forks a child, in the pid namespace of the process behind `pid_ns_of` when
-/// given, with extra clone `flags` (new namespaces), running `child` in it.
-/// Returns the child's pid and pidfd. `child` must follow the rules of
-/// [`sys::clone3`]; if it returns, the child exits with 127.
-pub(crate) fn clone_child(
+/// Runs `start` (which creates a child) with every signal blocked and, when
+/// `pid_ns_of` is given, with this thread's children going to the pid
+/// namespace of the process behind it; then puts the thread back.
+fn in_pid_ns_of<R>(
     pid_ns_of: Option<BorrowedFd<'_>>,
-    flags: u64,
-    child: impl FnOnce(),
-) -> Result<(i32, OwnedFd), Errno> {
+    start: impl FnOnce() -> Result<R, Errno>,
+) -> Result<R, Errno> {
     let own = own_pid_ns().map_err(|_| libc::ENOENT)?;
     let old_mask = sys::set_sigmask(&sys::sigset(true));
     let entered = match pid_ns_of {
         Some(fd) => sys::setns(fd.as_raw_fd(), libc::CLONE_NEWPID).map(|_| true),
         None => Ok(false),
     };
-    // SAFETY: the child only runs `child`, which callers write to the rules of
-    // clone3 (async-signal-safe, no allocation), then exits.
-    let cloned = entered.and_then(|_| unsafe { sys::clone3(flags) });
-    if let Ok(Cloned::Child) = cloned {
-        child();
-        sys::exit(127);
-    }
+    let started = entered.and_then(|_| start());
     if entered == Ok(true) {
         if let Err(errno) = sys::setns(own, libc::CLONE_NEWPID) {
             // This thread would put every later child of its own into the VM.
@@ -301,10 +293,29 @@ pub(crate) fn clone_child(
         }
     }
     sys::set_sigmask(&old_mask);
-    match cloned? {
-        Cloned::Parent { pid, pidfd } => Ok((pid, pidfd)),
-        Cloned::Child => unreachable!("the child never gets here"),
-    }
+    started
+}
+
+/// Forks a child, in the pid namespace of the process behind `pid_ns_of` when
+/// given, with extra clone `flags` (new namespaces), running `child` in it.
+/// Returns the child's pid and pidfd. `child` must follow the rules of
+/// [`sys::clone3`]; if it returns, the child exits with 127.
+pub(crate) fn clone_child(
+    pid_ns_of: Option<BorrowedFd<'_>>,
+    flags: u64,
+    child: impl FnOnce(),
+) -> Result<(i32, OwnedFd), Errno> {
+    in_pid_ns_of(pid_ns_of, || {
+        // SAFETY: the child only runs `child`, which callers write to the rules
+        // of clone3 (async-signal-safe, no allocation), then exits.
+        match unsafe { sys::clone3(flags) }? {
+            Cloned::Child => {
+                child();
+                sys::exit(127)
+            }
+            Cloned::Parent { pid, pidfd } => Ok((pid, pidfd)),
+        }
+    })
 }
 
 /// Like [`clone_child`] without extra flags, for a child that execs (or
@@ -315,12 +326,6 @@ pub(crate) fn spawn_child(
     pid_ns_of: Option<BorrowedFd<'_>>,
     child: impl FnOnce(),
 ) -> Result<(i32, OwnedFd), Errno> {
-    let own = own_pid_ns().map_err(|_| libc::ENOENT)?;
-    let old_mask = sys::set_sigmask(&sys::sigset(true));
-    let entered = match pid_ns_of {
-        Some(fd) => sys::setns(fd.as_raw_fd(), libc::CLONE_NEWPID).map(|_| true),
-        None => Ok(false),
-    };
     let mut child = Some(child);
     let mut body = || -> libc::c_int {
         if let Some(c) = child.take() {
@@ -328,20 +333,16 @@ pub(crate) fn spawn_child(
         }
         sys::exit(127)
     };
-    // SAFETY: `child` is written to spawn_vm's rules (no allocation, no lock,
-    // raw syscalls, exec or exit).
-    let spawned = entered.and_then(|_| unsafe { sys::spawn_vm(&mut body) });
-    // The child became root of the VM's user namespace on our memory, which
-    // made it undumpable: ours again, so /proc/<service>/… stays readable.
-    let _ = sys::set_dumpable(true);
-    if entered == Ok(true) {
-        if let Err(errno) = sys::setns(own, libc::CLONE_NEWPID) {
-            tracing::error!(errno, "cannot return the thread to its own pid namespace");
-            std::process::abort();
-        }
-    }
-    sys::set_sigmask(&old_mask);
-    spawned
+    in_pid_ns_of(pid_ns_of, || {
+        // SAFETY: `child` is written to spawn_vm's rules (no allocation, no
+        // lock, raw syscalls, exec or exit).
+        let spawned = unsafe { sys::spawn_vm(&mut body) };
+        // The child became root of the VM's user namespace on our memory,
+        // which made it undumpable: ours again, so /proc/<service>/… stays
+        // readable.
+        let _ = sys::set_dumpable(true);
+        spawned
+    })
 }
 
 /// From inside a helper child: starts `program` (which execs) as a child of
