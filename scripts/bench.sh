@@ -18,7 +18,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 # The peers and what the suite itself needs, installed when missing.
-pkgs=(bubblewrap crun hyperfine util-linux coreutils busybox-static gcc tar fonts-dejavu-core)
+pkgs=(bubblewrap crun hyperfine util-linux coreutils busybox-static gcc tar xz-utils zstd fonts-dejavu-core)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -10,6 +10,7 @@
 
 #![deny(unsafe_code)]
 
+mod distros;
 mod idle;
 mod network;
 mod setup;
@@ -109,6 +110,8 @@ fn run(args: &[String]) -> Result<bool> {
         network::network(&env, it, &mut rep)?;
         step("idle wake-ups, and one idle pass at 100 and 5,000 host processes");
         idle::idle(&env, it, &mut rep)?;
+        step("export against tar -c, and reading wsl.conf");
+        distros::distros(&env, it, &mut rep)?;
         step("idle memory");
         suites::idle_rss(&cli, &mut rep)?;
         step("wslp --shutdown");

@@ -238,3 +238,45 @@ fn a_failed_export_leaves_no_file_and_the_distribution_as_it_was() {
     assert_eq!(describe(&dir.join("rootfs")), before);
     assert_eq!(env.ok(&["-d", "D", "--", "echo", "fine"]), "fine\n");
 }
+
+#[test]
+fn an_export_killed_half_way_leaves_no_file_and_the_distribution_starts() {
+    let env = Env::new();
+    let dir = env.import("D");
+    // Enough to take seconds through xz: a large file of random-looking bytes.
+    let big = dir.join("rootfs/big");
+    let mut f = std::fs::File::create(&big).unwrap();
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut buf = vec![0u8; 1 << 20];
+    for _ in 0..96 {
+        for b in buf.iter_mut() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            *b = x as u8;
+        }
+        std::io::Write::write_all(&mut f, &buf).unwrap();
+    }
+    drop(f);
+    let out = env.scratch().join("killed.tar.xz");
+    let mut child = env
+        .cmd()
+        .args(["--export", "D", out.to_str().unwrap()])
+        .spawn()
+        .unwrap();
+    // Killed once it is writing (the distribution stopped, the file begun).
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the export ended before it could be killed"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let left: Vec<_> = std::fs::read_dir(env.scratch())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("killed") || n.contains("wslp-export"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    assert_eq!(env.ok(&["-d", "D", "--", "echo", "starts"]), "starts\n");
+}

@@ -113,3 +113,27 @@ fn manage_sets_a_default_user_that_wsl_conf_overrides() {
     assert!(!o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("E_ACCESSDENIED"), "{}", stderr(&o));
 }
+
+#[test]
+fn a_default_user_the_distribution_lacks_is_an_error_naming_it_as_with_u() {
+    let env = Env::new();
+    let dir = env.import("D");
+    write_conf(&dir, "[user]\ndefault = ghost\n");
+    let o = env.wslp(&["-d", "D", "--", "true"]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains(
+            "User 'ghost' (the [user] default of /etc/wsl.conf) was not found in distribution 'D'"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    let o = env.wslp(&["-d", "D", "-u", "ghost", "--", "true"]);
+    assert!(
+        stderr(&o).contains("User 'ghost' was not found in distribution 'D'"),
+        "{}",
+        stderr(&o)
+    );
+    // -u still works, so root can mend the file.
+    assert_eq!(env.ok(&["-d", "D", "-u", "root", "--", "id", "-u"]), "0\n");
+}

@@ -772,10 +772,7 @@ fn run_boot_command(vm: &dyn Vm, r: &Running, command: &str) {
             .spawn(wslp_vm::ProcessSpec {
                 argv: vec!["/bin/sh".into(), "-c".into(), command.into()],
                 env: vec![
-                    (
-                        "PATH".into(),
-                        "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
-                    ),
+                    ("PATH".into(), wslp_vm::DEFAULT_PATH.into()),
                     ("HOME".into(), "/root".into()),
                     ("USER".into(), "root".into()),
                     ("LOGNAME".into(), "root".into()),

@@ -467,20 +467,19 @@ fn run_command(
     tell(&stderr, &notices);
     let running = running?;
     // wsl.conf's `[user] default`, read at this start, wins over the stored
-    // default user (SPEC §12); it only picks root's user, as `-u` does.
+    // default user (SPEC §12); it only picks root's user, as `-u` does, and a
+    // user the distribution lacks is the same error as with `-u`.
     if let (0, None, Some(name)) = (peer.uid, &run.user, &running.conf.default_user) {
-        match wslp_distro::lookup_user(&record.rootfs, name) {
-            Ok(u) => user = u,
-            Err(e) => tell(
-                &stderr,
-                &[format!(
-                    "wslp: the default user '{name}' of {} in '{}' was not found ({e}); running as uid {}.",
+        user = wslp_distro::lookup_user(&record.rootfs, name).map_err(|e| {
+            Failure::service(
+                format!(
+                    "User '{name}' (the [user] default of {}) was not found in distribution '{}': {e}",
                     wslp_distro::WSL_CONF,
-                    record.name,
-                    user.uid
-                )],
-            ),
-        }
+                    record.name
+                ),
+                "ERROR_NOT_FOUND",
+            )
+        })?;
     }
     if let Some(ids) = inst.vm_ids() {
         map_into(&ids.user_namespace, &mut user, &record.name)?;
