@@ -58,21 +58,24 @@ pub fn distros(env: &Env, it: Iters, rep: &mut Report) -> Result<()> {
     ] {
         let ours = env.path(&format!("export.{ending}"));
         let theirs = env.path(&format!("gnu.{ending}"));
-        let mut tar = Command::new("tar");
+        // wslp syncs the file before giving it its name (a crash never
+        // leaves a truncated FILE); so does the peer, with sync(1).
+        let mut tar = Command::new("sh");
         tar.arg("-c")
-            .args(tar_flag)
-            .arg("-f")
+            .arg(format!(
+                "tar -c {} -f \"$1\" -C \"$2\" . && sync \"$1\"",
+                tar_flag.unwrap_or("")
+            ))
+            .arg("sh")
             .arg(&theirs)
-            .arg("-C")
-            .arg(&rootfs)
-            .arg(".");
+            .arg(&rootfs);
         let t_tar = timed(&mut tar).context("tar -c (apt-get install tar zstd xz-utils)")?;
         let t_ours = timed(cli.cmd().arg("--export").arg(&cli.distro).arg(&ours))?;
         let _ = std::fs::remove_file(&ours);
         let _ = std::fs::remove_file(&theirs);
         let peer = rep.add(Row::single(
             s,
-            &format!("tar -c, {ending}, {mib} MiB tree"),
+            &format!("tar -c && sync, {ending}, {mib} MiB tree"),
             "MB/s",
             bytes / t_tar / 1e6,
         ));

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 /// The compression of an export.
@@ -48,6 +48,9 @@ impl Format {
             .unwrap_or(Format::Tar)
     }
 }
+
+/// Reads and writes of an export move this much at a time.
+pub(crate) const COPY_BUF: usize = 1 << 20;
 
 /// What an export wrote.
 #[derive(Debug, Default, Clone, Copy)]
@@ -112,7 +115,8 @@ pub fn export_tree(
             z.finish().map_err(fail)?;
         }
         Format::TarXz => {
-            let mut z = liblzma::write::XzEncoder::new(out, 6);
+            // As `xz -T0` (tar -J's xz since 5.4): a block per thread.
+            let mut z = liblzma::write::XzEncoder::new_parallel(out, 6);
             run(&mut z, &mut stats).map_err(fail)?;
             z.finish().map_err(fail)?;
         }
@@ -189,11 +193,11 @@ impl<W: Write> Writer<'_, '_, W> {
             h.set_entry_type(tar::EntryType::Regular);
             h.set_size(m.len());
             let f = std::fs::File::open(&path)?;
-            // Exactly the size in the header, whatever the file does meanwhile.
-            let mut r = io::Read::take(f, m.len());
-            let mut counted = Counted { r: &mut r, n: 0 };
-            self.b.append_data(&mut h, &name, &mut counted)?;
-            if counted.n != m.len() {
+            // Exactly the size in the header, whatever the file does
+            // meanwhile; in large reads (io::copy takes a BufRead's own buffer).
+            let mut r = io::BufReader::with_capacity(COPY_BUF, io::Read::take(f, m.len()));
+            self.b.append_data(&mut h, &name, &mut r)?;
+            if r.get_ref().limit() != 0 {
                 return Err(io::Error::other(format!(
                     "{} shrank while it was read",
                     path.display()
@@ -281,23 +285,48 @@ fn pax_record(out: &mut Vec<u8>, key: &[u8], value: &[u8]) {
     out.push(b'\n');
 }
 
-struct Counted<'a, R: io::Read> {
-    r: &'a mut R,
-    n: u64,
+/// The temporary name of an export to `name` by process `pid`.
+fn temp_name(name: &std::ffi::OsStr, pid: u32) -> OsString {
+    let mut tmp = OsString::from(".");
+    tmp.push(name);
+    tmp.push(format!(".wslp-export-{pid}"));
+    tmp
 }
 
-impl<R: io::Read> io::Read for Counted<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.r.read(buf)?;
-        self.n += n as u64;
-        Ok(n)
+/// Removes what exports to `name` in `dir` left when they were killed: the
+/// temporary files of processes that no longer run.
+fn remove_stale_temps(dir: &Path, name: &std::ffi::OsStr) {
+    let prefix = temp_name(name, 0);
+    let prefix = prefix.as_bytes();
+    let prefix = &prefix[..prefix.len() - 1];
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let file = e.file_name();
+        let Some(pid) = file.as_bytes().strip_prefix(prefix) else {
+            continue;
+        };
+        let Some(pid) = std::str::from_utf8(pid)
+            .ok()
+            .and_then(|p| p.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let gone = rustix::process::Pid::from_raw(pid).map_or(true, |p| {
+            rustix::process::test_kill_process(p) == Err(rustix::io::Errno::SRCH)
+        });
+        if gone {
+            let _ = std::fs::remove_file(e.path());
+        }
     }
 }
 
-/// Creates `dest` from what `write` puts into it, atomically: an unnamed
-/// file in `dest`'s directory, synced, then linked under a temporary name
-/// and renamed over `dest`. Nothing is left when `write` fails or the
-/// process dies.
+/// Creates `dest` from what `write` puts into it, atomically: a temporary
+/// file beside it, synced, then renamed over it. `dest` is never partial; a
+/// failed `write` leaves nothing, and what a killed export left is removed
+/// by the next export to the same name. (An unnamed O_TMPFILE would leave
+/// nothing even then, but writes to one are several times slower on ext4.)
 pub fn write_file_atomically(
     dest: &Path,
     write: impl FnOnce(&mut std::fs::File) -> Result<(), DistroError>,
@@ -314,33 +343,20 @@ pub fn write_file_atomically(
             io::Error::new(io::ErrorKind::InvalidInput, "not a file name"),
         )
     })?;
-    let fd = rfs::open(
-        dir,
-        rfs::OFlags::TMPFILE | rfs::OFlags::WRONLY | rfs::OFlags::CLOEXEC,
-        rfs::Mode::from_raw_mode(0o644),
-    )
-    .map_err(|e| io("create a file for")(e.into()))?;
-    let mut file = std::fs::File::from(fd);
-    write(&mut file)?;
-    file.sync_all().map_err(io("sync"))?;
-    let mut tmp = OsString::from(".");
-    tmp.push(name);
-    tmp.push(format!(".wslp-export-{}", std::process::id()));
-    let tmp = dir.join(tmp);
-    let _ = std::fs::remove_file(&tmp);
-    rfs::linkat(&file, "", rfs::CWD, &tmp, rfs::AtFlags::EMPTY_PATH)
-        .or_else(|_| {
-            // AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH; the /proc link does not.
-            let proc = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&file));
-            rfs::linkat(
-                rfs::CWD,
-                proc.as_str(),
-                rfs::CWD,
-                &tmp,
-                rfs::AtFlags::SYMLINK_FOLLOW,
-            )
-        })
-        .map_err(|e| io("name")(e.into()))?;
+    remove_stale_temps(dir, name);
+    let tmp = dir.join(temp_name(name, std::process::id()));
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .custom_flags(libc_nofollow())
+        .open(&tmp)
+        .map_err(io("create a file for"))?;
+    let done = write(&mut file).and_then(|()| file.sync_all().map_err(io("sync")));
+    if let Err(e) = done {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
     std::fs::rename(&tmp, dest).map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
         io("name")(e)
@@ -350,6 +366,10 @@ pub fn write_file_atomically(
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+fn libc_nofollow() -> i32 {
+    rustix::fs::OFlags::NOFOLLOW.bits() as i32
 }
 
 #[cfg(test)]

@@ -519,7 +519,10 @@ impl DistroStore {
         let shift = record.shifted;
         let stats = match dest {
             ExportDest::Stdout => {
-                let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+                let mut out = std::io::BufWriter::with_capacity(
+                    crate::export::COPY_BUF,
+                    std::io::stdout().lock(),
+                );
                 let stats = crate::export_tree(&record.rootfs, &mut out, format, shift, &tick)?;
                 std::io::Write::flush(&mut out)
                     .map_err(|e| DistroError::io("write", "standard output", e))?;
@@ -528,7 +531,7 @@ impl DistroStore {
             ExportDest::Path(p) => {
                 let mut stats = crate::ExportStats::default();
                 crate::write_file_atomically(&p, |f| {
-                    let mut out = std::io::BufWriter::new(f);
+                    let mut out = std::io::BufWriter::with_capacity(crate::export::COPY_BUF, f);
                     stats = crate::export_tree(&record.rootfs, &mut out, format, shift, &tick)?;
                     std::io::Write::flush(&mut out).map_err(|e| DistroError::io("write", &p, e))
                 })?;
