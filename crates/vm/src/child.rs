@@ -296,6 +296,18 @@ fn in_pid_ns_of<R>(
     started
 }
 
+/// `f` as the body [`sys::spawn_vm`] runs: called once; if it returns, the
+/// child exits with 127.
+fn then_exit(f: impl FnOnce()) -> impl FnMut() -> libc::c_int {
+    let mut f = Some(f);
+    move || {
+        if let Some(f) = f.take() {
+            f();
+        }
+        sys::exit(127)
+    }
+}
+
 /// Forks a child, in the pid namespace of the process behind `pid_ns_of` when
 /// given, with extra clone `flags` (new namespaces), running `child` in it.
 /// Returns the child's pid and pidfd. `child` must follow the rules of
@@ -326,13 +338,7 @@ pub(crate) fn spawn_child(
     pid_ns_of: Option<BorrowedFd<'_>>,
     child: impl FnOnce(),
 ) -> Result<(i32, OwnedFd), Errno> {
-    let mut child = Some(child);
-    let mut body = || -> libc::c_int {
-        if let Some(c) = child.take() {
-            c();
-        }
-        sys::exit(127)
-    };
+    let mut body = then_exit(child);
     in_pid_ns_of(pid_ns_of, || {
         // SAFETY: `child` is written to spawn_vm's rules (no allocation, no
         // lock, raw syscalls, exec or exit).
@@ -350,13 +356,7 @@ pub(crate) fn spawn_child(
 /// then. The helper exits next, and the program is orphaned to the init of
 /// its pid namespace. Async-signal-safe.
 pub(crate) fn spawn_orphan(stack: &mut [u8], program: impl FnOnce()) -> Result<(), Errno> {
-    let mut program = Some(program);
-    let mut body = || -> libc::c_int {
-        if let Some(p) = program.take() {
-            p();
-        }
-        sys::exit(127)
-    };
+    let mut body = then_exit(program);
     // SAFETY: `program` follows spawn_vm's rules (it execs or reports and
     // exits, with raw syscalls and no allocation), on a stack made by our caller.
     unsafe { sys::spawn_vm_on(stack, &mut body, false) }.map(drop)

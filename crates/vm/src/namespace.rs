@@ -1136,25 +1136,29 @@ impl RunningDistro for NamespaceDistro {
         // spawned or from the init: an orphan is reparented to it. So the
         // init's children are enough, read from its own /proc entry rather
         // than by scanning the host's processes.
-        let children = format!("/proc/{0}/task/{0}/children", self.init.pid);
-        let first_child = || -> Option<Option<i32>> {
-            let text = std::fs::read_to_string(&children).ok()?;
-            Some(text.split_whitespace().next().and_then(|p| p.parse().ok()))
+        let path = format!("/proc/{0}/task/{0}/children", self.init.pid);
+        let children = || -> Option<Vec<i32>> {
+            let text = std::fs::read_to_string(&path).ok()?;
+            Some(
+                text.split_whitespace()
+                    .filter_map(|p| p.parse().ok())
+                    .collect(),
+            )
         };
         // A child may exit between the read and pidfd_open; look again.
         for _ in 0..16 {
-            let pid = match first_child() {
+            let pid = match children() {
                 None => return Activity::Busy(None),
-                Some(None) => return Activity::Idle,
-                Some(Some(pid)) => pid,
+                Some(c) => match c.first() {
+                    None => return Activity::Idle,
+                    Some(&pid) => pid,
+                },
             };
             let Ok(fd) = sys::pidfd_open(pid) else {
                 continue;
             };
             // Still the init's child now that we hold it: not a reused pid.
-            let still = std::fs::read_to_string(&children)
-                .is_ok_and(|t| t.split_whitespace().any(|p| p.parse() == Ok(pid)));
-            if still {
+            if children().is_some_and(|c| c.contains(&pid)) {
                 return Activity::Busy(Some(fd));
             }
         }
