@@ -144,23 +144,20 @@ impl<W: Write> Writer<'_, '_, W> {
         let path = self.root.join(rel);
         let m = std::fs::symlink_metadata(&path)?;
         let ft = m.file_type();
+        // `rel` is `.`, `./bin`, `./bin/sh`…: the root's own entry is `./`.
         let name = if rel == Path::new(".") {
             PathBuf::from("./")
         } else {
-            Path::new(".").join(rel)
+            rel.to_path_buf()
         };
         self.xattrs(&path)?;
         let mut h = tar::Header::new_gnu();
         h.set_mode(m.mode() & 0o7777);
-        let unshift = |id: u32, base: u32| {
-            if id >= base && id - base <= crate::shift::LAST_ID {
-                id - base
-            } else {
-                id
-            }
-        };
         let (uid, gid) = match self.shift {
-            Some((u, g)) => (unshift(m.uid(), u), unshift(m.gid(), g)),
+            Some((u, g)) => (
+                crate::shift::unshifted(m.uid(), u),
+                crate::shift::unshifted(m.gid(), g),
+            ),
             None => (m.uid(), m.gid()),
         };
         h.set_uid(uid.into());

@@ -19,13 +19,21 @@ use crate::DistroError;
 const CAPABILITY: &str = "security.capability";
 
 /// The largest id that is shifted (the VM's ids are 0–65535).
-pub(crate) const LAST_ID: u32 = 65535;
+const LAST_ID: u32 = 65535;
 
 fn shifted(id: u32, base: u32) -> u32 {
     if id <= LAST_ID {
         base + id
     } else {
         id
+    }
+}
+
+/// The inverse of [`shifted`]: the id a file stored shifted has inside.
+pub(crate) fn unshifted(id: u32, base: u32) -> u32 {
+    match id.checked_sub(base) {
+        Some(inside) if inside <= LAST_ID => inside,
+        _ => id,
     }
 }
 
