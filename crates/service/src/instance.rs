@@ -612,8 +612,10 @@ impl Instance {
             let Some(limit) = ms(self.settings.distro_idle_timeout_ms) else {
                 continue;
             };
-            // A running command wakes us when it ends (CommandLease).
-            let activity = match r.commands.load(Ordering::SeqCst) {
+            // A running command wakes us when it ends (CommandLease); a
+            // distribution with nothing to watch is looked at again soon.
+            let commands = r.commands.load(Ordering::SeqCst);
+            let activity = match commands {
                 0 => r.distro.activity(),
                 _ => Activity::Busy(None),
             };
@@ -624,7 +626,7 @@ impl Instance {
                     *since = None;
                     match fd {
                         Some(fd) => watch.push(fd),
-                        None if r.commands.load(Ordering::SeqCst) == 0 => at(now + BLIND_RECHECK),
+                        None if commands == 0 => at(now + BLIND_RECHECK),
                         None => {}
                     }
                     continue;
@@ -771,12 +773,7 @@ fn run_boot_command(vm: &dyn Vm, r: &Running, command: &str) {
         r.distro
             .spawn(wslp_vm::ProcessSpec {
                 argv: vec!["/bin/sh".into(), "-c".into(), command.into()],
-                env: vec![
-                    ("PATH".into(), wslp_vm::DEFAULT_PATH.into()),
-                    ("HOME".into(), "/root".into()),
-                    ("USER".into(), "root".into()),
-                    ("LOGNAME".into(), "root".into()),
-                ],
+                env: crate::server::base_env("root", "/root", "/bin/sh", None, None),
                 cwd: None,
                 uid: 0,
                 gid: 0,
