@@ -62,6 +62,25 @@ fn install_takes_name_default_user_and_a_first_run_command_that_reruns_until_it_
         "ran\nran\n"
     );
     assert!(env.ok(&["-l", "-q"]).lines().any(|l| l.trim() == "Tiny"));
+    // A pending command of a distribution unregistered meanwhile is dropped
+    // at root's next command.
+    let o = env.wslp(&[
+        "--install",
+        "--from-file",
+        file.to_str().unwrap(),
+        "--name",
+        "Gone",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let pending = || {
+        std::fs::read_dir(env.root.join("first-run"))
+            .unwrap()
+            .count()
+    };
+    assert_eq!(pending(), 1);
+    env.ok(&["--unregister", "Gone"]);
+    env.ok(&["-d", "Tiny", "--", "true"]);
+    assert_eq!(pending(), 0);
 }
 
 #[test]

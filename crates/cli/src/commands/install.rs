@@ -124,8 +124,24 @@ pub fn first_run_pending(distribution: Option<&str>) -> Option<i32> {
     if !nix::unistd::geteuid().is_root() {
         return None;
     }
-    let _first = std::fs::read_dir(pending_dir()).ok()?.next()?;
+    let pending: Vec<_> = std::fs::read_dir(pending_dir()).ok()?.flatten().collect();
+    if pending.is_empty() {
+        return None;
+    }
     let store = DistroStore::open(&paths().root).ok()?;
+    // Those of unregistered distributions go: else every command of root's
+    // would pay for this registry read.
+    let ids: Vec<String> = store
+        .list()
+        .ok()?
+        .iter()
+        .map(|r| r.id.to_string())
+        .collect();
+    for e in &pending {
+        if !ids.iter().any(|id| e.file_name() == id.as_str()) {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
     let record = match distribution {
         Some(n) => store.get(n).ok()?,
         None => store.default().ok()??,
