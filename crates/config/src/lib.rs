@@ -23,6 +23,6 @@ mod toml_util;
 pub use error::ConfigError;
 pub use fs::write_atomic;
 pub use network::{Ipv4Cidr, NatBackend, NetworkingMode};
-pub use paths::Paths;
+pub use paths::{in_initial_user_namespace, is_host_root, InstanceKind, Paths};
 pub use registry::{add_registry_entry, read_registry, remove_registry_entry, RegistryEntry};
 pub use settings::Settings;

@@ -254,7 +254,7 @@ impl From<Errno> for Fail {
 
 struct Unpacker<'a> {
     root: BorrowedFd<'a>,
-    is_root: bool,
+    host_root: bool,
     warned_owner: bool,
     stats: UnpackStats,
     /// Last parent directory opened, reused while members stay in it.
@@ -282,7 +282,7 @@ pub(crate) fn unpack(
     };
     let mut u = Unpacker {
         root,
-        is_root: rustix::process::geteuid().is_root(),
+        host_root: wslp_config::is_host_root(),
         warned_owner: false,
         stats: UnpackStats::default(),
         cache: None,
@@ -484,10 +484,10 @@ impl Unpacker<'_> {
     fn owner(&mut self, r: Result<(), Errno>) -> Result<(), Fail> {
         match r {
             Ok(()) => Ok(()),
-            Err(Errno::PERM) | Err(Errno::INVAL) if !self.is_root => {
+            Err(Errno::PERM) | Err(Errno::INVAL) if !self.host_root => {
                 if !self.warned_owner {
                     tracing::warn!(
-                        "not running as root: file owners from the tarball are not kept"
+                        "not host root: file owners from the tarball that this user namespace does not map are not kept"
                     );
                     self.warned_owner = true;
                 }
@@ -698,8 +698,8 @@ impl Unpacker<'_> {
                     rfs::makedev(major, minor),
                 ) {
                     Ok(()) => {}
-                    Err(Errno::PERM) if !self.is_root => {
-                        tracing::warn!(entry = %String::from_utf8_lossy(name), "not running as root: device node skipped");
+                    Err(Errno::PERM) if !self.host_root => {
+                        tracing::warn!(entry = %String::from_utf8_lossy(name), "not host root: device node skipped");
                         self.stats.skipped += 1;
                         return Ok(());
                     }

@@ -9,6 +9,13 @@
 //! rename an entry there could swap the distribution's `etc` (and its users'
 //! groups) or the whole tree between two starts.
 //!
+//! In a per-user instance (SPEC §10) the service is root of a user namespace
+//! of its own, where host root and every other host user show as the
+//! overflow uid (`/proc/sys/kernel/overflowuid`): that owner is taken for
+//! root there. The chain was checked with the real ids before the service
+//! entered its namespace (its root) and by the client at import (a
+//! distribution's `--location`).
+//!
 //! A directory that others may write is accepted in one case: owned by root
 //! with the sticky bit (`/tmp`). There nobody but root and an entry's owner
 //! may rename or remove the entry, and the next directory of the chain must
@@ -39,7 +46,8 @@ pub fn check_chain(path: &Path, owner: u32) -> Result<(), DistroError> {
     if !path.is_absolute() {
         return Err(unsafe_dir(path, path, "is not an absolute path".into()));
     }
-    let owned = |uid: u32| uid == 0 || uid == owner;
+    let root_like = root_uids();
+    let owned = |uid: u32| root_like.contains(&uid) || uid == owner;
     let check = |dir: &Path, m: &std::fs::Metadata| -> Result<(), DistroError> {
         if !owned(m.uid()) {
             return Err(unsafe_dir(
@@ -58,7 +66,7 @@ pub fn check_chain(path: &Path, owner: u32) -> Result<(), DistroError> {
             return Err(unsafe_dir(path, dir, "is not a directory".into()));
         }
         let mode = m.mode();
-        let sticky_root = mode & 0o1000 != 0 && m.uid() == 0;
+        let sticky_root = mode & 0o1000 != 0 && root_like.contains(&m.uid());
         if mode & 0o022 != 0 && !sticky_root {
             return Err(unsafe_dir(
                 path,
@@ -113,6 +121,20 @@ pub fn check_chain(path: &Path, owner: u32) -> Result<(), DistroError> {
         }
     }
     Ok(())
+}
+
+/// The uids that stand for host root here: 0, and in a user namespace of
+/// our own the overflow uid too (see the module documentation).
+fn root_uids() -> Vec<u32> {
+    let mut v = vec![0];
+    if !wslp_config::in_initial_user_namespace() {
+        let overflow = std::fs::read_to_string("/proc/sys/kernel/overflowuid")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(65534);
+        v.push(overflow);
+    }
+    v
 }
 
 /// [`check_chain`], then makes `dir` itself (the distribution's directory)

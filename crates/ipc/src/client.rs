@@ -13,7 +13,7 @@ use wslp_config::Paths;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("The wslp service is not running and only root can start it. Run `sudo wslp --status` once to start it.")]
+    #[error("The wslp service is not running and only root can start it. Run `sudo wslp --status` once to start it, or unset WSLP_ROOT to use an instance of your own.")]
     NotRunningNotRoot,
     #[error("The wslp service could not be started: {0}")]
     StartFailed(String),
@@ -67,7 +67,9 @@ fn connect_once(paths: &Paths) -> Result<Conn, ClientError> {
             })
         }
     }
-    if !nix::unistd::geteuid().is_root() {
+    // Root starts the system instance; a user starts only an instance of
+    // their own (SPEC §10), never root's.
+    if !paths.may_administer() {
         return Err(ClientError::NotRunningNotRoot);
     }
     start_daemon(paths)?;
@@ -142,6 +144,7 @@ fn start_daemon(paths: &Paths) -> Result<(), ClientError> {
     let bin = daemon_path()?;
     let mut child = Command::new(&bin)
         .env("WSLP_ROOT", &paths.root)
+        .env("WSLP_SOCKET", paths.socket())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -88,7 +88,7 @@ impl NetConfig {
     /// otherwise.
     pub fn nat_backend(&self) -> NatBackend {
         match self.backend {
-            NatBackend::Auto if rustix::process::geteuid().is_root() => NatBackend::Kernel,
+            NatBackend::Auto if wslp_config::is_host_root() => NatBackend::Kernel,
             NatBackend::Auto => NatBackend::Pasta,
             b => b,
         }

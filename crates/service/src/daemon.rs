@@ -16,8 +16,17 @@ use wslp_ipc::client::READY_MARKER;
 /// what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
-    #[error("wslpd must run as root (it creates namespaces and mounts); start it with sudo")]
-    NotRoot,
+    #[error("{} belongs to uid {owner}: only its owner runs its service (root for the system instance). Unset WSLP_ROOT to run an instance of your own.", .root.display())]
+    NotOwner {
+        root: std::path::PathBuf,
+        owner: u32,
+    },
+    #[error("{} is owned by uid {uid} with mode {mode:o}: a per-user instance must be its owner's alone (chmod go-w {0})", .root.display())]
+    RootNotOwnerOnly {
+        root: std::path::PathBuf,
+        uid: u32,
+        mode: u32,
+    },
     /// A file or directory of the root could not be made or opened.
     #[error("{what}: {cause}")]
     Io { what: String, cause: std::io::Error },
@@ -36,6 +45,9 @@ pub enum DaemonError {
         uid: u32,
         mode: u32,
     },
+    /// A per-user instance's user namespace could not be made.
+    #[error("{0}")]
+    UserNamespace(String),
     /// The service's state could not be set up (its text is the user's).
     #[error("{0}")]
     Instance(crate::failure::Failure),
@@ -54,18 +66,55 @@ fn io(what: impl std::fmt::Display) -> impl FnOnce(std::io::Error) -> DaemonErro
 pub struct DaemonOptions {
     /// Write the service's own log to stderr as well as to the log file.
     pub log_stderr: bool,
+    /// What [`prepare_per_user`] warned about, for the service log.
+    pub per_user_warning: Option<String>,
+}
+
+/// For a user other than root, before any thread exists: checks that
+/// `paths` is an instance of their own, creates its root (theirs alone), and
+/// makes this process root of a user namespace of its own (SPEC §10).
+/// Returns the warning to log about missing subordinate ids or helpers.
+pub fn prepare_per_user(paths: &Paths) -> Result<Option<String>, DaemonError> {
+    if !paths.may_administer() {
+        return Err(DaemonError::NotOwner {
+            root: paths.root.clone(),
+            owner: match paths.kind() {
+                wslp_config::InstanceKind::PerUser { uid } => uid,
+                wslp_config::InstanceKind::System => 0,
+            },
+        });
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&paths.root)
+        .map_err(io(format_args!(
+            "cannot create the wslp root {}",
+            paths.root.display()
+        )))?;
+    // With the host's real ids, which the namespace will hide (see
+    // wslp_distro::check_chain).
+    wslp_distro::check_chain(&paths.root, nix::unistd::geteuid().as_raw())
+        .map_err(|e| DaemonError::UserNamespace(e.to_string()))?;
+    crate::ids::enter_per_user_namespace().map_err(|e| DaemonError::UserNamespace(e.to_string()))
 }
 
 /// Runs the service for `paths` until it shuts down. Returns an error, with
 /// what to do, when it cannot start; returns Ok(false) when another instance
 /// already serves this root.
 pub fn run(paths: Paths, opts: DaemonOptions) -> Result<bool, DaemonError> {
-    if !nix::unistd::geteuid().is_root() {
-        return Err(DaemonError::NotRoot);
+    // A per-user instance runs in its own user namespace, where its owner
+    // is root ([`prepare_per_user`]).
+    let per_user = !wslp_vm::rootless::in_initial_user_namespace();
+    if !per_user && !nix::unistd::geteuid().is_root() {
+        return Err(DaemonError::NotOwner {
+            root: paths.root.clone(),
+            owner: 0,
+        });
     }
     std::fs::DirBuilder::new()
         .recursive(true)
-        .mode(0o755)
+        .mode(if per_user { 0o700 } else { 0o755 })
         .create(&paths.root)
         .map_err(io(format_args!(
             "cannot create the wslp root {}",
@@ -82,17 +131,18 @@ pub fn run(paths: Paths, opts: DaemonOptions) -> Result<bool, DaemonError> {
 
     // Registry, settings, trust store and distributions hang off the root: a
     // root others can write lets them swap any of those (SPEC §2).
-    if nix::unistd::geteuid().is_root() {
+    {
         use std::os::unix::fs::MetadataExt;
         let m = std::fs::metadata(&paths.root).map_err(io(format_args!(
             "cannot inspect the wslp root {}",
             paths.root.display()
         )))?;
         if m.uid() != 0 || m.mode() & 0o022 != 0 {
-            return Err(DaemonError::RootNotRootOnly {
-                root: paths.root.clone(),
-                uid: m.uid(),
-                mode: m.mode() & 0o7777,
+            let (root, uid, mode) = (paths.root.clone(), m.uid(), m.mode() & 0o7777);
+            return Err(if per_user {
+                DaemonError::RootNotOwnerOnly { root, uid, mode }
+            } else {
+                DaemonError::RootNotRootOnly { root, uid, mode }
             });
         }
     }
@@ -102,6 +152,9 @@ pub fn run(paths: Paths, opts: DaemonOptions) -> Result<bool, DaemonError> {
 
     let settings = wslp_config::Settings::load(&paths.root).map_err(DaemonError::Settings)?;
     init_logging(&paths, &settings.log_level, opts.log_stderr)?;
+    if let Some(w) = &opts.per_user_warning {
+        tracing::warn!("{w}");
+    }
     raise_nofile_limit();
 
     let listener = match crate::sys::systemd_listener() {
@@ -111,9 +164,11 @@ pub fn run(paths: Paths, opts: DaemonOptions) -> Result<bool, DaemonError> {
             let _ = std::fs::remove_file(&sock);
             let l = UnixListener::bind(&sock)
                 .map_err(io(format_args!("cannot listen on {}", sock.display())))?;
-            // Any local user may connect; what each may do is checked per request.
-            std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o666)).map_err(io(
-                format_args!("cannot make {} reachable by every user", sock.display()),
+            // The system instance: any local user may connect, and what each
+            // may do is checked per request. A per-user one: its owner only.
+            let mode = if per_user { 0o600 } else { 0o666 };
+            std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(mode)).map_err(io(
+                format_args!("cannot set the mode of {}", sock.display()),
             ))?;
             l
         }

@@ -152,6 +152,79 @@ pub fn resolve(host: &HostIds) -> Result<VmIds, Failure> {
     })
 }
 
+/// What [`enter_per_user_namespace`] made: the host's view of this
+/// process's ids, for `--status` and the warning a VM start repeats.
+static ENTERED: std::sync::OnceLock<VmIds> = std::sync::OnceLock::new();
+
+/// The host's view of a per-user instance's ids, once entered.
+pub fn entered() -> Option<&'static VmIds> {
+    ENTERED.get()
+}
+
+/// For a per-user instance's service (or an unprivileged test host), before
+/// any thread exists: makes this process root of a user namespace with the
+/// owner's ids ([`wslp_vm::rootless::resolve_per_user`]) and of mount and pid
+/// namespaces of its own
+/// (SPEC §10). Returns the warning about missing ranges or helpers, if any.
+pub fn enter_per_user_namespace() -> Result<Option<String>, wslp_vm::VmError> {
+    let ids = wslp_vm::rootless::enter_as_current_user(true)?;
+    let warning = ids.warning.clone();
+    let _ = ENTERED.set(VmIds {
+        user_namespace: ids.user_namespace,
+        source: ids.source,
+        warning: ids.warning,
+    });
+    Ok(warning)
+}
+
+/// The VM ids of the instance this process serves: the system instance's
+/// range as host root; in a per-user instance's own user namespace, every id
+/// that namespace has (up to [`RANGE_SIZE`]), mapped to itself.
+pub fn for_this_service() -> Result<VmIds, Failure> {
+    if wslp_vm::rootless::in_initial_user_namespace() {
+        if !nix::unistd::geteuid().is_root() {
+            return Err(Failure::service(
+                "This process is neither root nor in a user namespace of its own, so it cannot run a VM. \
+                 Start wslp's per-user service with `wslp` (it makes one).",
+                "CreateInstance/CreateVm/E_ACCESSDENIED",
+            ));
+        }
+        return resolve(&HostIds::read()?);
+    }
+    let (uids, gids, setgroups) = wslp_vm::rootless::own_maps().map_err(|e| {
+        Failure::service(
+            format!("Cannot read this instance's user namespace: {e}"),
+            "CreateInstance/CreateVm/E_FAIL",
+        )
+    })?;
+    let identity = |lines: Vec<wslp_vm::IdRange>| {
+        lines
+            .into_iter()
+            .filter(|l| l.inside < RANGE_SIZE)
+            .map(|l| wslp_vm::IdRange {
+                inside: l.inside,
+                outside: l.inside,
+                count: l.count.min(RANGE_SIZE - l.inside),
+            })
+            .collect::<Vec<_>>()
+    };
+    let entered = ENTERED.get();
+    Ok(VmIds {
+        user_namespace: UserNamespace {
+            uid_map: identity(uids),
+            gid_map: identity(gids),
+            writer: wslp_vm::MapWriter::Direct,
+            setgroups,
+            idmapped_storage: false,
+        },
+        source: entered.map_or_else(
+            || "this process's own user namespace".to_owned(),
+            |e| e.source.clone(),
+        ),
+        warning: entered.and_then(|e| e.warning.clone()),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

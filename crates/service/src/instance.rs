@@ -242,9 +242,14 @@ impl Instance {
         if let Some(vm) = self.vm() {
             return Ok(vm);
         }
-        let ids = ids::resolve(&HostIds::read()?)?;
+        let ids = ids::for_this_service()?;
         if let Some(w) = &ids.warning {
             warn!("{w}");
+            // A per-user instance's user can act on it (SPEC §10); the
+            // system instance's range is root's business, in the log.
+            if !wslp_vm::rootless::in_initial_user_namespace() {
+                notices.push(w.clone());
+            }
         }
         let cfg = VmConfig {
             state_dir: self.paths.vm_state(),
@@ -563,7 +568,11 @@ impl Instance {
                 "RegisterDistro/E_FAIL",
             )
         };
-        if wslp_vm::can_idmap(&record.base_path).map_err(|e| fail(&e))? {
+        // A per-user instance never idmaps: its files' owners were given
+        // at import, in a user namespace with the VM's maps.
+        if !wslp_vm::rootless::in_initial_user_namespace()
+            || wslp_vm::can_idmap(&record.base_path).map_err(|e| fail(&e))?
+        {
             return Ok(None);
         }
         let ids = ids::resolve(&HostIds::read()?)?;

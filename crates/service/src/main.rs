@@ -35,6 +35,19 @@ fn main() -> ExitCode {
     let _ = nix::sys::signal::SigSet::empty().thread_set_mask();
     let _ = wslp_service::daemon::stop_signals().thread_block();
     let paths = Paths::from_env();
+    // Before any thread: the kernel gives a user namespace to a process
+    // with one thread only.
+    let mut warning = None;
+    if !nix::unistd::geteuid().is_root() {
+        match wslp_service::daemon::prepare_per_user(&paths) {
+            Ok(w) => warning = w,
+            Err(e) => {
+                eprintln!("wslpd: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    opts.per_user_warning = warning;
     match run(paths.clone(), opts) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => {

@@ -57,6 +57,7 @@ pub fn serve(instance: Arc<Instance>, listener: UnixListener) {
             .expect("spawn idle thread");
     }
     let admission = Arc::new(Admission::default());
+    let per_user = !wslp_vm::rootless::in_initial_user_namespace();
     for stream in listener.incoming() {
         let stream = match stream {
             Ok(s) => s,
@@ -73,6 +74,24 @@ pub fn serve(instance: Arc<Instance>, listener: UnixListener) {
                 continue;
             }
         };
+        // A per-user instance serves its owner only, who is root of its user
+        // namespace (SPEC §10); anyone else would act with the owner's ids
+        // (and shows as the overflow uid here).
+        if per_user && peer.uid != 0 {
+            let text = format!(
+                "This wslp instance ({}) belongs to another user; only its owner may use it. \
+                 Unset WSLP_ROOT to use an instance of your own.\nError code: Wsl/Service/E_ACCESSDENIED",
+                instance.paths.root.display()
+            );
+            warn!(
+                uid = peer.uid,
+                pid = peer.pid,
+                "refused: not the instance's owner"
+            );
+            let _ = stream.set_write_timeout(Some(Duration::from_millis(100)));
+            let _ = Conn::new(stream).send(&ServerMessage::Failed { text, exit_code: 1 });
+            continue;
+        }
         let ticket = match admission.admit(peer.uid) {
             Ok(t) => t,
             Err(text) => {
@@ -486,11 +505,17 @@ fn run_command(
     }
     // The caller's own limits, read from the process that connected (its
     // pidfd proves the pid still named it afterwards).
-    let pidfd = peer_pidfd(conn.stream()).ok().flatten();
-    let rlimits =
+    // A per-user instance's owner connects from outside its pid namespace
+    // (pid 0 here); their command keeps the limits the service got from
+    // their session.
+    let rlimits = if peer.pid > 0 {
+        let pidfd = peer_pidfd(conn.stream()).ok().flatten();
         ResourceLimit::of_process(peer.pid, pidfd.as_ref().map(|f| f.as_fd())).map_err(|e| {
             Failure::service(format!("Cannot apply the caller's limits: {e}"), "E_FAIL")
-        })?;
+        })?
+    } else {
+        Vec::new()
+    };
     let argv = match run.command {
         RunCommand::LoginShell => vec![user.shell.clone(), "-l".into()],
         RunCommand::Exec(argv) if argv.is_empty() => vec![user.shell.clone(), "-l".into()],
@@ -618,20 +643,47 @@ fn status_text(inst: &Instance) -> Result<String, Failure> {
             "Stopped"
         }
     ));
+    out.push_str(&format!(
+        "Instance: {}\n",
+        match crate::ids::entered() {
+            None => "system (root's)".to_string(),
+            Some(e) => {
+                let uid = e.user_namespace.uid_map[0].outside;
+                format!(
+                    "per-user (uid {uid}; every process runs as uid {uid} or its subordinate ids)"
+                )
+            }
+        }
+    ));
     out.push_str(&format!("Root: {}\n", inst.paths.root.display()));
+    out.push_str(&format!("Socket: {}\n", inst.paths.socket().display()));
     out.push_str(&format!("Networking: {}\n", inst.network_status()));
     let ids = match inst.vm_ids() {
         Some(ids) => Ok(ids),
-        None => crate::ids::HostIds::read().and_then(|h| crate::ids::resolve(&h)),
+        None => crate::ids::for_this_service(),
     };
     match ids {
         Ok(ids) => {
-            let l = ids.user_namespace.uid_map[0];
+            // A per-user instance's VM ids are its own namespace's; the host
+            // ids behind them are what its user wants to see.
+            let shown = crate::ids::entered().unwrap_or(&ids);
+            let lines = shown
+                .user_namespace
+                .uid_map
+                .iter()
+                .map(|l| {
+                    format!(
+                        "{}-{} are host ids {}-{}",
+                        l.inside,
+                        l.inside as u64 + l.count as u64 - 1,
+                        l.outside,
+                        l.outside as u64 + l.count as u64 - 1
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
             out.push_str(&format!(
-                "User namespace: VM ids 0-{} are host ids {}-{} ({})\n",
-                l.count - 1,
-                l.outside,
-                l.outside as u64 + l.count as u64 - 1,
+                "User namespace: VM ids {lines} ({})\n",
                 ids.source
             ));
         }

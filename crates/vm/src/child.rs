@@ -276,7 +276,12 @@ fn in_pid_ns_of<R>(
     pid_ns_of: Option<BorrowedFd<'_>>,
     start: impl FnOnce() -> Result<R, Errno>,
 ) -> Result<R, Errno> {
-    let own = own_pid_ns().map_err(|_| libc::ENOENT)?;
+    // Looked up only when needed: a per-user service forks before it makes
+    // the pid namespace it will call its own (rootless::enter).
+    let own = match pid_ns_of {
+        Some(_) => own_pid_ns().map_err(|_| libc::ENOENT)?,
+        None => -1,
+    };
     let old_mask = sys::set_sigmask(&sys::sigset(true));
     let entered = match pid_ns_of {
         Some(fd) => sys::setns(fd.as_raw_fd(), libc::CLONE_NEWPID).map(|_| true),
@@ -440,6 +445,59 @@ pub(crate) fn lock_tree(tree: RawFd, lock: &LockPoint, userns: RawFd) -> Result<
     sys::dup_onto_cloexec(locked, tree)?;
     sys::close(locked);
     Ok(())
+}
+
+/// For a process with one thread that has just made a pid namespace of its
+/// own (unshare): forks, and only the child returns, as pid 1 of that
+/// namespace. The parent stays outside, passes every signal it gets on to
+/// the child and exits as the child does; the child dies with it.
+pub(crate) fn continue_as_pid1() -> Result<(), Errno> {
+    let all = sys::sigset(true);
+    // Blocked first, so no SIGCHLD is lost between the fork and the wait.
+    let old = sys::set_sigmask(&all);
+    // SAFETY: the caller has a single thread, so the child may run any code
+    // (nothing can hold a lock); the parent runs only the loop below.
+    match unsafe { sys::clone3(0) } {
+        Err(e) => {
+            sys::set_sigmask(&old);
+            Err(e)
+        }
+        Ok(Cloned::Child) => {
+            sys::set_sigmask(&old);
+            sys::set_parent_death_signal(libc::SIGKILL)?;
+            Ok(())
+        }
+        Ok(Cloned::Parent { pidfd, .. }) => {
+            // Nothing of the child's stays open through us: whoever reads its
+            // output to the end (a client waiting for the service to be
+            // ready, cargo) sees the end when the child closes it.
+            let keep = pidfd.as_raw_fd() as libc::c_uint;
+            if keep > 0 {
+                let _ = sys::close_range(0, keep - 1, false);
+            }
+            let _ = sys::close_range(keep + 1, libc::c_uint::MAX, false);
+            loop {
+                if let Some(code) = sys::try_wait_pidfd(pidfd.as_fd()) {
+                    sys::exit(code)
+                }
+                let sig = sys::sigwait(&all);
+                if sig > 0 && sig != libc::SIGCHLD {
+                    let _ = sys::pidfd_send_signal(pidfd.as_fd(), sig);
+                }
+            }
+        }
+    }
+}
+
+/// For a process with one thread: runs `f` in a forked child and returns its
+/// exit code (`f`'s value). The child may run any code: with one thread,
+/// nothing it inherits can be locked.
+pub(crate) fn fork_and_wait(f: impl FnOnce() -> i32) -> Result<i32, Errno> {
+    // SAFETY: the caller has a single thread (see above).
+    match unsafe { sys::clone3(0) }? {
+        Cloned::Child => sys::exit(f()),
+        Cloned::Parent { pidfd, .. } => sys::wait_pidfd(pidfd.as_fd()),
+    }
 }
 
 /// Puts `fds` on 0, 1, 2 (they may themselves be 0..=2, in any order).

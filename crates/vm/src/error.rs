@@ -42,6 +42,11 @@ pub enum VmError {
     /// One step of preparing a process, a mount or a namespace failed.
     #[error("{step} failed: {cause}")]
     Setup { step: String, cause: io::Error },
+
+    /// No user namespace for an unprivileged user: the whole sentence,
+    /// naming the setting that forbids it ([`crate::rootless::refusal`]).
+    #[error("{0}")]
+    UserNamespaceRefused(String),
 }
 
 impl VmError {
@@ -56,6 +61,7 @@ impl VmError {
                 hresult::hresult_from_win32(hresult::win32::ERROR_FILE_NOT_FOUND)
             }
             VmError::NotRunning { .. } => hresult::WSL_E_VM_MODE_INVALID_STATE,
+            VmError::UserNamespaceRefused(_) => hresult::E_ACCESSDENIED,
             VmError::Exec { .. } | VmError::WorkingDirectory { .. } | VmError::Setup { .. } => {
                 hresult::E_FAIL
             }

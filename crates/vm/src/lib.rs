@@ -21,6 +21,7 @@ pub mod log;
 mod namespace;
 pub mod plan;
 mod process;
+pub mod rootless;
 pub mod subid;
 mod sync;
 #[allow(unsafe_code)]

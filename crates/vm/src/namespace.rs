@@ -57,6 +57,7 @@ fn plan_options(cfg: &VmConfig) -> PlanOptions {
         tmpfs_size: cfg.tmpfs_size.clone(),
         setgroups: cfg.user_namespace.setgroups,
         host_network: cfg.host_network,
+        tty_group: cfg.user_namespace.host_gid(5).is_some(),
     }
 }
 

@@ -332,6 +332,7 @@ impl Builder {
         root: &Path,
         dev_source: &Path,
         tmpfs_size: Option<&str>,
+        tty_group: bool,
     ) -> Result<(), VmError> {
         let sized = |opts: &str| match tmpfs_size {
             Some(size) => format!("{opts},size={size}"),
@@ -365,7 +366,11 @@ impl Builder {
             &pts,
             Some("devpts"),
             libc::MS_NOSUID | libc::MS_NOEXEC,
-            Some("newinstance,ptmxmode=0666,mode=0620,gid=5"),
+            Some(if tty_group {
+                "newinstance,ptmxmode=0666,mode=0620,gid=5"
+            } else {
+                "newinstance,ptmxmode=0666,mode=0620"
+            }),
         )?;
         self.symlink("pts/ptmx", &dev.join("ptmx"))?;
         let shm = dev.join("shm");
@@ -417,6 +422,9 @@ pub struct PlanOptions {
     /// mirrored): `/sys` is the host's (a fresh sysfs needs a network
     /// namespace of the VM's own user namespace) and `lo` is the host's.
     pub host_network: bool,
+    /// Gid 5 (`tty`) exists in the VM, so terminals are given to it. A
+    /// per-user VM with only root inside lacks it (SPEC §10).
+    pub tty_group: bool,
 }
 
 impl Default for PlanOptions {
@@ -425,6 +433,7 @@ impl Default for PlanOptions {
             tmpfs_size: None,
             setgroups: true,
             host_network: false,
+            tty_group: true,
         }
     }
 }
@@ -508,7 +517,7 @@ pub fn vm_plan(
             None,
         )?;
     }
-    b.common(staging, Path::new("/dev"), tmpfs_size)?;
+    b.common(staging, Path::new("/dev"), tmpfs_size, opts.tty_group)?;
     for (dir, mode) in [
         ("etc", 0o755),
         ("mnt", 0o755),
@@ -585,7 +594,7 @@ pub fn distro_plan(
     let sys_dir = root.join("sys");
     b.mkdir(&sys_dir, 0o555)?;
     b.bind(Path::new("/sys"), &sys_dir, true)?;
-    b.common(root, Path::new("/dev"), tmpfs_size)?;
+    b.common(root, Path::new("/dev"), tmpfs_size, opts.tty_group)?;
     // A bind of the shared /mnt/wsl joins its peer group: mounts below it, made
     // in the VM or in any distribution, show everywhere.
     let wsl = root.join(SHARED_MNT.trim_start_matches('/'));
@@ -838,6 +847,7 @@ mod tests {
             tmpfs_size: Some("25%".into()),
             setgroups: true,
             host_network: false,
+            tty_group: true,
         };
         for plan in [
             vm_plan(&merged_usr(), Path::new("/r"), "h", &opts).unwrap(),
@@ -869,6 +879,7 @@ mod tests {
                 tmpfs_size: Some(bad.into()),
                 setgroups: true,
                 host_network: false,
+                tty_group: true,
             };
             assert!(matches!(
                 distro_plan(3, "h", &opts),

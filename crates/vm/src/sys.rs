@@ -534,11 +534,12 @@ pub fn reap_all() {
     }
 }
 
-/// Blocks in rt_sigtimedwait(2) until one of `set` is pending and consumes it.
-pub fn sigwait(set: &libc::sigset_t) {
+/// Blocks in rt_sigtimedwait(2) until one of `set` is pending and consumes
+/// it; returns its number (or -1 when interrupted otherwise).
+pub fn sigwait(set: &libc::sigset_t) -> c_int {
     // SAFETY: set is a live sigset_t; the kernel reads its first 8 bytes, which
     // hold signals 1..=64 in glibc's layout too; NULL info and timeout are allowed.
-    unsafe {
+    (unsafe {
         libc::syscall(
             libc::SYS_rt_sigtimedwait,
             set as *const libc::sigset_t,
@@ -546,7 +547,33 @@ pub fn sigwait(set: &libc::sigset_t) {
             std::ptr::null::<libc::timespec>(),
             8usize,
         )
+    }) as c_int
+}
+
+/// The exit code of the process behind `pidfd` if it has exited (reaping
+/// it), as [`wait_pidfd`] gives it; None while it runs.
+pub fn try_wait_pidfd(pidfd: BorrowedFd<'_>) -> Option<i32> {
+    // SAFETY: siginfo_t is plain data; all-zero is a valid value.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: info is a live siginfo_t the kernel fills in.
+    let ret = unsafe {
+        libc::waitid(
+            P_PIDFD,
+            pidfd.as_raw_fd() as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG,
+        )
     };
+    // SAFETY: waitid succeeded; a zero si_pid means no child changed state.
+    if ret < 0 || unsafe { info.si_pid() } == 0 {
+        return None;
+    }
+    // SAFETY: as above, with an exited child: si_status and si_code are set.
+    let status = unsafe { info.si_status() };
+    Some(match info.si_code {
+        libc::CLD_EXITED => status,
+        _ => 128 + status,
+    })
 }
 
 /// The signal set holding only `sig`.

@@ -8,6 +8,7 @@
 
 use crate::session::{fail_code, paths, simple};
 use std::io::IsTerminal;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
 use wslp_distro::{DistroStore, ImportSource};
 use wslp_ipc::protocol::Request;
@@ -36,7 +37,7 @@ pub fn import_as(
             );
         }
     }
-    if !nix::unistd::geteuid().is_root() {
+    if !crate::session::paths().may_administer() {
         return fail_code(
             "Only root can import distributions. Run the command as root (for example with sudo).",
             &code("E_ACCESSDENIED"),
@@ -44,25 +45,37 @@ pub fn import_as(
         );
     }
     let p = paths();
-    if let Err(e) = std::fs::create_dir_all(&p.root) {
+    let made = std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(if is_root() { 0o755 } else { 0o700 })
+        .create(&p.root);
+    if let Err(e) = made {
         return fail_code(
             &format!("Cannot create {}: {e}", p.root.display()),
             &code("E_FAIL"),
             1,
         );
     }
-    let store = match DistroStore::open(&p.root) {
-        Ok(s) => s,
-        Err(e) => return fail_code(&e.to_string(), &code("E_FAIL"), 1),
+    let (dir, tarball) = (absolute(dir), tarball.to_owned());
+    let extract = move || {
+        let store = match DistroStore::open(&p.root) {
+            Ok(s) => s,
+            Err(e) => return fail_code(&e.to_string(), &code("E_FAIL"), 1),
+        };
+        let source = if tarball == "-" {
+            ImportSource::Reader(Box::new(std::io::stdin()))
+        } else {
+            ImportSource::Path(absolute(&tarball))
+        };
+        let progress = std::io::stderr().is_terminal();
+        if let Err(e) = store.import(name, &dir, source, progress) {
+            return fail_code(&e.to_string(), &code("E_FAIL"), 1);
+        }
+        0
     };
-    let source = if tarball == "-" {
-        ImportSource::Reader(Box::new(std::io::stdin()))
-    } else {
-        ImportSource::Path(absolute(tarball))
-    };
-    let progress = std::io::stderr().is_terminal();
-    if let Err(e) = store.import(name, &absolute(dir), source, progress) {
-        return fail_code(&e.to_string(), &code("E_FAIL"), 1);
+    let code_of_import = as_instance_root(extract, code_base);
+    if code_of_import != 0 {
+        return code_of_import;
     }
     simple(
         Request::Registered {
@@ -91,7 +104,7 @@ pub fn export(name: &str, file: &str, format: Option<&str>) -> i32 {
         None if file == "-" => wslp_distro::ExportFormat::Tar,
         None => wslp_distro::ExportFormat::from_path(std::path::Path::new(file)),
     };
-    if !nix::unistd::geteuid().is_root() {
+    if !crate::session::paths().may_administer() {
         return fail_code(
             "Only root can export distributions. Run the command as root (for example with sudo).",
             "Service/ExportDistro/E_ACCESSDENIED",
@@ -122,7 +135,7 @@ pub fn export(name: &str, file: &str, format: Option<&str>) -> i32 {
         wslp_distro::ExportDest::Path(absolute(file))
     };
     let progress = file != "-" && std::io::stderr().is_terminal();
-    match store.export(name, dest, format, progress) {
+    let write = move || match store.export(name, dest, format, progress) {
         Ok(_) => 0,
         Err(e) => {
             let left = if file == "-" {
@@ -136,7 +149,33 @@ pub fn export(name: &str, file: &str, format: Option<&str>) -> i32 {
                 1,
             )
         }
+    };
+    as_instance_root(write, "Service/ExportDistro")
+}
+
+fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// Runs `work` (an import's extraction, an export's reading) as root of the
+/// instance: root itself for the system instance; for a user's own instance,
+/// root of a user namespace with their ids (SPEC §10), so a distribution's
+/// files get and keep their owners. Says in one line when only root exists
+/// there.
+fn as_instance_root(work: impl FnOnce() -> i32, code_base: &str) -> i32 {
+    if is_root() {
+        return work();
     }
+    let ran = wslp_vm::rootless::run_as_instance_root(|entered| match entered {
+        Ok(ids) => {
+            if let Some(w) = ids.warning {
+                eprintln!("{w}");
+            }
+            work()
+        }
+        Err(e) => fail_code(&e.to_string(), &format!("{code_base}/E_ACCESSDENIED"), 1),
+    });
+    ran.unwrap_or_else(|e| fail_code(&e.to_string(), &format!("{code_base}/E_FAIL"), 1))
 }
 
 /// Relative to our working directory: the service runs with `/` as its own.

@@ -22,7 +22,7 @@ fn pending_dir() -> std::path::PathBuf {
 }
 
 pub fn run(file: &str, name: Option<&str>, location: Option<&str>) -> i32 {
-    if !nix::unistd::geteuid().is_root() {
+    if !crate::session::paths().may_administer() {
         return fail_code(
             "Only root can install distributions. Run the command as root (for example with sudo).",
             &format!("{CODE}/E_ACCESSDENIED"),
@@ -121,7 +121,7 @@ fn first_run(name: &str, pending: &std::path::Path, command: &str) -> i32 {
 /// Before root's command in a distribution whose first-run command failed:
 /// runs it again. `Some(exit code)` when it ran.
 pub fn first_run_pending(distribution: Option<&str>) -> Option<i32> {
-    if !nix::unistd::geteuid().is_root() {
+    if !crate::session::paths().may_administer() {
         return None;
     }
     let pending: Vec<_> = std::fs::read_dir(pending_dir()).ok()?.flatten().collect();

@@ -42,7 +42,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         Cmd::Trace(a) => crate::commands::trace::run(a),
         Cmd::Check(a) => crate::commands::check::run(a),
         Cmd::Add { name, path } => {
-            if !nix::unistd::geteuid().is_root() {
+            if !crate::session::paths().may_administer() {
                 return Ok(fail_code(
                     "Only root can register plugins. Run the command as root (for example with sudo).",
                     "E_ACCESSDENIED",
@@ -62,7 +62,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             }
         }
         Cmd::Remove { name } => {
-            if !nix::unistd::geteuid().is_root() {
+            if !crate::session::paths().may_administer() {
                 return Ok(fail_code(
                     "Only root can remove plugins. Run the command as root (for example with sudo).",
                     "E_ACCESSDENIED",
