@@ -5,8 +5,13 @@
 //! It is the service's own state machine ([`wslp_service::instance::Instance`])
 //! without the socket: plugins are loaded from a registry in the temporary
 //! root, hooks run in WSL's order with WSL's error texts, and a plugin's API
-//! calls act on the real VM. Tests need root (namespaces and mounts), as the
-//! service does.
+//! calls act on the real VM. No root is needed: as an ordinary user, a
+//! test binary that links this crate becomes, before `main`, root of user,
+//! mount and pid namespaces of its own, as a per-user instance's `wslpd`
+//! does (SPEC §10). Root there is the user on the host; the user's
+//! `/etc/subuid` and `/etc/subgid` ranges (through `newuidmap`, package
+//! `uidmap`) are the distribution's other users. Inside, files of the host
+//! that belong to other users (root's included) show as `nobody`.
 //!
 //! ```no_run
 //! let host = wslp_testing::TestHost::builder()
@@ -36,6 +41,9 @@
 
 #![deny(unsafe_code)]
 
+#[allow(unsafe_code)]
+mod rootless;
+
 use std::fs::File;
 use std::io::Read;
 use std::os::fd::OwnedFd;
@@ -56,10 +64,10 @@ pub use wslp_host::trace::{Subscription, TraceEvent, TraceItem, TraceValue};
 /// whole text (causes included), as a user of wslp would read it.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error(
-        "the wslp test host needs root (it creates namespaces and mounts); run the tests as root"
-    )]
-    NotRoot,
+    /// An ordinary user's test binary has no user namespace of its own: the
+    /// kernel's refusal, naming the setting that forbids it.
+    #[error("the wslp test host cannot run without root here: {0}")]
+    NoUserNamespace(String),
     #[error("busybox is missing: install Debian's busybox-static")]
     NoBusybox,
     /// A file, pipe or process the test host itself needed.
@@ -275,8 +283,21 @@ impl TestHostBuilder {
     }
 
     pub fn build(self) -> Result<TestHost, Error> {
-        if !nix::unistd::geteuid().is_root() {
-            return Err(Error::NotRoot);
+        if !wslp_config::is_host_root() {
+            match rootless::entered() {
+                Some(Ok(warning)) => {
+                    if let Some(w) = warning {
+                        static SAID: std::sync::Once = std::sync::Once::new();
+                        SAID.call_once(|| eprintln!("{w}"));
+                    }
+                }
+                Some(Err(e)) => return Err(Error::NoUserNamespace(e.clone())),
+                None => {
+                    return Err(Error::NoUserNamespace(
+                        "this process neither is root nor entered a user namespace of its own before main".into(),
+                    ))
+                }
+            }
         }
         let tmp = tempfile::Builder::new()
             .prefix("wslp-test-host")

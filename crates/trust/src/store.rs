@@ -42,7 +42,7 @@ impl TrustStore {
     /// a CA whose leaves are then trusted. Adding a certificate already there
     /// succeeds and changes nothing. Root only.
     pub fn add(&self, cert_pem: &Path) -> Result<Signer, TrustError> {
-        require_root("adding to the trust store")?;
+        self.require_admin("adding to the trust store")?;
         let cert = Certificate::read_pem_file(cert_pem)?.swap_remove(0);
         let signer = describe(&cert);
         self.ensure_dir()?;
@@ -73,7 +73,7 @@ impl TrustStore {
     /// Stops trusting the certificate with this SHA-256 fingerprint (hex,
     /// colons allowed), wherever in the store it is. Root only.
     pub fn remove(&self, fingerprint_hex: &str) -> Result<(), TrustError> {
-        require_root("removing from the trust store")?;
+        self.require_admin("removing from the trust store")?;
         let wanted = normalize_fingerprint(fingerprint_hex)?;
         let mut found = false;
         for StoreFile { path, certs, .. } in read_dir_certs(&self.dir)? {
@@ -117,14 +117,33 @@ impl TrustStore {
             .map_err(|e| TrustError::io("cannot create the trust store", &self.dir, e))?;
         fs::set_permissions(&self.dir, fs::Permissions::from_mode(0o755))
             .map_err(|e| TrustError::io("cannot set the mode of", &self.dir, e))?;
+        // A per-user instance's store is its owner's (SPEC §10).
+        if !nix::unistd::geteuid().is_root() {
+            return Ok(());
+        }
         std::os::unix::fs::chown(&self.dir, Some(0), Some(0))
             .map_err(|e| TrustError::io("cannot give root the trust store", &self.dir, e))
     }
-}
 
-/// Refuses store changes unless the effective uid is root.
-pub(crate) fn require_root(action: &str) -> Result<(), TrustError> {
-    require_root_as(nix::unistd::geteuid().as_raw(), action)
+    /// Refuses store changes unless we are root, or the owner of the
+    /// per-user instance whose store this is (the owner of its root, the
+    /// store's parent directory).
+    fn require_admin(&self, action: &str) -> Result<(), TrustError> {
+        use std::os::unix::fs::MetadataExt;
+        let euid = nix::unistd::geteuid().as_raw();
+        let instance_owner = self
+            .dir
+            .parent()
+            .map(|root| match std::fs::metadata(root) {
+                Ok(m) => m.uid(),
+                // Not made yet: whoever makes it owns it (wslp_config::Paths::kind).
+                Err(_) => euid,
+            });
+        if euid != 0 && instance_owner == Some(euid) {
+            return Ok(());
+        }
+        require_root_as(euid, action)
+    }
 }
 
 pub(crate) fn require_root_as(euid: u32, action: &str) -> Result<(), TrustError> {
@@ -246,9 +265,10 @@ pub(crate) fn read_certs_at(dfd: &OwnedFd, dir: &Path) -> Result<Vec<StoreFile>,
 /// A 0644 file owned by root (whatever group sudo or a service manager left
 /// us in), replaced atomically.
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), TrustError> {
+    // Root's in the system instance; a per-user instance's owner's own.
     let attrs = FileAttrs {
         mode: 0o644,
-        owner: Some((0, 0)),
+        owner: nix::unistd::geteuid().is_root().then_some((0, 0)),
     };
     write_atomic_with(path, bytes, attrs).map_err(|e| TrustError::io("cannot write", path, e))
 }

@@ -40,12 +40,9 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     }
 }
 
-/// `$WSLP_ROOT`, `/var/lib/wslp` by default (SPEC §2).
+/// `$WSLP_ROOT`, or the caller's default instance (SPEC §2, §10).
 pub(crate) fn wslp_root() -> PathBuf {
-    std::env::var_os("WSLP_ROOT")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/var/lib/wslp"))
+    crate::session::paths().root
 }
 
 pub(crate) fn print_signer(s: &Signer) {
