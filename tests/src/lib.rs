@@ -458,3 +458,213 @@ pub fn read_log(path: &Path) -> String {
     }
     String::new()
 }
+
+/// `wslp-e2e-noids`: an unprivileged user with no `/etc/subuid` or
+/// `/etc/subgid` ranges (a system account: useradd gives those none),
+/// created the first time.
+pub fn test_user_without_ranges() -> TestUser {
+    const NAME: &str = "wslp-e2e-noids";
+    static USER: OnceLock<TestUser> = OnceLock::new();
+    *USER.get_or_init(|| {
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open("/tmp/wslp-e2e-useradd.lock")
+            .unwrap();
+        let _held = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive)
+            .map_err(|(_, e)| e)
+            .unwrap();
+        if host_id(&["id", "-u", NAME]).is_none() {
+            let o = Command::new("useradd")
+                .args(["-r", "-M", "-U", "-s", "/bin/sh", NAME])
+                .output()
+                .unwrap();
+            assert!(
+                o.status.success(),
+                "useradd: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+        for f in ["/etc/subuid", "/etc/subgid"] {
+            let text = std::fs::read_to_string(f).unwrap_or_default();
+            assert!(
+                !text.lines().any(|l| l.starts_with(&format!("{NAME}:"))),
+                "{NAME} must have no range in {f}"
+            );
+        }
+        let gid = host_id(&["id", "-g", NAME]).expect("the test user exists");
+        TestUser {
+            name: NAME,
+            uid: host_id(&["id", "-u", NAME]).expect("the test user exists"),
+            gid,
+            extra_gid: gid,
+        }
+    })
+}
+
+/// A user's own instance (SPEC §10): `wslp` run as `user` with a private
+/// home and `$XDG_RUNTIME_DIR`, `WSLP_ROOT` unset, so the defaults pick
+/// `~/.local/share/wslp` and the socket in the runtime directory.
+pub struct UserInstance {
+    pub user: TestUser,
+    pub home: PathBuf,
+    pub runtime: PathBuf,
+    _tmp: tempfile::TempDir,
+}
+
+impl UserInstance {
+    pub fn new(user: TestUser) -> UserInstance {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::Builder::new()
+            .prefix("wslp-user")
+            .tempdir()
+            .unwrap();
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let (home, runtime) = (tmp.path().join("home"), tmp.path().join("run"));
+        for d in [&home, &runtime] {
+            std::fs::create_dir(d).unwrap();
+            std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700)).unwrap();
+            std::os::unix::fs::chown(d, Some(user.uid), Some(user.gid)).unwrap();
+        }
+        UserInstance {
+            user,
+            home,
+            runtime,
+            _tmp: tmp,
+        }
+    }
+
+    /// Where the instance lives: `~/.local/share/wslp`.
+    pub fn root(&self) -> PathBuf {
+        self.home.join(".local/share/wslp")
+    }
+
+    /// The environment a login of the user would have, and nothing of ours.
+    pub fn env_cmd(&self, program: &Path) -> Command {
+        let mut c = Command::new("setpriv");
+        c.args([
+            &format!("--reuid={}", self.user.uid),
+            &format!("--regid={}", self.user.gid),
+            "--init-groups",
+            "--",
+        ])
+        .arg(program)
+        .env_clear()
+        .env("HOME", &self.home)
+        .env("XDG_RUNTIME_DIR", &self.runtime)
+        .env("PATH", "/usr/bin:/bin")
+        .env("WSLPD", bin("wslpd"))
+        .env("WSLP_PLUGIN_HOST", bin("wslp-plugin-host"))
+        .stdin(Stdio::null());
+        c
+    }
+
+    pub fn cmd(&self) -> Command {
+        self.env_cmd(&bin("wslp"))
+    }
+
+    pub fn wslp(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).output().unwrap()
+    }
+
+    /// `wslp ARGS` must succeed; returns its stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let o = self.wslp(args);
+        assert!(
+            o.status.success(),
+            "wslp {args:?} as {} failed ({:?})\nstdout: {}\nstderr: {}",
+            self.user.name,
+            o.status,
+            stdout(&o),
+            stderr(&o)
+        );
+        stdout(&o)
+    }
+
+    /// A directory of the user's, in their home.
+    pub fn dir(&self, name: &str) -> PathBuf {
+        let d = self.home.join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        self.give(&d);
+        d
+    }
+
+    /// Gives `path` (and what it holds) to the user.
+    pub fn give(&self, path: &Path) {
+        let st = Command::new("chown")
+            .arg("-R")
+            .arg(format!("{}:{}", self.user.uid, self.user.gid))
+            .arg(path)
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+
+    /// Writes the instance's settings file (the user's own).
+    pub fn settings(&self, text: &str) {
+        let root = self.root();
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::write(root.join("wslp.toml"), text).unwrap();
+        self.give(&self.home);
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+
+    /// Every process of the instance: those whose environment has our HOME,
+    /// and their descendants (the VM's and the distributions' processes).
+    pub fn processes(&self) -> Vec<i32> {
+        let want = format!("HOME={}", self.home.display());
+        let mut all: Vec<(i32, i32)> = Vec::new();
+        let mut found: Vec<i32> = Vec::new();
+        for e in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+            let ppid = status
+                .lines()
+                .find_map(|l| l.strip_prefix("PPid:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            all.push((pid, ppid));
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let is_ours =
+                String::from_utf8_lossy(cmd.split(|b| *b == 0).next().unwrap_or_default())
+                    .ends_with("wslpd");
+            let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+            if is_ours && environ.split(|b| *b == 0).any(|kv| kv == want.as_bytes()) {
+                found.push(pid);
+            }
+        }
+        let mut i = 0;
+        while i < found.len() {
+            let parent = found[i];
+            for (pid, ppid) in &all {
+                if *ppid == parent && !found.contains(pid) {
+                    found.push(*pid);
+                }
+            }
+            i += 1;
+        }
+        found
+    }
+}
+
+impl Drop for UserInstance {
+    fn drop(&mut self) {
+        let _ = self.cmd().arg("--shutdown").output();
+    }
+}
+
+/// The effective uid of `pid` on the host, if it still runs.
+pub fn host_euid(pid: i32) -> Option<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}

@@ -90,6 +90,8 @@ impl Paths {
         use std::os::unix::fs::MetadataExt;
         let owner = match std::fs::metadata(&self.root) {
             Ok(m) => m.uid(),
+            // The system instance's place is root's even before it exists.
+            Err(_) if self.root == Path::new(DEFAULT_ROOT) => 0,
             Err(_) => rustix::process::geteuid().as_raw(),
         };
         match owner {

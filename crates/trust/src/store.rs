@@ -129,16 +129,14 @@ impl TrustStore {
     /// per-user instance whose store this is (the owner of its root, the
     /// store's parent directory).
     fn require_admin(&self, action: &str) -> Result<(), TrustError> {
-        use std::os::unix::fs::MetadataExt;
         let euid = nix::unistd::geteuid().as_raw();
-        let instance_owner = self
-            .dir
-            .parent()
-            .map(|root| match std::fs::metadata(root) {
-                Ok(m) => m.uid(),
-                // Not made yet: whoever makes it owns it (wslp_config::Paths::kind).
-                Err(_) => euid,
-            });
+        let instance_owner =
+            self.dir
+                .parent()
+                .map(|root| match wslp_config::Paths::new(root).kind() {
+                    wslp_config::InstanceKind::System => 0,
+                    wslp_config::InstanceKind::PerUser { uid } => uid,
+                });
         if euid != 0 && instance_owner == Some(euid) {
             return Ok(());
         }

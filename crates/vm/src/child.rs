@@ -565,6 +565,9 @@ pub(crate) struct ExecPlan {
     envp: Vec<*const c_char>,
     cwd: CString,
     creds: Option<(u32, u32, Vec<u32>)>,
+    /// setgroups(2) is denied in the user namespace (a per-user VM with only
+    /// root): the groups stay as they are.
+    keep_groups: bool,
     stdio: [RawFd; 3],
     /// Which of 0..=2 becomes the controlling terminal.
     controlling_tty: Option<RawFd>,
@@ -633,6 +636,7 @@ impl ExecPlan {
             envp,
             cwd: cstring("working directory", cwd)?,
             creds: None,
+            keep_groups: false,
             stdio,
             controlling_tty: None,
             rlimits: Vec::new(),
@@ -642,6 +646,13 @@ impl ExecPlan {
 
     pub(crate) fn with_credentials(mut self, uid: u32, gid: u32, groups: Vec<u32>) -> Self {
         self.creds = Some((uid, gid, groups));
+        self
+    }
+
+    /// Whether the user namespace allows setgroups(2); when it does not,
+    /// the credentials leave the groups alone.
+    pub(crate) fn with_setgroups(mut self, allowed: bool) -> Self {
+        self.keep_groups = !allowed;
         self
     }
 
@@ -701,6 +712,11 @@ impl ExecPlan {
             }
         }
         if let Some((uid, gid, groups)) = &self.creds {
+            let groups = if self.keep_groups {
+                None
+            } else {
+                Some(&groups[..])
+            };
             if let Err(e) = sys::set_credentials(*uid, *gid, groups) {
                 fail(report_fd, Stage::Credentials, 0, e);
             }

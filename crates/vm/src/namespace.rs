@@ -220,7 +220,9 @@ impl Target<'_> {
         let theirs = OwnedFd::from(theirs);
         let fd = theirs.as_raw_fd();
         let exec = ExecPlan::new(path, argv, &default_env(), false, "/", [fd, fd, log_fd])?;
-        let exec = exec.with_credentials(0, 0, Vec::new());
+        let exec = exec
+            .with_credentials(0, 0, Vec::new())
+            .with_setgroups(self.setgroups);
         let report = ReportPipe::new()?;
         let w = report.write_fd();
         let target = self.pidfd.as_raw_fd();
@@ -284,6 +286,7 @@ impl Target<'_> {
             .collect();
         let exec = ExecPlan::new(&program, &spec.argv, &spec.env, true, &cwd, stdio)?
             .with_credentials(spec.uid, spec.gid, spec.groups.clone())
+            .with_setgroups(self.setgroups)
             .with_controlling_tty(ctty)
             .with_rlimits(rlimits)
             .with_no_new_privs(spec.no_new_privs);

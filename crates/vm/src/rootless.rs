@@ -307,9 +307,14 @@ pub fn enter(ns: &UserNamespace, pid_namespace: bool) -> Result<(), VmError> {
         nix::unistd::pipe().map_err(|e| VmError::io("creating a pipe", e.into()))?;
     let parent = std::process::id() as i32;
     let (go_rfd, err_wfd) = (go_r.as_raw_fd(), err_w.as_raw_fd());
+    let (go_wfd, err_rfd) = (go_w.as_raw_fd(), err_r.as_raw_fd());
     // The helper stays in the host's user namespace, where newuidmap can map
     // our ids. The caller has one thread, so the helper may allocate.
     let (_, helper) = child::clone_child(None, 0, || {
+        // Our copies of the caller's ends: else a caller that gives up
+        // (closing its end) would leave us waiting forever.
+        sys::close(go_wfd);
+        sys::close(err_rfd);
         let mut b = [0u8; 1];
         if sys::read(go_rfd, &mut b) != Ok(1) {
             sys::exit(1);

@@ -642,9 +642,11 @@ pub fn set_controlling_tty(fd: RawFd) -> Result<(), Errno> {
 
 /// setgroups + setresgid + setresuid as raw syscalls (see the module doc for
 /// why not glibc's).
-pub fn set_credentials(uid: u32, gid: u32, groups: &[u32]) -> Result<(), Errno> {
-    // SAFETY: pointer and length describe a live slice of gid_t.
-    check(unsafe { libc::syscall(libc::SYS_setgroups, groups.len(), groups.as_ptr()) })?;
+pub fn set_credentials(uid: u32, gid: u32, groups: Option<&[u32]>) -> Result<(), Errno> {
+    if let Some(groups) = groups {
+        // SAFETY: pointer and length describe a live slice of gid_t.
+        check(unsafe { libc::syscall(libc::SYS_setgroups, groups.len(), groups.as_ptr()) })?;
+    }
     // SAFETY: integer arguments.
     check(unsafe { libc::syscall(libc::SYS_setresgid, gid, gid, gid) })?;
     // SAFETY: integer arguments.
