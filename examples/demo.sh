@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The wslp demo, from a fresh Debian 12 / Ubuntu machine, as root:
 #   ./examples/demo.sh
+# or as any user once root has run scripts/setup.sh (a per-user instance,
+# docs/rootless.md).
 # Installs what is needed, builds wslp, makes a throw-away root, imports a
 # small busybox distribution, builds, signs and registers the demo plugin
 # (examples/c/demo: Microsoft's WSL plugin sample for Linux), runs a command
@@ -9,10 +11,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 [ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH"
-if [ "$(id -u)" -ne 0 ]; then
-    echo "demo.sh: the utility VM needs root (namespaces, mounts); run: sudo $0" >&2
-    exit 1
-fi
 
 echo "==> building wslp (release)"
 cargo build --release --bins -q

@@ -7,7 +7,8 @@
 # peers), mingw-w64 (the Windows build of the Rust SDK sample), and the Rust
 # toolchain of rust-toolchain.toml with rustfmt and clippy; nftables (the
 # networking tests read wslp's table back with `nft`), passt (pasta, nat of
-# per-user instances) and iproute2 (`ip` in the tests); and the `wslp`
+# per-user instances), iproute2 (`ip` in the tests) and uidmap (newuidmap and
+# newgidmap: a per-user instance's subordinate ids); and the `wslp`
 # system account whose subordinate ids the system instance's VM runs as.
 # Safe to run again.
 set -euo pipefail
@@ -20,7 +21,7 @@ need_root() {
     fi
 }
 
-pkgs=(gcc g++ make openssl busybox-static bubblewrap crun hyperfine mingw-w64 curl ca-certificates xz-utils zstd gzip tar util-linux fonts-dejavu-core nftables passt iproute2)
+pkgs=(gcc g++ make openssl busybox-static bubblewrap crun hyperfine mingw-w64 curl ca-certificates xz-utils zstd gzip tar util-linux fonts-dejavu-core nftables passt iproute2 uidmap)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -13,6 +13,7 @@
 mod distros;
 mod idle;
 mod network;
+mod rootless;
 mod setup;
 mod suites;
 
@@ -112,6 +113,8 @@ fn run(args: &[String]) -> Result<bool> {
         idle::idle(&env, it, &mut rep)?;
         step("export against tar -c, and reading wsl.conf");
         distros::distros(&env, it, &mut rep)?;
+        step("per-user instance against the system instance");
+        rootless::rootless(&env, &cli, it, &mut rep)?;
         step("idle memory");
         suites::idle_rss(&cli, &mut rep)?;
         step("wslp --shutdown");

@@ -140,6 +140,28 @@ pub struct CliRoot {
     /// The plugin host of the same build as `wslp`.
     plugin_host: PathBuf,
     pub distro: String,
+    /// `wslp` runs as this host user (uid, gid), through setpriv; `None`:
+    /// as we are (root). The system instance's root is driven through the
+    /// same setpriv as uid 0 when compared with a user's ([`CliRoot::via_setpriv`]).
+    pub user: Option<(u32, u32)>,
+}
+
+/// `wslp-bench`: the unprivileged user whose per-user instance the suite
+/// measures (with the subordinate ids useradd gives it), made when missing.
+pub fn bench_user() -> Result<(u32, u32)> {
+    const NAME: &str = "wslp-bench";
+    let id = |flag: &str| -> Option<u32> {
+        let o = Command::new("id").args([flag, NAME]).output().ok()?;
+        String::from_utf8_lossy(&o.stdout).trim().parse().ok()
+    };
+    if id("-u").is_none() {
+        run(Command::new("useradd").args(["-M", "-s", "/bin/sh", NAME]))
+            .context("cannot create the benchmark's unprivileged user")?;
+    }
+    Ok((
+        id("-u").context("no uid for wslp-bench")?,
+        id("-g").context("no gid for wslp-bench")?,
+    ))
 }
 
 impl CliRoot {
@@ -183,6 +205,7 @@ impl CliRoot {
             wslp: bin_dir.join("wslp"),
             plugin_host: bin_dir.join("wslp-plugin-host"),
             distro: "Bench".into(),
+            user: None,
         };
         let dir = env.path(&format!("{name}-distro"));
         run(r
@@ -194,8 +217,79 @@ impl CliRoot {
         Ok(r)
     }
 
+    /// A user's own instance (SPEC §10) with `plugin` and `extra` settings:
+    /// its root is the user's, the distribution is imported by the user.
+    pub fn for_user(
+        env: &Env,
+        name: &str,
+        plugin: &Path,
+        extra: &str,
+        user: (u32, u32),
+    ) -> Result<CliRoot> {
+        use std::os::unix::fs::PermissionsExt;
+        // The user passes through the suite's directory to their root.
+        std::fs::set_permissions(env.tmp.path(), std::fs::Permissions::from_mode(0o755))?;
+        let root = env.path(name);
+        std::fs::create_dir_all(&root)?;
+        let toml = format!(
+            "require_signatures = false\nvm_idle_timeout_ms = 180000\ndistro_idle_timeout_ms = 180000\nservice_idle_timeout_ms = 5000\nlog_level = \"warn\"\n{extra}"
+        );
+        std::fs::write(root.join("wslp.toml"), toml)?;
+        wslp_config::add_registry_entry(&root, "Bench", plugin)
+            .context("cannot register the benchmark plugin")?;
+        run(Command::new("chown")
+            .arg("-R")
+            .arg(format!("{}:{}", user.0, user.1))
+            .arg(&root))?;
+        std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o700))?;
+        let tarball = root.join("busybox.tar");
+        std::fs::copy(&env.tarball, &tarball)?;
+        let r = CliRoot {
+            root: root.clone(),
+            wslp: env.bin_dir.join("wslp"),
+            plugin_host: env.bin_dir.join("wslp-plugin-host"),
+            distro: "Bench".into(),
+            user: Some(user),
+        };
+        run(r
+            .cmd()
+            .arg("--import")
+            .arg(&r.distro)
+            .arg(root.join("distro"))
+            .arg(&tarball))?;
+        Ok(r)
+    }
+
+    /// This root driven through setpriv as uid 0, as a user's is driven as
+    /// the user: the same wrapper on both sides of a comparison.
+    pub fn via_setpriv(&self) -> CliRoot {
+        CliRoot {
+            root: self.root.clone(),
+            wslp: self.wslp.clone(),
+            plugin_host: self.plugin_host.clone(),
+            distro: self.distro.clone(),
+            user: Some(self.user.unwrap_or((0, 0))),
+        }
+    }
+
     pub fn cmd(&self) -> Command {
-        let mut c = Command::new(&self.wslp);
+        let mut c = match self.user {
+            None => Command::new(&self.wslp),
+            Some((uid, gid)) => {
+                let mut c = Command::new("setpriv");
+                c.args([
+                    &format!("--reuid={uid}"),
+                    &format!("--regid={gid}"),
+                    "--init-groups",
+                    "--",
+                ])
+                .arg(&self.wslp)
+                .env_clear()
+                .env("PATH", "/usr/bin:/bin")
+                .env("HOME", &self.root);
+                c
+            }
+        };
         c.env("WSLP_ROOT", &self.root)
             .env(wslp_host::manager::PLUGIN_HOST_ENV, &self.plugin_host)
             .stdin(Stdio::null());
@@ -244,6 +338,10 @@ impl CliRoot {
 
 impl Drop for CliRoot {
     fn drop(&mut self) {
+        // A view of another root (via_setpriv) leaves it to its owner.
+        if self.user == Some((0, 0)) {
+            return;
+        }
         if let Err(e) = self.shutdown() {
             eprintln!(
                 "wslp-bench: `wslp --shutdown` for {} failed: {e:#}",

@@ -305,7 +305,8 @@ fn a_crashing_plugin_leaves_a_user_s_service_running() {
             &format!("ONCE_MARKER=\"{}/once\"", logs.display()),
         ],
     );
-    u.settings("require_signatures = false\n");
+    // Only the plugin's failure on stderr: no network to set up.
+    u.settings("require_signatures = false\nnetworking_mode = \"none\"\n");
     u.ok(&["plugin", "add", "Crashy", so.to_str().unwrap()]);
     u.ok(&["--shutdown"]);
     let o = u.wslp(&["-d", "Mine", "--", "true"]);
@@ -317,6 +318,58 @@ fn a_crashing_plugin_leaves_a_user_s_service_running() {
     let before = u.processes()[0];
     assert_eq!(u.ok(&["-d", "Mine", "--", "echo", "ok"]), "ok\n");
     assert_eq!(u.processes()[0], before, "the same service");
+    assert_no_host_root(&u);
+    shutdown_leaves_nothing(&u);
+}
+
+#[test]
+fn a_user_s_vm_gets_nat_through_pasta_and_reaches_the_host_loopback() {
+    use std::io::{BufRead, BufReader, Write};
+    let u = UserInstance::new(test_user());
+    import(&u, "Mine");
+    u.ok(&["-d", "Mine", "--", "true"]);
+    let status = u.ok(&["--status"]);
+    let net = status
+        .lines()
+        .find(|l| l.starts_with("Networking:"))
+        .unwrap_or_default()
+        .to_owned();
+    assert!(net.contains("pasta pid "), "{status}");
+    let gw = net
+        .split("via ")
+        .nth(1)
+        .and_then(|r| r.split(';').next())
+        .unwrap_or_else(|| panic!("{net}"))
+        .to_owned();
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (c, _) = l.accept().unwrap();
+        c.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(&c).read_line(&mut line).unwrap();
+        (&c).write_all(format!("ok {line}").as_bytes()).unwrap();
+    });
+    // As in network.rs: Debian 12's pasta may hold the server's close back,
+    // so the reply is read and nc stopped.
+    let out = u.ok(&[
+        "-d",
+        "Mine",
+        "--",
+        "sh",
+        "-c",
+        &format!(
+            "echo mine | nc {gw} {port} > /tmp/reply & p=$!; i=0; \
+             while [ $i -lt 600 ] && ! grep -q . /tmp/reply; do sleep 0.1; i=$((i+1)); done; \
+             kill $p; cat /tmp/reply"
+        ),
+    ]);
+    assert!(
+        !out.is_empty() && out.lines().all(|l| l == "ok mine"),
+        "{out:?}"
+    );
+    server.join().unwrap();
     assert_no_host_root(&u);
     shutdown_leaves_nothing(&u);
 }

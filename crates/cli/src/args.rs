@@ -9,9 +9,11 @@ use clap::{Parser, Subcommand};
     about = "Run WSL plugins and distributions on Linux, in the manner of wsl.exe.",
     long_about = "Run WSL plugins and distributions on Linux, in the manner of wsl.exe.\n\n\
 Without options, runs the login shell of the default distribution. The service (wslpd) \
-is started on demand; everything lives under $WSLP_ROOT (default /var/lib/wslp).",
+is started on demand; everything lives under $WSLP_ROOT (default /var/lib/wslp for root, \
+~/.local/share/wslp, a private per-user instance, for anyone else).",
     after_help = "Examples:\n  \
 sudo wslp --import Debian /srv/debian rootfs.tar.gz   register a distribution from a rootfs tarball\n  \
+wslp --import Mine ~/distros/mine rootfs.tar.gz       the same in your own instance, no root\n  \
 wslp -l -v                                            list distributions with state and version\n  \
 wslp -d Debian -- uname -a                            run a command (no shell in between)\n  \
 wslp -d Debian -u root --cd /etc -e ls -la            as another user, in another directory\n  \

@@ -84,15 +84,30 @@ impl Paths {
         }
     }
 
-    /// Whose instance this is: the owner of its root, or (before it exists)
-    /// whoever is about to create it.
+    /// Whose instance this is: the owner of its root; before it exists, the
+    /// caller's when the caller may create it (the nearest existing
+    /// directory above it is theirs or writable by them), else root's.
     pub fn kind(&self) -> InstanceKind {
         use std::os::unix::fs::MetadataExt;
+        let euid = rustix::process::geteuid().as_raw();
         let owner = match std::fs::metadata(&self.root) {
             Ok(m) => m.uid(),
             // The system instance's place is root's even before it exists.
             Err(_) if self.root == Path::new(DEFAULT_ROOT) => 0,
-            Err(_) => rustix::process::geteuid().as_raw(),
+            Err(_) => {
+                let mine = self.root.ancestors().skip(1).find_map(|a| {
+                    let m = std::fs::metadata(a).ok()?;
+                    Some(
+                        m.uid() == euid
+                            || rustix::fs::access(a, rustix::fs::Access::WRITE_OK).is_ok(),
+                    )
+                });
+                if mine == Some(true) {
+                    euid
+                } else {
+                    0
+                }
+            }
         };
         match owner {
             0 => InstanceKind::System,

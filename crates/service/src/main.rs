@@ -17,7 +17,7 @@ fn main() -> ExitCode {
                 return ExitCode::SUCCESS;
             }
             "--help" | "-h" => {
-                println!("wslpd: the wslp service for $WSLP_ROOT (default /var/lib/wslp).\n\nUsually started by `wslp` on demand. Options: --log-stderr, --version.");
+                println!("wslpd: the wslp service for $WSLP_ROOT (default /var/lib/wslp for root, ~/.local/share/wslp for anyone else: a per-user instance in user namespaces of its own).\n\nUsually started by `wslp` on demand. Options: --log-stderr, --version.");
                 return ExitCode::SUCCESS;
             }
             other => {
