@@ -113,7 +113,7 @@ fn exec_samples(
         env,
         "exec-system-root",
         &plugin("system")?,
-        &cli.wslp.parent().unwrap_or(&env.bin_dir).to_path_buf(),
+        cli.wslp.parent().unwrap_or(&env.bin_dir),
         "hook_timeout_ms = -1\n",
     )?;
     let mine = CliRoot::for_user(
