@@ -163,6 +163,37 @@ fn host_id(args: &[&str]) -> Option<u32> {
         .ok()
 }
 
+/// Held while test users are made: tests in parallel processes make them
+/// once.
+fn useradd_lock() -> nix::fcntl::Flock<std::fs::File> {
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open("/tmp/wslp-e2e-useradd.lock")
+        .unwrap();
+    nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| e)
+        .unwrap()
+}
+
+/// `useradd ARGS NAME` unless `name` exists.
+fn useradd(name: &str, args: &[&str]) {
+    if host_id(&["id", "-u", name]).is_some() {
+        return;
+    }
+    let o = Command::new("useradd")
+        .args(args)
+        .arg(name)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "useradd: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
 /// `wslp-e2e-user` (in the group `wslp-e2e-group`), created the first time
 /// with useradd; tests in parallel processes take an flock so only one of
 /// them creates it.
@@ -171,15 +202,7 @@ pub fn test_user() -> TestUser {
     const GROUP: &str = "wslp-e2e-group";
     static USER: OnceLock<TestUser> = OnceLock::new();
     *USER.get_or_init(|| {
-        let lock = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open("/tmp/wslp-e2e-useradd.lock")
-            .unwrap();
-        let _held = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive)
-            .map_err(|(_, e)| e)
-            .unwrap();
+        let _held = useradd_lock();
         if host_id(&["getent", "group", GROUP]).is_none() {
             let o = Command::new("groupadd").arg(GROUP).output().unwrap();
             assert!(
@@ -188,17 +211,7 @@ pub fn test_user() -> TestUser {
                 String::from_utf8_lossy(&o.stderr)
             );
         }
-        if host_id(&["id", "-u", NAME]).is_none() {
-            let o = Command::new("useradd")
-                .args(["-M", "-s", "/bin/sh", "-G", GROUP, NAME])
-                .output()
-                .unwrap();
-            assert!(
-                o.status.success(),
-                "useradd: {}",
-                String::from_utf8_lossy(&o.stderr)
-            );
-        }
+        useradd(NAME, &["-M", "-s", "/bin/sh", "-G", GROUP]);
         let groups = Command::new("id").args(["-G", NAME]).output().unwrap();
         if !String::from_utf8_lossy(&groups.stdout)
             .split_whitespace()
@@ -466,26 +479,8 @@ pub fn test_user_without_ranges() -> TestUser {
     const NAME: &str = "wslp-e2e-noids";
     static USER: OnceLock<TestUser> = OnceLock::new();
     *USER.get_or_init(|| {
-        let lock = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open("/tmp/wslp-e2e-useradd.lock")
-            .unwrap();
-        let _held = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive)
-            .map_err(|(_, e)| e)
-            .unwrap();
-        if host_id(&["id", "-u", NAME]).is_none() {
-            let o = Command::new("useradd")
-                .args(["-r", "-M", "-U", "-s", "/bin/sh", NAME])
-                .output()
-                .unwrap();
-            assert!(
-                o.status.success(),
-                "useradd: {}",
-                String::from_utf8_lossy(&o.stderr)
-            );
-        }
+        let _held = useradd_lock();
+        useradd(NAME, &["-r", "-M", "-U", "-s", "/bin/sh"]);
         for f in ["/etc/subuid", "/etc/subgid"] {
             let text = std::fs::read_to_string(f).unwrap_or_default();
             assert!(

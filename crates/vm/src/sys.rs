@@ -489,30 +489,48 @@ const P_PIDFD: libc::idtype_t = 3;
 /// code, or 128 + the signal number when a signal killed it (the shell's convention).
 pub fn wait_pidfd(pidfd: BorrowedFd<'_>) -> Result<i32, Errno> {
     loop {
-        // SAFETY: siginfo_t is plain data; all-zero is a valid value.
-        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        // SAFETY: info is a live siginfo_t the kernel fills in.
-        let ret = unsafe {
-            libc::waitid(
-                P_PIDFD,
-                pidfd.as_raw_fd() as libc::id_t,
-                &mut info,
-                libc::WEXITED,
-            )
-        };
-        if ret < 0 {
-            match errno() {
-                libc::EINTR => continue,
-                e => return Err(e),
-            }
+        match waitid_pidfd(pidfd, 0) {
+            Err(libc::EINTR) => continue,
+            Err(e) => return Err(e),
+            Ok(code) => return Ok(code.unwrap_or(0)),
         }
-        // SAFETY: waitid succeeded with WEXITED, so si_status and si_code are set.
-        let status = unsafe { info.si_status() };
-        return Ok(match info.si_code {
-            libc::CLD_EXITED => status,
-            _ => 128 + status,
-        });
     }
+}
+
+/// The exit code of the process behind `pidfd` if it has exited (reaping
+/// it), as [`wait_pidfd`] gives it; None while it runs.
+pub fn try_wait_pidfd(pidfd: BorrowedFd<'_>) -> Option<i32> {
+    waitid_pidfd(pidfd, libc::WNOHANG).ok().flatten()
+}
+
+/// waitid(P_PIDFD, WEXITED | `flags`): the exit code as [`wait_pidfd`]
+/// gives it, None when WNOHANG found it running.
+fn waitid_pidfd(pidfd: BorrowedFd<'_>, flags: c_int) -> Result<Option<i32>, Errno> {
+    // SAFETY: siginfo_t is plain data; all-zero is a valid value.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: info is a live siginfo_t the kernel fills in.
+    let ret = unsafe {
+        libc::waitid(
+            P_PIDFD,
+            pidfd.as_raw_fd() as libc::id_t,
+            &mut info,
+            libc::WEXITED | flags,
+        )
+    };
+    if ret < 0 {
+        return Err(errno());
+    }
+    // SAFETY: waitid succeeded; a zero si_pid means no child changed state
+    // (WNOHANG), else si_status and si_code are set.
+    if unsafe { info.si_pid() } == 0 {
+        return Ok(None);
+    }
+    // SAFETY: as above.
+    let status = unsafe { info.si_status() };
+    Ok(Some(match info.si_code {
+        libc::CLD_EXITED => status,
+        _ => 128 + status,
+    }))
 }
 
 /// Reaps every child that has exited, without blocking (the work of an init).
@@ -548,32 +566,6 @@ pub fn sigwait(set: &libc::sigset_t) -> c_int {
             8usize,
         )
     }) as c_int
-}
-
-/// The exit code of the process behind `pidfd` if it has exited (reaping
-/// it), as [`wait_pidfd`] gives it; None while it runs.
-pub fn try_wait_pidfd(pidfd: BorrowedFd<'_>) -> Option<i32> {
-    // SAFETY: siginfo_t is plain data; all-zero is a valid value.
-    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-    // SAFETY: info is a live siginfo_t the kernel fills in.
-    let ret = unsafe {
-        libc::waitid(
-            P_PIDFD,
-            pidfd.as_raw_fd() as libc::id_t,
-            &mut info,
-            libc::WEXITED | libc::WNOHANG,
-        )
-    };
-    // SAFETY: waitid succeeded; a zero si_pid means no child changed state.
-    if ret < 0 || unsafe { info.si_pid() } == 0 {
-        return None;
-    }
-    // SAFETY: as above, with an exited child: si_status and si_code are set.
-    let status = unsafe { info.si_status() };
-    Some(match info.si_code {
-        libc::CLD_EXITED => status,
-        _ => 128 + status,
-    })
 }
 
 /// The signal set holding only `sig`.
