@@ -23,13 +23,7 @@ pub fn rootless(env: &Env, cli: &CliRoot, it: Iters, rep: &mut Report) -> Result
         sys_warm.push(spawn_ms(&mut system.run_in(&["true"]))?);
         user_warm.push(spawn_ms(&mut mine.run_in(&["true"]))?);
     }
-    let (mut sys_cold, mut user_cold) = (vec![], vec![]);
-    for _ in 0..it.cold {
-        system.shutdown()?;
-        sys_cold.push(spawn_ms(&mut system.run_in(&["true"]))?);
-        mine.shutdown()?;
-        user_cold.push(spawn_ms(&mut mine.run_in(&["true"]))?);
-    }
+    let (sys_cold, user_cold) = cold_pair(&system, &mine, it)?;
     let s = "per-user instance against the system instance (SPEC §10)";
     let w = rep.add(Row::new(
         s,
@@ -58,9 +52,57 @@ pub fn rootless(env: &Env, cli: &CliRoot, it: Iters, rep: &mut Report) -> Result
         )
         .against(&c)
         .goal(Goal::RatioAtMost(1.1))
-        .note("adds the service's own user namespace (newuidmap, newgidmap) and pasta for nat"),
+        .note("the system instance's nat is the kernel's (netlink, no process); the user's is pasta, whose own start is most of the difference (rows below)"),
     );
     drop(mine);
+
+    // Where the cold start's difference goes: the same network on both sides.
+    for (what, sys_extra, user_extra) in [
+        ("both with pasta for nat", "nat_backend = \"pasta\"\n", ""),
+        (
+            "both with networking_mode none",
+            "networking_mode = \"none\"\n",
+            "networking_mode = \"none\"\n",
+        ),
+    ] {
+        let tag = if user_extra.is_empty() {
+            "pasta"
+        } else {
+            "none"
+        };
+        let system = CliRoot::with_settings(
+            env,
+            &format!("cold-system-{tag}"),
+            &env.plain_plugin,
+            &env.bin_dir,
+            sys_extra,
+        )?
+        .via_setpriv_owned();
+        let mine = CliRoot::for_user(
+            env,
+            &format!("cold-user-{tag}"),
+            &env.plain_plugin,
+            user_extra,
+            user,
+        )?;
+        let (a, b) = cold_pair(&system, &mine, it)?;
+        let c = rep.add(Row::new(
+            s,
+            &format!("cold wslp -d D -- true, system instance, {what}"),
+            "ms",
+            summary(&a),
+        ));
+        rep.add(
+            Row::new(
+                s,
+                &format!("cold wslp -d D -- true, per-user instance, {what}"),
+                "ms",
+                summary(&b),
+            )
+            .against(&c)
+            .note("what the per-user instance itself adds: its namespaces and their maps"),
+        );
+    }
 
     let (sys_exec, user_exec) = exec_samples(env, cli, user, it)?;
     let e = rep.add(Row::new(
@@ -81,6 +123,18 @@ pub fn rootless(env: &Env, cli: &CliRoot, it: Iters, rep: &mut Report) -> Result
         .note("measured inside OnVMStarted by the plugin, out of process"),
     );
     Ok(())
+}
+
+/// Cold `wslp -d D -- true` of both roots, sample by sample.
+fn cold_pair(system: &CliRoot, mine: &CliRoot, it: Iters) -> Result<(Vec<f64>, Vec<f64>)> {
+    let (mut a, mut b) = (vec![], vec![]);
+    for _ in 0..it.cold {
+        system.shutdown()?;
+        a.push(spawn_ms(&mut system.run_in(&["true"]))?);
+        mine.shutdown()?;
+        b.push(spawn_ms(&mut mine.run_in(&["true"]))?);
+    }
+    Ok((a, b))
 }
 
 /// ExecuteBinary samples of the exec plugin in OnVMStarted, through a

@@ -144,6 +144,9 @@ pub struct CliRoot {
     /// as we are (root). The system instance's root is driven through the
     /// same setpriv as uid 0 when compared with a user's ([`CliRoot::via_setpriv`]).
     pub user: Option<(u32, u32)>,
+    /// Shuts its service down when dropped (a [`CliRoot::via_setpriv`]
+    /// view of another root does not).
+    owns: bool,
 }
 
 /// `wslp-bench`: the unprivileged user whose per-user instance the suite
@@ -206,6 +209,7 @@ impl CliRoot {
             plugin_host: bin_dir.join("wslp-plugin-host"),
             distro: "Bench".into(),
             user: None,
+            owns: true,
         };
         let dir = env.path(&format!("{name}-distro"));
         run(r
@@ -250,6 +254,7 @@ impl CliRoot {
             plugin_host: env.bin_dir.join("wslp-plugin-host"),
             distro: "Bench".into(),
             user: Some(user),
+            owns: true,
         };
         run(r
             .cmd()
@@ -269,7 +274,14 @@ impl CliRoot {
             plugin_host: self.plugin_host.clone(),
             distro: self.distro.clone(),
             user: Some(self.user.unwrap_or((0, 0))),
+            owns: false,
         }
+    }
+
+    /// This root, driven through setpriv as uid 0 from now on.
+    pub fn via_setpriv_owned(mut self) -> CliRoot {
+        self.user = Some(self.user.unwrap_or((0, 0)));
+        self
     }
 
     pub fn cmd(&self) -> Command {
@@ -338,8 +350,7 @@ impl CliRoot {
 
 impl Drop for CliRoot {
     fn drop(&mut self) {
-        // A view of another root (via_setpriv) leaves it to its owner.
-        if self.user == Some((0, 0)) {
+        if !self.owns {
             return;
         }
         if let Err(e) = self.shutdown() {

@@ -471,11 +471,12 @@ fn without_user_namespaces_the_error_names_the_setting() {
     );
 }
 
-/// README's recipe for a plugin crate, `cargo test` as an ordinary user:
-/// the toolchain and the crates are root's (read-only in a private mount
-/// namespace), the crate, its target and cargo's home the user's.
+/// README's recipe for a plugin crate, then the example plugins' tests in a
+/// real VM, `cargo test` as an ordinary user: the toolchain and the crates
+/// are root's (read-only in a private mount namespace), the crate, the
+/// target directory and cargo's home the user's.
 #[test]
-fn the_readme_plugin_crate_passes_cargo_test_without_root() {
+fn the_readme_plugin_crate_and_the_examples_pass_cargo_test_without_root() {
     let u = UserInstance::new(test_user());
     let krate = u.dir("hello");
     let readme = std::fs::read_to_string(workspace().join("README.md")).unwrap();
@@ -516,7 +517,10 @@ fn the_readme_plugin_crate_passes_cargo_test_without_root() {
     let script = format!(
         "mount --bind {sysroot} {toolchain} && mount --bind -o ro {reg} {registry} && \
          exec setpriv --reuid={uid} --regid={gid} --init-groups env -i HOME={home} CARGO_HOME={cargo_home} \
-           PATH={toolchain}/bin:{bins}:/usr/bin:/bin sh -c 'cd {krate} && cargo test --offline 2>&1'",
+           CARGO_TARGET_DIR={target} PATH={toolchain}/bin:{bins}:/usr/bin:/bin sh -c \
+           'cd {krate} && cargo test --offline 2>&1 && \
+            cd {examples}/sample && cargo test --offline --locked --test in_vm 2>&1 && \
+            cd {examples}/shared-folder && cargo test --offline --locked --test in_vm 2>&1'",
         toolchain = toolchain.display(),
         reg = root_cargo_home.join("registry").display(),
         registry = registry.display(),
@@ -526,6 +530,8 @@ fn the_readme_plugin_crate_passes_cargo_test_without_root() {
         cargo_home = cargo_home.display(),
         bins = wslp_e2e::bin("wslp").parent().unwrap().display(),
         krate = krate.display(),
+        target = u.home.join("target").display(),
+        examples = workspace().join("examples/rust").display(),
     );
     let o = Command::new("unshare")
         .args(["-m", "sh", "-c", &script])
@@ -534,6 +540,12 @@ fn the_readme_plugin_crate_passes_cargo_test_without_root() {
     let out = stdout(&o);
     assert!(o.status.success(), "{out}{}", stderr(&o));
     assert!(out.contains("test hooks_run_in_a_real_vm ... ok"), "{out}");
+    // The example plugins' own tests in a real VM, as the same user.
+    assert!(
+        out.contains("test logs_the_real_vm_and_distribution ... ok"),
+        "{out}"
+    );
+    assert!(!out.contains("FAILED"), "{out}");
 }
 
 fn code_blocks(text: &str) -> Vec<(String, String)> {
