@@ -166,8 +166,12 @@ impl UserNamespace {
                 if !self.setgroups {
                     write_proc(pid, "setgroups", "deny")?;
                 }
-                run_helper(newuidmap, &Self::helper_args(pid, &self.uid_map))?;
-                run_helper(newgidmap, &Self::helper_args(pid, &self.gid_map))
+                // Both at once: each is an exec of a setuid program, the
+                // larger part of a per-user instance's start.
+                let uids = start_helper(newuidmap, &Self::helper_args(pid, &self.uid_map))?;
+                let gids = start_helper(newgidmap, &Self::helper_args(pid, &self.gid_map));
+                let uids = finish_helper(uids);
+                uids.and(gids.and_then(finish_helper))
             }
         }
     }
@@ -190,20 +194,38 @@ fn write_proc(pid: i32, file: &str, text: &str) -> Result<(), VmError> {
         })
 }
 
-fn run_helper(program: &PathBuf, args: &[String]) -> Result<(), VmError> {
-    let out = Command::new(program)
+/// A running `newuidmap`/`newgidmap`, with what it was asked.
+struct Helper {
+    child: std::process::Child,
+    line: String,
+}
+
+fn start_helper(program: &PathBuf, args: &[String]) -> Result<Helper, VmError> {
+    let child = Command::new(program)
         .args(args)
         .stdin(std::process::Stdio::null())
-        .output()
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .map_err(|e| VmError::io(format!("running {}", program.display()), e))?;
+    Ok(Helper {
+        child,
+        line: format!("{} {}", program.display(), args.join(" ")),
+    })
+}
+
+fn finish_helper(h: Helper) -> Result<(), VmError> {
+    let out = h
+        .child
+        .wait_with_output()
+        .map_err(|e| VmError::io(format!("waiting for {}", h.line), e))?;
     if out.status.success() {
         return Ok(());
     }
     Err(VmError::io(
         format!(
-            "{} {} ({}): {}",
-            program.display(),
-            args.join(" "),
+            "{} ({}): {}",
+            h.line,
             out.status,
             String::from_utf8_lossy(&out.stderr).trim()
         ),
