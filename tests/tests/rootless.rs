@@ -393,6 +393,70 @@ fn a_user_s_vm_gets_nat_through_pasta_and_reaches_the_host_loopback() {
 }
 
 #[test]
+fn a_user_s_instance_stops_when_idle_with_its_hooks_and_has_a_debug_shell() {
+    for user in [test_user(), test_user_without_ranges()] {
+        let u = UserInstance::new(user);
+        import(&u, "Mine");
+        // The VM's root namespace, as root of the instance, on a terminal.
+        let script = format!(
+            "(sleep 0.5; printf 'echo MARK $(id -u) $(test -t 0 && echo tty)\\nexit 3\\n') | \
+             script -qec '{} --debug-shell' /dev/null",
+            wslp_e2e::bin("wslp").display()
+        );
+        let o = u
+            .env_cmd(std::path::Path::new("/bin/sh"))
+            .args(["-c", &script])
+            .output()
+            .unwrap();
+        assert!(
+            stdout(&o).contains("MARK 0 tty"),
+            "{}{}",
+            stdout(&o),
+            stderr(&o)
+        );
+        u.ok(&["--shutdown"]);
+
+        let logs = u.dir("logs");
+        let log = logs.join("idle.log");
+        let so = plugin_for(
+            &u,
+            "e2e",
+            &[
+                &format!("LOG_PATH=\"{}\"", log.display()),
+                "EXEC_IN_DISTRO",
+                "EXEC_ON_VM_STOP",
+            ],
+        );
+        u.settings(
+            "require_signatures = false\ndistro_idle_timeout_ms = 200\nvm_idle_timeout_ms = 200\nservice_idle_timeout_ms = 200\n",
+        );
+        u.ok(&["plugin", "add", "Idle", so.to_str().unwrap()]);
+        u.ok(&["--shutdown"]);
+        u.ok(&["-d", "Mine", "--", "true"]);
+        let sock = u.runtime.join("wslpd.sock");
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while sock.exists() || !u.processes().is_empty() {
+            assert!(
+                std::time::Instant::now() < end,
+                "the instance did not stop by itself"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let l = read_log(&log);
+        assert!(
+            l.contains(
+                "OnDistributionStopping ExecuteBinaryInDistribution hr=0x00000000 out=debian"
+            ),
+            "{l}"
+        );
+        assert!(
+            l.contains("OnVMStopping ExecuteBinary hr=0x00000000 out=vm-still-up"),
+            "{l}"
+        );
+    }
+}
+
+#[test]
 fn two_users_instances_never_meet() {
     let a = UserInstance::new(test_user());
     let b = UserInstance::new(test_user_without_ranges());
