@@ -50,7 +50,7 @@ pub enum TrustError {
 
     #[error(
         "the signer '{subject}' (SHA-256 {fingerprint}) is not trusted: {reason}; \
-         add its certificate or its CA's with `wslp trust add CERT.pem` (as root)"
+         add its certificate or its CA's with `wslp trust add CERT.pem` (as root, or as the owner of a per-user instance)"
     )]
     Untrusted {
         subject: String,
