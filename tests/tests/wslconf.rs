@@ -86,6 +86,10 @@ fn manage_sets_a_default_user_that_wsl_conf_overrides() {
     assert!(env
         .ok(&["--status"])
         .contains("Default user: user (uid 1000)\n"));
+    assert_eq!(
+        env.ok(&["-l", "-v"]),
+        "  NAME    STATE           VERSION    DEFAULT USER\n* D       Running         2          user\n"
+    );
     // A user the distribution does not have: refused, nothing changes.
     let o = env.wslp(&["--manage", "D", "--set-default-user", "nobody-here"]);
     assert!(!o.status.success());
@@ -102,6 +106,11 @@ fn manage_sets_a_default_user_that_wsl_conf_overrides() {
     assert!(env
         .ok(&["--status"])
         .contains("Default user: root (from /etc/wsl.conf)\n"));
+    // Every distribution starts as root again: wsl.exe's three columns.
+    assert_eq!(
+        env.ok(&["-l", "-v"]),
+        "  NAME    STATE           VERSION\n* D       Running         2\n"
+    );
     // Only root changes it.
     let user = test_user();
     env.open_to_users();

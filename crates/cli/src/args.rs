@@ -14,7 +14,7 @@ is started on demand; everything lives under $WSLP_ROOT (default /var/lib/wslp f
     after_help = "Examples:\n  \
 sudo wslp --import Debian /srv/debian rootfs.tar.gz   register a distribution from a rootfs tarball\n  \
 wslp --import Mine ~/distros/mine rootfs.tar.gz       the same in your own instance, no root\n  \
-wslp -l -v                                            list distributions with state and version\n  \
+wslp -l -v                                            list distributions with state, version (and default user)\n  \
 wslp -d Debian -- uname -a                            run a command (no shell in between)\n  \
 wslp -d Debian -u root --cd /etc -e ls -la            as another user, in another directory\n  \
 sudo wslp --manage Debian --set-default-user dev      commands without -u run as dev\n  \
@@ -48,7 +48,7 @@ pub struct Cli {
     #[arg(short = 'l', long = "list")]
     pub list: bool,
 
-    /// With --list: show NAME, STATE and VERSION columns.
+    /// With --list: show NAME, STATE and VERSION columns (and DEFAULT USER when one is not root).
     #[arg(short = 'v', long = "verbose")]
     pub verbose: bool,
 

@@ -83,8 +83,8 @@ pub use passwd::{lookup_uid, lookup_user, UserInfo};
 pub use shift::shift_ownership;
 pub use storage::{check_chain, secure_dir};
 pub use store::{
-    DistroRecord, DistroStore, ExportDest, ImportSource, LOCK_FILE, REGISTRY_FILE, ROOTFS_DIR,
-    STAGING_PREFIX,
+    DefaultUser, DistroRecord, DistroStore, ExportDest, ImportSource, LOCK_FILE, REGISTRY_FILE,
+    ROOTFS_DIR, STAGING_PREFIX,
 };
 pub use wslconf::{
     parse_distribution_conf, parse_wsl_conf, read_wsl_conf, DistributionConf,

@@ -63,7 +63,65 @@ pub struct DistroRecord {
     pub shifted: Option<(u32, u32)>,
 }
 
+/// A distribution's default user, as [`DistroRecord::default_user`] finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DefaultUser {
+    /// The user's name; `None` when the stored uid has no passwd entry.
+    pub name: Option<String>,
+    /// The stored uid; `None` when the name comes from wsl.conf (it is
+    /// resolved at start, where an unknown name is an error, as `-u` is).
+    pub uid: Option<u32>,
+    pub from_wsl_conf: bool,
+}
+
+impl DefaultUser {
+    /// Root, the default of every distribution nobody configured.
+    pub fn is_root(&self) -> bool {
+        self.uid == Some(0) || (self.uid.is_none() && self.name.as_deref() == Some("root"))
+    }
+
+    /// For `--status`: `dev (from /etc/wsl.conf)`, `dev (uid 1000)`, `uid 1000`.
+    pub fn describe(&self) -> String {
+        match (&self.name, self.uid) {
+            (Some(n), _) if self.from_wsl_conf => format!("{n} (from {})", crate::WSL_CONF),
+            (Some(n), Some(uid)) => format!("{n} (uid {uid})"),
+            (None, Some(uid)) => format!("uid {uid}"),
+            (Some(n), None) => n.clone(),
+            (None, None) => "root".into(),
+        }
+    }
+
+    /// For `-l -v`: the name, else the uid.
+    pub fn short(&self) -> String {
+        match (&self.name, self.uid) {
+            (Some(n), _) => n.clone(),
+            (None, Some(uid)) => uid.to_string(),
+            (None, None) => "root".into(),
+        }
+    }
+}
+
 impl DistroRecord {
+    /// Who commands without `-u` run as: wsl.conf's `[user] default` when
+    /// set (SPEC §12: it wins), else the stored default uid, named from the
+    /// distribution's own passwd where it is there.
+    pub fn default_user(&self) -> DefaultUser {
+        match crate::read_wsl_conf(&self.rootfs).0.default_user {
+            Some(name) => DefaultUser {
+                name: Some(name),
+                uid: None,
+                from_wsl_conf: true,
+            },
+            None => DefaultUser {
+                name: crate::lookup_uid(&self.rootfs, self.default_uid)
+                    .ok()
+                    .map(|u| u.name),
+                uid: Some(self.default_uid),
+                from_wsl_conf: false,
+            },
+        }
+    }
+
     fn from_entry(e: &Entry, default: Option<Uuid>) -> Self {
         DistroRecord {
             id: e.id,

@@ -15,7 +15,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Bumped on every incompatible change of the types below.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// Frames larger than this are refused: nothing legitimate comes near it.
 pub const MAX_FRAME: usize = 1 << 20;
@@ -105,6 +105,8 @@ pub struct DistroListing {
     pub state: DistroState,
     pub version: u32,
     pub is_default: bool,
+    /// The default user's name when it is not root (`-l -v` shows it then).
+    pub default_user: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -539,6 +539,9 @@ impl Instance {
         Ok(records
             .into_iter()
             .map(|r| DistroListing {
+                default_user: Some(r.default_user())
+                    .filter(|u| !u.is_root())
+                    .map(|u| u.short()),
                 state: if self.running(&r.id).is_some() {
                     DistroState::Running
                 } else {

@@ -624,14 +624,7 @@ fn status_text(inst: &Instance) -> Result<String, Failure> {
         default.as_ref().map_or("(none)", |d| d.name.as_str())
     ));
     if let Some(d) = &default {
-        // Who root's commands without -u run as: wsl.conf's, else the stored one.
-        let user = match wslp_distro::read_wsl_conf(&d.rootfs).0.default_user {
-            Some(name) => format!("{name} (from {})", wslp_distro::WSL_CONF),
-            None => match wslp_distro::lookup_uid(&d.rootfs, d.default_uid) {
-                Ok(u) => format!("{} (uid {})", u.name, d.default_uid),
-                Err(_) => format!("uid {}", d.default_uid),
-            },
-        };
+        let user = d.default_user().describe();
         out.push_str(&format!("Default user: {user}\n"));
     }
     out.push_str("Default version: 2\n");

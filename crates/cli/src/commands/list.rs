@@ -33,16 +33,35 @@ pub fn format(list: &[DistroListing], verbose: bool, quiet: bool) -> String {
             out.push_str(&format!("{}\n", d.name));
         }
     } else if verbose {
+        // wsl.exe's three columns; a fourth, DEFAULT USER, only when some
+        // distribution does not start as root, so the common listing stays
+        // exactly wsl.exe's.
+        let users = list.iter().any(|d| d.default_user.is_some());
         let w = list.iter().map(|d| d.name.len()).max().unwrap_or(0).max(4) + 4;
-        out.push_str(&format!("  {:<w$}{:<16}{}\n", "NAME", "STATE", "VERSION"));
-        for d in list {
+        let header = format!("  {:<w$}{:<16}{}", "NAME", "STATE", "VERSION");
+        let row = |d: &DistroListing| {
             let mark = if d.is_default { '*' } else { ' ' };
-            out.push_str(&format!(
-                "{mark} {:<w$}{:<16}{}\n",
+            format!(
+                "{mark} {:<w$}{:<16}{}",
                 d.name,
                 d.state.to_string(),
                 d.version
+            )
+        };
+        if users {
+            out.push_str(&format!(
+                "{header:<w2$}DEFAULT USER\n",
+                w2 = w + 2 + 16 + 11
             ));
+            for d in list {
+                let user = d.default_user.as_deref().unwrap_or("root");
+                out.push_str(&format!("{:<w2$}{user}\n", row(d), w2 = w + 2 + 16 + 11));
+            }
+        } else {
+            out.push_str(&format!("{header}\n"));
+            for d in list {
+                out.push_str(&format!("{}\n", row(d)));
+            }
         }
     } else {
         out.push_str("wslp distributions:\n");
@@ -67,12 +86,14 @@ mod tests {
                 state: DistroState::Running,
                 version: 2,
                 is_default: true,
+                default_user: None,
             },
             DistroListing {
                 name: "a".into(),
                 state: DistroState::Stopped,
                 version: 2,
                 is_default: false,
+                default_user: None,
             },
         ];
         assert_eq!(
@@ -84,5 +105,33 @@ mod tests {
             "wslp distributions:\nDebian (Default)\na\n"
         );
         assert_eq!(format(&l, false, true), "Debian\na\n");
+    }
+
+    #[test]
+    fn verbose_shows_default_users_only_when_one_is_not_root() {
+        let mut l = vec![
+            DistroListing {
+                name: "Debian".into(),
+                state: DistroState::Running,
+                version: 2,
+                is_default: true,
+                default_user: Some("dev".into()),
+            },
+            DistroListing {
+                name: "a".into(),
+                state: DistroState::Stopped,
+                version: 2,
+                is_default: false,
+                default_user: None,
+            },
+        ];
+        assert_eq!(
+            format(&l, true, false),
+            "  NAME      STATE           VERSION    DEFAULT USER\n\
+             * Debian    Running         2          dev\n\
+             \x20 a         Stopped         2          root\n"
+        );
+        l[0].default_user = None;
+        assert!(!format(&l, true, false).contains("DEFAULT USER"));
     }
 }
