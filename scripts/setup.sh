@@ -8,7 +8,10 @@
 # toolchain of rust-toolchain.toml with rustfmt and clippy; nftables (the
 # networking tests read wslp's table back with `nft`), passt (pasta, nat of
 # per-user instances), iproute2 (`ip` in the tests) and uidmap (newuidmap and
-# newgidmap: a per-user instance's subordinate ids); and the `wslp`
+# newgidmap: a per-user instance's subordinate ids); docker.io, containerd
+# and runc (the container engine that WSLC sessions run in their VM; on a
+# systemd machine the package also enables a dockerd of its own, which wslp
+# does not use); and the `wslp`
 # system account whose subordinate ids the system instance's VM runs as.
 # Safe to run again.
 set -euo pipefail
@@ -21,7 +24,7 @@ need_root() {
     fi
 }
 
-pkgs=(gcc g++ make openssl busybox-static bubblewrap crun hyperfine mingw-w64 curl ca-certificates xz-utils zstd gzip tar util-linux fonts-dejavu-core nftables passt iproute2 uidmap)
+pkgs=(gcc g++ make openssl busybox-static bubblewrap crun hyperfine mingw-w64 curl ca-certificates xz-utils zstd gzip tar util-linux fonts-dejavu-core nftables passt iproute2 uidmap docker.io containerd runc)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
