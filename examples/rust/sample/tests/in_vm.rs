@@ -73,8 +73,9 @@ fn the_trace_shows_its_execute_binary_inside_on_vm_started() {
     let plugin_dir = tempfile::tempdir().unwrap();
     let plugin = plugin_dir.path().join("libwslp_sample_plugin.so");
     std::fs::copy(host::built_plugin("libwslp_sample_plugin.so"), &plugin).unwrap();
+    // A name no other test of this process uses: traces go by plugin name.
     let t = TestHost::builder()
-        .plugin("Sample", &plugin)
+        .plugin("SampleTraced", &plugin)
         .build()
         .unwrap();
     let trace = t.trace();
@@ -90,7 +91,7 @@ fn the_trace_shows_its_execute_binary_inside_on_vm_started() {
     let calls: Vec<&str> = events.iter().map(|e| e.call.as_str()).collect();
     assert_eq!(calls, ["ExecuteBinary", "OnVMStarted"]);
     let exec = &events[0];
-    assert_eq!(exec.plugin, "Sample");
+    assert_eq!(exec.plugin, "SampleTraced");
     assert_eq!(exec.result, 0);
     assert!(exec
         .args
