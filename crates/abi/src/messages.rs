@@ -12,6 +12,10 @@ pub enum Stage {
     CreateVm,
     /// OnDistributionStarted: `Wsl/Service/CreateInstance/Plugin`.
     CreateInstance,
+    /// OnSessionCreated (SPEC §11): `Wsl/Service/CreateSession/Plugin`.
+    CreateSession,
+    /// ContainerStarted (SPEC §11): `Wsl/Service/Container/Plugin`.
+    Container,
 }
 
 impl Stage {
@@ -19,6 +23,8 @@ impl Stage {
         match self {
             Stage::CreateVm => "Wsl/Service/CreateInstance/CreateVm/Plugin",
             Stage::CreateInstance => "Wsl/Service/CreateInstance/Plugin",
+            Stage::CreateSession => "Wsl/Service/CreateSession/Plugin",
+            Stage::Container => "Wsl/Service/Container/Plugin",
         }
     }
 }

@@ -6,7 +6,7 @@
 //! each callback catches it and answers `E_UNEXPECTED`.
 
 use std::collections::HashMap;
-use std::ffi::{c_char, c_int, c_void, CStr};
+use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::os::fd::IntoRawFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
@@ -17,14 +17,16 @@ use std::time::Duration;
 use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
 use wslp_abi::hresult::{hresult_from_win32, win32, E_INVALIDARG, E_NOTIMPL, E_UNEXPECTED, S_OK};
 use wslp_abi::{
-    from_wide, to_wide, WSLCProcessFd, WSLCProcessHandle, WSLCSessionId,
+    from_wide, to_wide, WSLCProcessFd, WSLCProcessHandle, WSLCSessionId, WSLCSessionInformation,
     WSLDistributionInformation, WSLPluginAPIV1, WSLPluginAPI_EntryPointV1, WSLPluginHooksV1,
     WSLSessionInformation, WSLVersion, WSLVmCreationSettings, WslOfflineDistributionInformation,
     BOOL, GUID, HANDLE, HRESULT, LPCSTR, LPCWSTR, SOCKET, WSL_API_VERSION,
 };
 
 use crate::api::{self, HookScope};
-use crate::instance::{DistroInfo, HookCall, HookOutcome, OfflineDistroInfo, PluginInstance};
+use crate::instance::{
+    DistroInfo, HookCall, HookOutcome, OfflineDistroInfo, PluginInstance, WslcSession,
+};
 
 /// The API table at the default version. Static so its address stays valid for as
 /// long as a plugin keeps the pointer (plugins store it in a global and use it from
@@ -299,7 +301,7 @@ impl InProcessPlugin {
         Ok(InProcessPlugin { name, hooks })
     }
 
-    /// The V1 hooks the entry point set, as [`HookCall::bit`]s.
+    /// The hooks the entry point set, as [`HookCall::bit`]s.
     pub(crate) fn hook_mask(&self) -> u32 {
         let h = &self.hooks;
         [
@@ -309,6 +311,14 @@ impl InProcessPlugin {
             h.OnDistributionStopping.is_some(),
             h.OnDistributionRegistered.is_some(),
             h.OnDistributionUnregistered.is_some(),
+            h.OnSessionCreated.is_some(),
+            h.OnSessionStopping.is_some(),
+            h.ContainerStarted.is_some(),
+            h.ContainerStopping.is_some(),
+            h.ImageCreated.is_some(),
+            h.ImageDeleted.is_some(),
+            h.WslcVmStarted.is_some(),
+            h.WslcVmStopping.is_some(),
         ]
         .iter()
         .enumerate()
@@ -402,7 +412,10 @@ impl PluginInstance for InProcessPlugin {
     }
 
     fn call(&self, hook: &HookCall<'_>, _timeout: Option<Duration>) -> HookOutcome {
-        let s = hook.session();
+        if let Some(wslc) = hook.wslc_session() {
+            return self.call_wslc(hook, wslc);
+        }
+        let s = hook.session().expect("a V1 hook has a WSL session");
         let handle = user_handle(s.uid);
         let session = WSLSessionInformation {
             SessionId: s.id,
@@ -452,6 +465,51 @@ impl PluginInstance for InProcessPlugin {
                     unsafe { f(&session, &info) }
                 })
             }
+            _ => unreachable!("WSLC hooks return above"),
+        };
+        HookOutcome {
+            hr,
+            message: scope.finish(),
+        }
+    }
+}
+
+impl InProcessPlugin {
+    /// A hook of the WSLC tail: `WSLCSessionInformation` and, for four of
+    /// them, a UTF-8 string (inspect JSON or an id).
+    fn call_wslc(&self, hook: &HookCall<'_>, wslc: &WslcSession) -> HookOutcome {
+        let name = to_wide(&wslc.name);
+        let info = WSLCSessionInformation {
+            SessionId: wslc.id,
+            DisplayName: name.as_ptr(),
+            ApplicationPid: wslc.application_pid,
+            UserToken: ptr::null_mut(),
+            UserSid: ptr::null_mut(),
+        };
+        let h = &self.hooks;
+        let (session_hook, string_hook, text) = match *hook {
+            HookCall::SessionCreated { .. } => (h.OnSessionCreated, None, None),
+            HookCall::SessionStopping { .. } => (h.OnSessionStopping, None, None),
+            HookCall::WslcVmStarted { .. } => (h.WslcVmStarted, None, None),
+            HookCall::WslcVmStopping { .. } => (h.WslcVmStopping, None, None),
+            HookCall::ContainerStarted { inspect, .. } => (None, h.ContainerStarted, Some(inspect)),
+            HookCall::ContainerStopping { container_id, .. } => {
+                (None, h.ContainerStopping, Some(container_id))
+            }
+            HookCall::ImageCreated { inspect, .. } => (None, h.ImageCreated, Some(inspect)),
+            HookCall::ImageDeleted { image_id, .. } => (None, h.ImageDeleted, Some(image_id)),
+            _ => unreachable!("only WSLC hooks have a WSLC session"),
+        };
+        // Interior NULs cannot occur in JSON or ids; one would cut the string short.
+        let text = text.map(|t| CString::new(t.replace('\0', "")).unwrap_or_default());
+        let scope = HookScope::enter(hook.accepts_plugin_error(), self.name);
+        let hr = match (session_hook, string_hook, &text) {
+            // SAFETY: the plugin's own hook, called with a structure and a
+            // string that live until it returns, as the header says.
+            (Some(f), _, _) => unsafe { f(&info) },
+            // SAFETY: as above.
+            (_, Some(f), Some(t)) => unsafe { f(&info, t.as_ptr()) },
+            _ => S_OK,
         };
         HookOutcome {
             hr,

@@ -41,6 +41,18 @@ pub struct OfflineDistroInfo {
     pub version: Option<String>,
 }
 
+/// A WSLC session (`WSLCSessionInformation`, SPEC §11). `UserToken` and
+/// `UserSid` are NULL, as in WSL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WslcSession {
+    /// `SessionId`: counts from 1 in each service run, apart from [`Session::id`].
+    pub id: u32,
+    /// `DisplayName`: the session's name.
+    pub name: String,
+    /// `ApplicationPid`: the client that created the session.
+    pub application_pid: u32,
+}
+
 /// One hook invocation with its arguments.
 #[derive(Debug, Clone, Copy)]
 pub enum HookCall<'a> {
@@ -67,6 +79,36 @@ pub enum HookCall<'a> {
         session: &'a Session,
         distro: &'a OfflineDistroInfo,
     },
+    SessionCreated {
+        wslc: &'a WslcSession,
+    },
+    SessionStopping {
+        wslc: &'a WslcSession,
+    },
+    /// `InspectContainer`: JSON in wslc_schema's shape.
+    ContainerStarted {
+        wslc: &'a WslcSession,
+        inspect: &'a str,
+    },
+    ContainerStopping {
+        wslc: &'a WslcSession,
+        container_id: &'a str,
+    },
+    /// `InspectImage`: JSON in wslc_schema's shape.
+    ImageCreated {
+        wslc: &'a WslcSession,
+        inspect: &'a str,
+    },
+    ImageDeleted {
+        wslc: &'a WslcSession,
+        image_id: &'a str,
+    },
+    WslcVmStarted {
+        wslc: &'a WslcSession,
+    },
+    WslcVmStopping {
+        wslc: &'a WslcSession,
+    },
 }
 
 impl HookCall<'_> {
@@ -79,17 +121,42 @@ impl HookCall<'_> {
             HookCall::DistributionStopping { .. } => "OnDistributionStopping",
             HookCall::DistributionRegistered { .. } => "OnDistributionRegistered",
             HookCall::DistributionUnregistered { .. } => "OnDistributionUnregistered",
+            HookCall::SessionCreated { .. } => "OnSessionCreated",
+            HookCall::SessionStopping { .. } => "OnSessionStopping",
+            HookCall::ContainerStarted { .. } => "ContainerStarted",
+            HookCall::ContainerStopping { .. } => "ContainerStopping",
+            HookCall::ImageCreated { .. } => "ImageCreated",
+            HookCall::ImageDeleted { .. } => "ImageDeleted",
+            HookCall::WslcVmStarted { .. } => "WslcVmStarted",
+            HookCall::WslcVmStopping { .. } => "WslcVmStopping",
         }
     }
 
-    pub fn session(&self) -> &Session {
+    /// The WSL session of a V1 hook; `None` for a WSLC hook.
+    pub fn session(&self) -> Option<&Session> {
         match *self {
             HookCall::VmStarted { session, .. }
             | HookCall::VmStopping { session }
             | HookCall::DistributionStarted { session, .. }
             | HookCall::DistributionStopping { session, .. }
             | HookCall::DistributionRegistered { session, .. }
-            | HookCall::DistributionUnregistered { session, .. } => session,
+            | HookCall::DistributionUnregistered { session, .. } => Some(session),
+            _ => None,
+        }
+    }
+
+    /// The WSLC session of a WSLC hook; `None` for a V1 hook.
+    pub fn wslc_session(&self) -> Option<&WslcSession> {
+        match *self {
+            HookCall::SessionCreated { wslc }
+            | HookCall::SessionStopping { wslc }
+            | HookCall::ContainerStarted { wslc, .. }
+            | HookCall::ContainerStopping { wslc, .. }
+            | HookCall::ImageCreated { wslc, .. }
+            | HookCall::ImageDeleted { wslc, .. }
+            | HookCall::WslcVmStarted { wslc }
+            | HookCall::WslcVmStopping { wslc } => Some(wslc),
+            _ => None,
         }
     }
 
@@ -102,15 +169,28 @@ impl HookCall<'_> {
             HookCall::DistributionStopping { .. } => 3,
             HookCall::DistributionRegistered { .. } => 4,
             HookCall::DistributionUnregistered { .. } => 5,
+            // The WSLC tail of WSLPluginHooksV1, in its order.
+            HookCall::SessionCreated { .. } => 6,
+            HookCall::SessionStopping { .. } => 7,
+            HookCall::ContainerStarted { .. } => 8,
+            HookCall::ContainerStopping { .. } => 9,
+            HookCall::ImageCreated { .. } => 10,
+            HookCall::ImageDeleted { .. } => 11,
+            HookCall::WslcVmStarted { .. } => 12,
+            HookCall::WslcVmStopping { .. } => 13,
         }
     }
 
-    /// SPEC §5: PluginError is legal only during OnVMStarted and OnDistributionStarted,
-    /// the two hooks whose failure is fatal and shown to the user.
+    /// SPEC §5, §11: PluginError is legal only during the hooks whose failure
+    /// is fatal and shown to the user: OnVMStarted, OnDistributionStarted,
+    /// OnSessionCreated and ContainerStarted.
     pub fn accepts_plugin_error(&self) -> bool {
         matches!(
             self,
-            HookCall::VmStarted { .. } | HookCall::DistributionStarted { .. }
+            HookCall::VmStarted { .. }
+                | HookCall::DistributionStarted { .. }
+                | HookCall::SessionCreated { .. }
+                | HookCall::ContainerStarted { .. }
         )
     }
 }

@@ -36,7 +36,9 @@ mod sys;
 pub mod trace;
 
 pub use api::PluginServices;
-pub use instance::{DistroInfo, HookCall, HookOutcome, OfflineDistroInfo, PluginInstance, Session};
+pub use instance::{
+    DistroInfo, HookCall, HookOutcome, OfflineDistroInfo, PluginInstance, Session, WslcSession,
+};
 pub use manager::{HostConfig, PluginFailure, PluginManager};
 pub use out_of_process::forward_log;
 pub use wslp_abi::GUID;

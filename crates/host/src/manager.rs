@@ -17,7 +17,9 @@ use wslp_abi::hresult::{hresult_from_win32, hresult_name, win32, E_ILLEGAL_STATE
 use wslp_abi::messages::{self, Stage};
 
 use crate::api::{self, PluginServices};
-use crate::instance::{DistroInfo, HookCall, OfflineDistroInfo, PluginInstance, Session};
+use crate::instance::{
+    DistroInfo, HookCall, OfflineDistroInfo, PluginInstance, Session, WslcSession,
+};
 use crate::loader::{self, LoadOptions};
 use crate::trace;
 use wslp_config::registry::read_registry;
@@ -325,6 +327,59 @@ impl PluginManager {
             session: s,
             distro: d,
         });
+    }
+
+    /// OnSessionCreated (SPEC §11): the first failure fails the session's
+    /// creation with `Wsl/Service/CreateSession/Plugin/<code>`; the caller
+    /// then raises no other hook for it. A plugin that did not load fails it
+    /// too, as it fails a VM start.
+    pub fn on_session_created(&self, w: &WslcSession) -> Result<(), PluginFailure> {
+        if let Some(f) = &self.load_failure {
+            return Err(f.clone());
+        }
+        self.dispatch_fatal(&HookCall::SessionCreated { wslc: w }, Stage::CreateSession)
+    }
+
+    pub fn on_session_stopping(&self, w: &WslcSession) {
+        self.dispatch_logged(&HookCall::SessionStopping { wslc: w });
+    }
+
+    /// WslcVmStarted: each start of the session VM, the engine ready. Logged.
+    pub fn on_wslc_vm_started(&self, w: &WslcSession) {
+        self.dispatch_logged(&HookCall::WslcVmStarted { wslc: w });
+    }
+
+    /// WslcVmStopping: once per WslcVmStarted, before the VM goes. Logged.
+    pub fn on_wslc_vm_stopping(&self, w: &WslcSession) {
+        self.dispatch_logged(&HookCall::WslcVmStopping { wslc: w });
+    }
+
+    /// ContainerStarted: the first failure is returned with
+    /// `Wsl/Service/Container/Plugin/<code>`; the caller stops the container.
+    pub fn on_container_started(
+        &self,
+        w: &WslcSession,
+        inspect: &str,
+    ) -> Result<(), PluginFailure> {
+        self.dispatch_fatal(
+            &HookCall::ContainerStarted { wslc: w, inspect },
+            Stage::Container,
+        )
+    }
+
+    pub fn on_container_stopping(&self, w: &WslcSession, container_id: &str) {
+        self.dispatch_logged(&HookCall::ContainerStopping {
+            wslc: w,
+            container_id,
+        });
+    }
+
+    pub fn on_image_created(&self, w: &WslcSession, inspect: &str) {
+        self.dispatch_logged(&HookCall::ImageCreated { wslc: w, inspect });
+    }
+
+    pub fn on_image_deleted(&self, w: &WslcSession, image_id: &str) {
+        self.dispatch_logged(&HookCall::ImageDeleted { wslc: w, image_id });
     }
 
     /// Every registry entry that was tried, in order, with its load result.

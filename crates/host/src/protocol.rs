@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use wslp_abi::{WSLVersion, GUID};
 use wslp_ipc::frame::{FrameError, Limits};
 
-use crate::instance::{DistroInfo, HookCall, OfflineDistroInfo, Session};
+use crate::instance::{DistroInfo, HookCall, OfflineDistroInfo, Session, WslcSession};
 
 /// A `Trace` frame for `event`, made to fit: an event larger than a frame (a
 /// huge argv) loses its arguments, and says so.
@@ -54,8 +54,8 @@ pub(crate) fn decode_trace(body: &[u8]) -> R<wslp_ipc::trace::TraceEvent> {
 /// clear message instead of misreading frames. 2: `Load` carries the API version.
 /// 3: stream sockets and `wslp-ipc`'s length-prefixed frames instead of
 /// `SOCK_SEQPACKET` packets. 4: `Trace` frames, the trace flag on fd 5, the
-/// hooks set in `LoadDone`.
-pub(crate) const PROTOCOL_VERSION: u32 = 4;
+/// hooks set in `LoadDone`. 5: the WSLC hooks.
+pub(crate) const PROTOCOL_VERSION: u32 = 5;
 
 /// The largest frame either side sends or accepts. An API call bigger than this
 /// (a huge argv) is refused with `E_INVALIDARG`.
@@ -313,10 +313,21 @@ const HOOK_DISTRO_STARTED: u8 = 3;
 const HOOK_DISTRO_STOPPING: u8 = 4;
 const HOOK_DISTRO_REGISTERED: u8 = 5;
 const HOOK_DISTRO_UNREGISTERED: u8 = 6;
+const HOOK_SESSION_CREATED: u8 = 7;
+const HOOK_SESSION_STOPPING: u8 = 8;
+const HOOK_CONTAINER_STARTED: u8 = 9;
+const HOOK_CONTAINER_STOPPING: u8 = 10;
+const HOOK_IMAGE_CREATED: u8 = 11;
+const HOOK_IMAGE_DELETED: u8 = 12;
+const HOOK_WSLC_VM_STARTED: u8 = 13;
+const HOOK_WSLC_VM_STOPPING: u8 = 14;
 
 /// `T_HOOK` frame for one hook call.
 pub(crate) fn encode_hook(hook: &HookCall<'_>) -> Vec<u8> {
-    let s = hook.session();
+    if let Some(w) = hook.wslc_session() {
+        return encode_wslc_hook(hook, w);
+    }
+    let s = hook.session().expect("a V1 hook has a WSL session");
     let e = |kind: u8| Enc::new(T_HOOK).u8(kind).u32(s.id).u32(s.uid);
     let online = |e: Enc, d: &DistroInfo| {
         e.guid(&d.id)
@@ -346,8 +357,33 @@ pub(crate) fn encode_hook(hook: &HookCall<'_>) -> Vec<u8> {
         HookCall::DistributionUnregistered { distro, .. } => {
             offline(e(HOOK_DISTRO_UNREGISTERED), distro)
         }
+        _ => unreachable!("WSLC hooks return above"),
     }
     .finish()
+}
+
+/// A WSLC hook: kind, the WSLC session, then its string (inspect JSON or an id) when it has one.
+fn encode_wslc_hook(hook: &HookCall<'_>, w: &WslcSession) -> Vec<u8> {
+    let (kind, text) = match *hook {
+        HookCall::SessionCreated { .. } => (HOOK_SESSION_CREATED, None),
+        HookCall::SessionStopping { .. } => (HOOK_SESSION_STOPPING, None),
+        HookCall::WslcVmStarted { .. } => (HOOK_WSLC_VM_STARTED, None),
+        HookCall::WslcVmStopping { .. } => (HOOK_WSLC_VM_STOPPING, None),
+        HookCall::ContainerStarted { inspect, .. } => (HOOK_CONTAINER_STARTED, Some(inspect)),
+        HookCall::ContainerStopping { container_id, .. } => {
+            (HOOK_CONTAINER_STOPPING, Some(container_id))
+        }
+        HookCall::ImageCreated { inspect, .. } => (HOOK_IMAGE_CREATED, Some(inspect)),
+        HookCall::ImageDeleted { image_id, .. } => (HOOK_IMAGE_DELETED, Some(image_id)),
+        _ => unreachable!("only WSLC hooks have a WSLC session"),
+    };
+    Enc::new(T_HOOK)
+        .u8(kind)
+        .u32(w.id)
+        .str(&w.name)
+        .u32(w.application_pid)
+        .opt_str(text)
+        .finish()
 }
 
 /// A decoded hook call, owning what [`HookCall`] borrows.
@@ -357,12 +393,41 @@ pub(crate) struct OwnedHook {
     flags: u32,
     online: Option<DistroInfo>,
     offline: Option<OfflineDistroInfo>,
+    wslc: Option<WslcSession>,
+    text: String,
 }
 
 impl OwnedHook {
     /// Decodes the body of a `T_HOOK` frame.
     pub(crate) fn decode(d: &mut Dec<'_>) -> R<OwnedHook> {
         let kind = d.u8()?;
+        if (HOOK_SESSION_CREATED..=HOOK_WSLC_VM_STOPPING).contains(&kind) {
+            let wslc = WslcSession {
+                id: d.u32()?,
+                name: d.str()?,
+                application_pid: d.u32()?,
+            };
+            let text = d.opt_str()?;
+            let with_text = matches!(
+                kind,
+                HOOK_CONTAINER_STARTED
+                    | HOOK_CONTAINER_STOPPING
+                    | HOOK_IMAGE_CREATED
+                    | HOOK_IMAGE_DELETED
+            );
+            if with_text != text.is_some() {
+                return Err(ProtoError::Malformed("a WSLC hook's string"));
+            }
+            return Ok(OwnedHook {
+                kind,
+                session: Session { id: 0, uid: 0 },
+                flags: 0,
+                online: None,
+                offline: None,
+                wslc: Some(wslc),
+                text: text.unwrap_or_default(),
+            });
+        }
         let session = Session {
             id: d.u32()?,
             uid: d.u32()?,
@@ -373,6 +438,8 @@ impl OwnedHook {
             flags: 0,
             online: None,
             offline: None,
+            wslc: None,
+            text: String::new(),
         };
         match kind {
             HOOK_VM_STARTED => h.flags = d.u32()?,
@@ -401,6 +468,32 @@ impl OwnedHook {
     }
 
     pub(crate) fn call(&self) -> HookCall<'_> {
+        if let Some(wslc) = &self.wslc {
+            let text = self.text.as_str();
+            // `decode` checked that the kinds with a string have one.
+            return match self.kind {
+                HOOK_SESSION_CREATED => HookCall::SessionCreated { wslc },
+                HOOK_SESSION_STOPPING => HookCall::SessionStopping { wslc },
+                HOOK_CONTAINER_STARTED => HookCall::ContainerStarted {
+                    wslc,
+                    inspect: text,
+                },
+                HOOK_CONTAINER_STOPPING => HookCall::ContainerStopping {
+                    wslc,
+                    container_id: text,
+                },
+                HOOK_IMAGE_CREATED => HookCall::ImageCreated {
+                    wslc,
+                    inspect: text,
+                },
+                HOOK_IMAGE_DELETED => HookCall::ImageDeleted {
+                    wslc,
+                    image_id: text,
+                },
+                HOOK_WSLC_VM_STARTED => HookCall::WslcVmStarted { wslc },
+                _ => HookCall::WslcVmStopping { wslc },
+            };
+        }
         let session = &self.session;
         // `decode` filled the field each kind needs.
         match self.kind {
@@ -463,6 +556,11 @@ mod tests {
             flavor: None,
             version: Some("12".into()),
         };
+        let w = WslcSession {
+            id: 1,
+            name: "wslc-cli-root".into(),
+            application_pid: 4242,
+        };
         let hooks = [
             HookCall::VmStarted {
                 session: &s,
@@ -485,6 +583,26 @@ mod tests {
                 session: &s,
                 distro: &o,
             },
+            HookCall::SessionCreated { wslc: &w },
+            HookCall::SessionStopping { wslc: &w },
+            HookCall::ContainerStarted {
+                wslc: &w,
+                inspect: "{\"Id\":\"abc\"}",
+            },
+            HookCall::ContainerStopping {
+                wslc: &w,
+                container_id: "abc",
+            },
+            HookCall::ImageCreated {
+                wslc: &w,
+                inspect: "{}",
+            },
+            HookCall::ImageDeleted {
+                wslc: &w,
+                image_id: "sha256:0",
+            },
+            HookCall::WslcVmStarted { wslc: &w },
+            HookCall::WslcVmStopping { wslc: &w },
         ];
         for h in hooks {
             let frame = encode_hook(&h);

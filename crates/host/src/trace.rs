@@ -367,7 +367,25 @@ pub(crate) fn hook(started: Started, plugin: &str, hook: &HookCall<'_>, out: &Ho
 }
 
 fn hook_args(hook: &HookCall<'_>) -> Args {
-    let s = hook.session();
+    if let Some(w) = hook.wslc_session() {
+        let mut a = vec![
+            arg("wslc_session", w.id),
+            arg("name", w.name.as_str()),
+            arg("application_pid", w.application_pid),
+        ];
+        match *hook {
+            HookCall::ContainerStarted { inspect, .. } | HookCall::ImageCreated { inspect, .. } => {
+                a.push(arg("inspect", inspect))
+            }
+            HookCall::ContainerStopping { container_id, .. } => {
+                a.push(arg("container_id", container_id))
+            }
+            HookCall::ImageDeleted { image_id, .. } => a.push(arg("image_id", image_id)),
+            _ => {}
+        }
+        return a;
+    }
+    let s = hook.session().expect("a V1 hook has a WSL session");
     let mut a = vec![arg("session", s.id), arg("uid", s.uid)];
     match *hook {
         HookCall::VmStarted {
@@ -394,6 +412,7 @@ fn hook_args(hook: &HookCall<'_>) -> Args {
             arg("flavor", distro.flavor.clone()),
             arg("version", distro.version.clone()),
         ]),
+        _ => unreachable!("WSLC hooks return above"),
     }
     a
 }

@@ -709,3 +709,130 @@ fn set_mode(p: &Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
 }
+
+/// The WSLC hooks (SPEC §11), in process and in a plugin host: every one
+/// reaches the plugin with its WSLCSessionInformation (UserToken and UserSid
+/// NULL) and its string; OnSessionCreated and ContainerStarted are fatal with
+/// their own error-code paths, the others only logged.
+#[test]
+fn wslc_hooks_reach_plugins_with_their_session_and_policies() {
+    use wslp_host::WslcSession;
+    for in_process in [false, true] {
+        let root = Root::new();
+        if in_process {
+            root.settings("require_signatures = false\nin_process_plugins = [\"W\", \"V\"]\n");
+        }
+        let log = root.shared_log();
+        root.plugin(
+            "W",
+            "recorder.c",
+            "w.so",
+            &format!(
+                "tag W\nlog {}\nOnSessionCreated info\nContainerStarted info\nImageDeleted info\n\
+                 ImageCreated return 80004005\nContainerStopping error not allowed here\n",
+                log.display()
+            ),
+        );
+        root.plugin(
+            "V",
+            "recorder.c",
+            "v.so",
+            &format!("tag V\nlog {}\n", log.display()),
+        );
+        let m = root.manager();
+        let w = WslcSession {
+            id: 1,
+            name: "wslc-cli-root".into(),
+            application_pid: 4242,
+        };
+        m.on_session_created(&w).unwrap();
+        m.on_wslc_vm_started(&w);
+        m.on_image_created(&w, "{\"Id\":\"sha256:1\"}");
+        m.on_container_started(&w, "{\"Id\":\"c1\"}").unwrap();
+        m.on_container_stopping(&w, "c1");
+        m.on_image_deleted(&w, "sha256:1");
+        m.on_wslc_vm_stopping(&w);
+        m.on_session_stopping(&w);
+        let lines = common::log_lines(&log);
+        let called = grep(&lines, " called");
+        let mut expected = Vec::new();
+        for hook in [
+            "OnSessionCreated",
+            "WslcVmStarted",
+            "ImageCreated",
+            "ContainerStarted",
+            "ContainerStopping",
+            "ImageDeleted",
+            "WslcVmStopping",
+            "OnSessionStopping",
+        ] {
+            for tag in ["W", "V"] {
+                expected.push(format!("{tag} {hook} called"));
+            }
+        }
+        assert_eq!(called, expected, "in process: {in_process}");
+        assert_eq!(
+            grep(&lines, "W OnSessionCreated wslc"),
+            ["W OnSessionCreated wslc session id=1 name=wslc-cli-root pid=4242 token=NULL sid=NULL"]
+        );
+        assert_eq!(
+            grep(&lines, "text="),
+            [
+                "W ContainerStarted text={\"Id\":\"c1\"}",
+                "W ImageDeleted text=sha256:1"
+            ]
+        );
+        // PluginError outside the two fatal hooks is refused.
+        assert_eq!(
+            grep(&lines, "W ContainerStopping PluginError"),
+            ["W ContainerStopping PluginError=0x8000000e"]
+        );
+    }
+}
+
+#[test]
+fn a_failing_session_or_container_hook_is_fatal_with_its_own_error_code() {
+    use wslp_host::WslcSession;
+    let root = Root::new();
+    let log = root.shared_log();
+    root.plugin(
+        "Deny",
+        "recorder.c",
+        "d.so",
+        &format!(
+            "tag D\nlog {}\nOnSessionCreated error no sessions today\nOnSessionCreated return 80070005\n\
+             ContainerStarted error image not allowed\n",
+            log.display()
+        ),
+    );
+    root.plugin(
+        "After",
+        "recorder.c",
+        "a.so",
+        &format!("tag A\nlog {}\n", log.display()),
+    );
+    let m = root.manager();
+    let w = WslcSession {
+        id: 3,
+        name: "s".into(),
+        application_pid: 1,
+    };
+    let f = m.on_session_created(&w).unwrap_err();
+    assert_eq!(f.plugin, "Deny");
+    assert_eq!(
+        f.text,
+        "A fatal error was returned by plugin 'Deny'. Error message: 'no sessions today'\n\
+         Error code: Wsl/Service/CreateSession/Plugin/E_ACCESSDENIED"
+    );
+    // Error then success: E_ILLEGAL_STATE_CHANGE on the container path.
+    let f = m.on_container_started(&w, "{}").unwrap_err();
+    assert_eq!(f.code, E_ILLEGAL_STATE_CHANGE);
+    assert_eq!(
+        f.text,
+        messages::error_then_success("Deny", Stage::Container)
+    );
+    // The first failure stops the loop: the plugin after it was never called.
+    assert!(grep(&common::log_lines(&log), " called")
+        .iter()
+        .all(|l| l.starts_with("D ")));
+}

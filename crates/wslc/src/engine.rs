@@ -74,7 +74,8 @@ impl Engine {
             .to_str()
             .ok_or_else(|| WslcError::Engine(format!("{} is not UTF-8", socket.display())))?;
         let docker = rt.block_on(async {
-            let d = Docker::connect_with_unix(path, REQUEST_TIMEOUT_S, bollard::API_DEFAULT_VERSION)?;
+            let d =
+                Docker::connect_with_unix(path, REQUEST_TIMEOUT_S, bollard::API_DEFAULT_VERSION)?;
             d.negotiate_version().await
         })?;
         let engine = Engine { docker, rt };
@@ -287,22 +288,27 @@ fn split_reference(reference: &str) -> (&str, &str) {
 /// A file as a stream of 1 MiB chunks, read as the request goes.
 fn file_stream(
     path: &Path,
-) -> Result<impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static, WslcError>
-{
+) -> Result<
+    impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static,
+    WslcError,
+> {
     let file = std::fs::File::open(path)
         .map_err(|e| WslcError::io(format!("opening {}", path.display()), e))?;
-    Ok(futures_util::stream::unfold(Some(file), |state| async move {
-        let mut file = state?;
-        let mut buf = vec![0u8; 1 << 20];
-        match file.read(&mut buf) {
-            Ok(0) => None,
-            Ok(n) => {
-                buf.truncate(n);
-                Some((Ok(Bytes::from(buf)), Some(file)))
+    Ok(futures_util::stream::unfold(
+        Some(file),
+        |state| async move {
+            let mut file = state?;
+            let mut buf = vec![0u8; 1 << 20];
+            match file.read(&mut buf) {
+                Ok(0) => None,
+                Ok(n) => {
+                    buf.truncate(n);
+                    Some((Ok(Bytes::from(buf)), Some(file)))
+                }
+                Err(e) => Some((Err(e), None)),
             }
-            Err(e) => Some((Err(e), None)),
-        }
-    }))
+        },
+    ))
 }
 
 #[cfg(test)]

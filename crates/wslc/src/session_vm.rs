@@ -153,7 +153,10 @@ impl SessionVm {
             }
             if socket.exists() {
                 if let Ok(engine) = Engine::connect(&socket) {
-                    info!(ms = t0.elapsed().as_millis() as u64, "the session's container engine is ready");
+                    info!(
+                        ms = t0.elapsed().as_millis() as u64,
+                        "the session's container engine is ready"
+                    );
                     return Ok((process, engine));
                 }
             }

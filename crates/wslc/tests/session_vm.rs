@@ -21,7 +21,11 @@ fn mounts_under(path: &Path) -> Vec<String> {
     std::fs::read_to_string("/proc/self/mountinfo")
         .unwrap()
         .lines()
-        .filter(|l| l.split(' ').nth(4).is_some_and(|m| Path::new(m).starts_with(path)))
+        .filter(|l| {
+            l.split(' ')
+                .nth(4)
+                .is_some_and(|m| Path::new(m).starts_with(path))
+        })
         .map(String::from)
         .collect()
 }
@@ -42,7 +46,11 @@ fn containers_run_in_the_session_vm_and_its_storage_outlives_the_vm() {
         .engine()
         .run_to_end(&ContainerRun {
             image: "bb:1".into(),
-            cmd: vec!["/bin/sh".into(), "-c".into(), "echo out; echo err >&2; exit 3".into()],
+            cmd: vec![
+                "/bin/sh".into(),
+                "-c".into(),
+                "echo out; echo err >&2; exit 3".into(),
+            ],
             labels: [("wslp.test".to_string(), "yes".to_string())].into(),
             ..Default::default()
         })

@@ -17,6 +17,9 @@
  *   <Hook> mount HOST VM      MountFolder(HOST, VM, read-only, "tag")
  *   <Hook> wslc               call every WSLC function
  *
+ * The WSLC hooks (OnSessionCreated … WslcVmStopping) take `return`, `info`
+ * (the WSLCSessionInformation and the hook's string) and `error`.
+ *
  * Every line it writes is "TAG HOOK what", written with one write() to an
  * O_APPEND file, so several plugins can share one log and keep call order.
  */
@@ -305,6 +308,91 @@ static HRESULT OnDistributionUnregistered(const struct WSLSessionInformation* Se
     return run("OnDistributionUnregistered", Session, NULL, NULL, Distro);
 }
 
+static HRESULT run_wslc(const char* hook, const struct WSLCSessionInformation* session, LPCSTR text)
+{
+    HRESULT result = S_OK;
+    logline(hook, "called");
+    for (int i = 0; i < g_nlines; i++)
+    {
+        char line[LINE_LEN];
+        memcpy(line, g_lines[i], LINE_LEN);
+        const char* argv[32];
+        int argc = split(line, argv, 32);
+        if (argc < 2 || strcmp(argv[0], hook) != 0)
+        {
+            continue;
+        }
+        const char* op = argv[1];
+        if (strcmp(op, "return") == 0 && argc > 2)
+        {
+            result = (HRESULT)strtoul(argv[2], NULL, 16);
+        }
+        else if (strcmp(op, "info") == 0)
+        {
+            logline(
+                hook,
+                "wslc session id=%u name=%ls pid=%u token=%s sid=%s",
+                session->SessionId,
+                session->DisplayName == NULL ? L"NULL" : session->DisplayName,
+                session->ApplicationPid,
+                session->UserToken != NULL ? "set" : "NULL",
+                session->UserSid != NULL ? "set" : "NULL");
+            if (text != NULL)
+            {
+                logline(hook, "text=%s", text);
+            }
+        }
+        else if (strcmp(op, "error") == 0 && argc > 2)
+        {
+            const char* msg = strstr(g_lines[i], " error ") + 7;
+            wchar_t w[256];
+            wide_from(w, 256, msg);
+            logline(hook, "PluginError=0x%08x", (unsigned)g_api->PluginError(w));
+        }
+    }
+    return result;
+}
+
+static HRESULT OnSessionCreated(const struct WSLCSessionInformation* Session)
+{
+    return run_wslc("OnSessionCreated", Session, NULL);
+}
+
+static HRESULT OnSessionStopping(const struct WSLCSessionInformation* Session)
+{
+    return run_wslc("OnSessionStopping", Session, NULL);
+}
+
+static HRESULT ContainerStarted(const struct WSLCSessionInformation* Session, LPCSTR Inspect)
+{
+    return run_wslc("ContainerStarted", Session, Inspect);
+}
+
+static HRESULT ContainerStopping(const struct WSLCSessionInformation* Session, LPCSTR Id)
+{
+    return run_wslc("ContainerStopping", Session, Id);
+}
+
+static HRESULT ImageCreated(const struct WSLCSessionInformation* Session, LPCSTR Inspect)
+{
+    return run_wslc("ImageCreated", Session, Inspect);
+}
+
+static HRESULT ImageDeleted(const struct WSLCSessionInformation* Session, LPCSTR Id)
+{
+    return run_wslc("ImageDeleted", Session, Id);
+}
+
+static HRESULT WslcVmStarted(const struct WSLCSessionInformation* Session)
+{
+    return run_wslc("WslcVmStarted", Session, NULL);
+}
+
+static HRESULT WslcVmStopping(const struct WSLCSessionInformation* Session)
+{
+    return run_wslc("WslcVmStopping", Session, NULL);
+}
+
 static void read_config(void)
 {
     Dl_info info;
@@ -385,5 +473,13 @@ EXTERN_C __declspec(dllexport) HRESULT WSLPLUGINAPI_ENTRYPOINTV1(const struct WS
     Hooks->OnDistributionStopping = OnDistributionStopping;
     Hooks->OnDistributionRegistered = OnDistributionRegistered;
     Hooks->OnDistributionUnregistered = OnDistributionUnregistered;
+    Hooks->OnSessionCreated = OnSessionCreated;
+    Hooks->OnSessionStopping = OnSessionStopping;
+    Hooks->ContainerStarted = ContainerStarted;
+    Hooks->ContainerStopping = ContainerStopping;
+    Hooks->ImageCreated = ImageCreated;
+    Hooks->ImageDeleted = ImageDeleted;
+    Hooks->WslcVmStarted = WslcVmStarted;
+    Hooks->WslcVmStopping = WslcVmStopping;
     return g_entry_result;
 }
