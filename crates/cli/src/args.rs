@@ -151,6 +151,12 @@ pub enum Sub {
     Verify(crate::commands::verify::Args),
     /// Manage the trusted signing certificates.
     Trust(crate::commands::trust::Args),
+    /// WSLC containers in a session's VM: run, start, stop, kill, rm, inspect, logs, ls.
+    Container(crate::commands::wslc::ContainerArgs),
+    /// WSLC images of a session: load, import, rm, ls, inspect.
+    Image(crate::commands::wslc::ImageArgs),
+    /// WSLC sessions: list, terminate.
+    Session(crate::commands::wslc::SessionArgs),
     /// Print a shell completion script: `wslp completions bash > /etc/bash_completion.d/wslp`.
     Completions {
         /// bash, zsh, fish, elvish or powershell.

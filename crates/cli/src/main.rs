@@ -46,6 +46,9 @@ fn dispatch(cli: Cli) -> i32 {
             Sub::Sign(a) => commands::sign::run(a),
             Sub::Verify(a) => commands::verify::run(a),
             Sub::Trust(a) => commands::trust::run(a),
+            Sub::Container(a) => return commands::wslc::container(a),
+            Sub::Image(a) => return commands::wslc::image(a),
+            Sub::Session(a) => return commands::wslc::session(a),
             Sub::Completions { shell } => return commands::docs::completions(shell),
             Sub::Man { dir } => return commands::docs::man(&dir),
         });

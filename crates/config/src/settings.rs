@@ -44,6 +44,9 @@ pub struct Settings {
     pub service_idle_timeout_ms: i64,
     /// How long a plugin's entry point or hook may run (SPEC §8); -1 = never.
     pub hook_timeout_ms: i64,
+    /// A WSLC session VM stops after this long with no running container
+    /// and no operation in flight (SPEC §11); -1 = never.
+    pub wslc_idle_timeout_ms: i64,
     /// Plugins loaded in the service itself rather than in a plugin-host process.
     pub in_process_plugins: Vec<String>,
     /// One of error, warn, info, debug, trace.
@@ -76,6 +79,7 @@ impl Default for Settings {
             distro_idle_timeout_ms: 15_000,
             service_idle_timeout_ms: 60_000,
             hook_timeout_ms: 30_000,
+            wslc_idle_timeout_ms: 30_000,
             in_process_plugins: Vec::new(),
             log_level: "info".to_string(),
             api_version: WSL_API_VERSION,
@@ -148,6 +152,9 @@ impl Settings {
                     s.service_idle_timeout_ms = timeout_value(key, item).map_err(bad)?
                 }
                 "hook_timeout_ms" => s.hook_timeout_ms = timeout_value(key, item).map_err(bad)?,
+                "wslc_idle_timeout_ms" => {
+                    s.wslc_idle_timeout_ms = timeout_value(key, item).map_err(bad)?
+                }
                 "in_process_plugins" => {
                     let arr = item.as_array().ok_or_else(|| {
                         bad("in_process_plugins must be a list of plugin names".into())
@@ -249,6 +256,11 @@ impl Settings {
     /// `hook_timeout_ms` as a duration, `None` for never.
     pub fn hook_timeout(&self) -> Option<Duration> {
         timeout(self.hook_timeout_ms)
+    }
+
+    /// `wslc_idle_timeout_ms` as a duration, `None` for never.
+    pub fn wslc_idle_timeout(&self) -> Option<Duration> {
+        timeout(self.wslc_idle_timeout_ms)
     }
 
     /// Whether `name` runs in the service itself (SPEC §8 `in_process_plugins`).

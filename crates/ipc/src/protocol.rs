@@ -15,7 +15,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Bumped on every incompatible change of the types below.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// Frames larger than this are refused: nothing legitimate comes near it.
 pub const MAX_FRAME: usize = 1 << 20;
@@ -75,6 +75,71 @@ pub enum Request {
         name: String,
         user: String,
     },
+    /// `wslp container|image|session …` (SPEC §11).
+    Wslc(WslcRequest),
+}
+
+/// A WSLC operation. `session: None` is the caller's default session,
+/// `wslc-cli-<user>`; a session is created on its first use.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum WslcRequest {
+    SessionList,
+    SessionTerminate {
+        name: String,
+    },
+    /// `image import FILE NAME[:TAG]`: carries 1 fd, the tarball.
+    ImageImport {
+        session: Option<String>,
+        reference: String,
+    },
+    /// `image load -i FILE`: carries 1 fd, the `docker save` archive.
+    ImageLoad {
+        session: Option<String>,
+    },
+    ImageList {
+        session: Option<String>,
+    },
+    ImageRemove {
+        session: Option<String>,
+        name: String,
+    },
+    ImageInspect {
+        session: Option<String>,
+        name: String,
+    },
+    /// Carries 3 fds (stdin, stdout, stderr); without `detach` the
+    /// container's output goes to them and its exit code is the client's.
+    ContainerRun {
+        session: Option<String>,
+        image: String,
+        command: Vec<String>,
+        name: Option<String>,
+        detach: bool,
+        remove: bool,
+        /// `-i`: the client's stdin goes to the container.
+        interactive: bool,
+        labels: Vec<(String, String)>,
+    },
+    ContainerList {
+        session: Option<String>,
+        all: bool,
+    },
+    /// start, stop, kill, rm, inspect, logs of one container.
+    Container {
+        session: Option<String>,
+        action: ContainerAction,
+        name: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ContainerAction {
+    Start,
+    Stop,
+    Kill,
+    Remove,
+    Inspect,
+    Logs,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -119,6 +119,8 @@ pub struct Instance {
     pub shutting_down: AtomicBool,
     /// Wakes the idle policy (see [`crate::wake`]).
     pub wake: Arc<Wake>,
+    /// WSLC sessions (SPEC §11).
+    pub wslc: crate::wslc::Sessions,
 }
 
 /// A running distribution with one command counted in it until dropped.
@@ -204,7 +206,13 @@ impl Instance {
             clients: AtomicUsize::new(0),
             shutting_down: AtomicBool::new(false),
             wake,
+            wslc: Default::default(),
         })
+    }
+
+    /// What starts VMs, for the WSLC session VMs too.
+    pub fn backend(&self) -> &dyn VmBackend {
+        &*self.backend
     }
 
     /// The ids of the VM that runs (or ran last), if one started.
@@ -689,8 +697,15 @@ impl Instance {
         } else {
             state.vm_idle_since = None;
         }
-        // The service: idle when the VM is stopped and no client is connected.
-        if self.vm().is_none() && self.clients.load(Ordering::SeqCst) == 0 {
+        // WSLC session VMs, each with its own idle timeout.
+        if let Some(t) = crate::wslc::idle_tick(self, now) {
+            at(t);
+        }
+        // The service: idle when no VM runs and no client is connected.
+        if self.vm().is_none()
+            && !self.wslc.any_vm_running()
+            && self.clients.load(Ordering::SeqCst) == 0
+        {
             let t = *state.service_idle_since.get_or_insert(now);
             if let Some(limit) = ms(self.settings.service_idle_timeout_ms) {
                 if now.duration_since(t) >= limit {

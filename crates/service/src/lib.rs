@@ -6,7 +6,8 @@
 //! - [`tracer`]: `wslp plugin trace`'s stream of plugin calls;
 //! - [`daemon`]: start-up (lock, socket, logs);
 //! - [`failure`]: what a failed request tells the user;
-//! - [`ids`]: which host ids the VM's are, and which a client's command gets.
+//! - [`ids`]: which host ids the VM's are, and which a client's command gets;
+//! - [`wslc`]: WSLC sessions, their VMs with the container engine, their hooks.
 //!
 //! How clients reach it (the protocol, framing, the client) is `wslp-ipc`;
 //! where its files are and its settings, `wslp-config`.
@@ -24,3 +25,4 @@ mod sync;
 mod sys;
 pub mod tracer;
 pub mod wake;
+pub mod wslc;

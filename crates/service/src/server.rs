@@ -123,6 +123,7 @@ pub fn serve(instance: Arc<Instance>, listener: UnixListener) {
 /// Stops everything and exits the process: the next command starts a fresh service.
 pub fn finish(inst: &Instance, code: i32) -> ! {
     inst.shutting_down.store(true, Ordering::SeqCst);
+    crate::wslc::terminate_all(inst);
     inst.stop_vm();
     let _ = std::fs::remove_file(inst.paths.socket());
     info!("service exiting");
@@ -307,6 +308,7 @@ fn dispatch(
         Request::Shutdown => {
             require_root(peer, "shut the service down")?;
             inst.shutting_down.store(true, Ordering::SeqCst);
+            crate::wslc::terminate_all(inst);
             inst.stop_vm();
             Ok(())
         }
@@ -315,6 +317,7 @@ fn dispatch(
             conn.send(&ServerMessage::Stdout(text)).map_err(io_failure)
         }
         Request::Trace { plugins } => crate::tracer::serve(inst, conn, peer, plugins),
+        Request::Wslc(r) => crate::wslc::serve(inst, conn, peer, r, fds),
         Request::VmLog => {
             let text = format!("{}\n", inst.paths.vm_log().display());
             conn.send(&ServerMessage::Stdout(text)).map_err(io_failure)

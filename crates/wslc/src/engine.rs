@@ -6,7 +6,8 @@
 //! take turns driving the one connection pool).
 
 use std::collections::HashMap;
-use std::io::Read;
+use std::fs::File;
+use std::io::{Read, Write};
 use std::path::Path;
 
 use bollard::models::{ContainerCreateBody, HostConfig};
@@ -41,6 +42,8 @@ pub struct ContainerRun {
     pub env: Vec<String>,
     /// `none`, `host` (the session VM's network, the default) …
     pub network_mode: Option<String>,
+    /// Keep the container's stdin open for an attached client (`run -i`).
+    pub interactive: bool,
 }
 
 /// What a container that ran to its end printed, and how it ended.
@@ -50,16 +53,6 @@ pub struct RunOutput {
     pub exit_code: i64,
     pub stdout: Vec<u8>,
     pub stderr: Vec<u8>,
-}
-
-/// A change the engine reports on its events stream.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EngineEvent {
-    /// `container` or `image`.
-    pub kind: String,
-    /// `start`, `die`, `load`, `delete`, `import`, …
-    pub action: String,
-    pub id: String,
 }
 
 impl Engine {
@@ -97,8 +90,15 @@ impl Engine {
     /// `docker import FILE REPO[:TAG]`: a rootfs tarball (plain or
     /// compressed) becomes an image; returns its id.
     pub fn import_image(&self, tarball: &Path, reference: &str) -> Result<String, WslcError> {
+        let file = std::fs::File::open(tarball)
+            .map_err(|e| WslcError::io(format!("opening {}", tarball.display()), e))?;
+        self.import_image_from(file, reference)
+    }
+
+    /// [`Engine::import_image`] from an open file (a client's descriptor).
+    pub fn import_image_from(&self, file: File, reference: &str) -> Result<String, WslcError> {
         let (repo, tag) = split_reference(reference);
-        let body = bollard::body_try_stream(file_stream(tarball)?);
+        let body = bollard::body_try_stream(file_stream(file));
         let options = CreateImageOptions {
             from_src: Some("-".into()),
             repo: Some(repo.into()),
@@ -116,7 +116,14 @@ impl Engine {
 
     /// `docker load -i FILE`: returns the ids of the images it loaded.
     pub fn load_images(&self, tarball: &Path) -> Result<Vec<String>, WslcError> {
-        let body = bollard::body_try_stream(file_stream(tarball)?);
+        let file = std::fs::File::open(tarball)
+            .map_err(|e| WslcError::io(format!("opening {}", tarball.display()), e))?;
+        self.load_images_from(file)
+    }
+
+    /// [`Engine::load_images`] from an open file (a client's descriptor).
+    pub fn load_images_from(&self, file: File) -> Result<Vec<String>, WslcError> {
+        let body = bollard::body_try_stream(file_stream(file));
         let lines = self.rt.block_on(async {
             let mut s = self
                 .docker
@@ -158,14 +165,29 @@ impl Engine {
         serde_json::to_value(c).map_err(|e| WslcError::Engine(e.to_string()))
     }
 
-    /// Removes an image; returns the ids the engine deleted.
+    /// Removes an image; returns the image ids the engine deleted (not the
+    /// layers it deleted with them).
     pub fn remove_image(&self, name: &str) -> Result<Vec<String>, WslcError> {
+        let options = bollard::query_parameters::ListImagesOptions {
+            all: true,
+            ..Default::default()
+        };
+        let images: std::collections::HashSet<String> = self
+            .rt
+            .block_on(self.docker.list_images(Some(options)))?
+            .into_iter()
+            .map(|i| i.id)
+            .collect();
         let gone = self.rt.block_on(self.docker.remove_image(
             name,
             None::<RemoveImageOptions>,
             None,
         ))?;
-        Ok(gone.into_iter().filter_map(|g| g.deleted).collect())
+        Ok(gone
+            .into_iter()
+            .filter_map(|g| g.deleted)
+            .filter(|id| images.contains(id))
+            .collect())
     }
 
     /// Creates a container; returns its id.
@@ -175,6 +197,9 @@ impl Engine {
             cmd: (!run.cmd.is_empty()).then(|| run.cmd.clone()),
             labels: (!run.labels.is_empty()).then(|| run.labels.clone()),
             env: (!run.env.is_empty()).then(|| run.env.clone()),
+            open_stdin: Some(run.interactive),
+            attach_stdin: Some(run.interactive),
+            stdin_once: Some(run.interactive),
             host_config: Some(HostConfig {
                 network_mode: Some(run.network_mode.clone().unwrap_or_else(|| "host".into())),
                 ..Default::default()
@@ -276,6 +301,208 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// Containers as `(id, image, command, status, name)`, running ones only
+    /// unless `all`.
+    pub fn list_containers(&self, all: bool) -> Result<Vec<ContainerSummary>, WslcError> {
+        let options = bollard::query_parameters::ListContainersOptions {
+            all,
+            ..Default::default()
+        };
+        let list = self
+            .rt
+            .block_on(self.docker.list_containers(Some(options)))?;
+        Ok(list
+            .into_iter()
+            .map(|c| ContainerSummary {
+                id: c.id.unwrap_or_default(),
+                image: c.image.unwrap_or_default(),
+                command: c.command.unwrap_or_default(),
+                status: c.status.unwrap_or_default(),
+                name: c
+                    .names
+                    .and_then(|n| n.into_iter().next())
+                    .map(|n| n.trim_start_matches('/').to_string())
+                    .unwrap_or_default(),
+                running: c.state.map(|s| s.to_string() == "running").unwrap_or(false),
+            })
+            .collect())
+    }
+
+    /// Images as `(id, repo tags, size in bytes)`.
+    pub fn list_images(&self) -> Result<Vec<ImageSummary>, WslcError> {
+        let list = self.rt.block_on(
+            self.docker
+                .list_images(None::<bollard::query_parameters::ListImagesOptions>),
+        )?;
+        Ok(list
+            .into_iter()
+            .map(|i| ImageSummary {
+                id: i.id,
+                repo_tags: i.repo_tags,
+                size: i.size,
+            })
+            .collect())
+    }
+
+    /// Sends SIGKILL to a running container.
+    pub fn kill_container(&self, id: &str) -> Result<(), WslcError> {
+        self.rt.block_on(
+            self.docker
+                .kill_container(id, None::<bollard::query_parameters::KillContainerOptions>),
+        )?;
+        Ok(())
+    }
+
+    /// Attaches to a created container's output (and its stdin when
+    /// `stdin`), before it starts, so none of its output is missed.
+    pub fn attach(&self, id: &str, stdin: bool) -> Result<Attached, WslcError> {
+        let options = bollard::query_parameters::AttachContainerOptions {
+            stream: true,
+            stdout: true,
+            stderr: true,
+            stdin,
+            ..Default::default()
+        };
+        Ok(Attached(self.rt.block_on(
+            self.docker.attach_container(id, Some(options)),
+        )?))
+    }
+
+    /// Passes a started container's output to `stdout`/`stderr` as it comes,
+    /// and `stdin` to it, until its output ends (it exited).
+    pub fn pump(
+        &self,
+        attached: Attached,
+        stdin: Option<File>,
+        mut stdout: File,
+        mut stderr: File,
+    ) -> Result<(), WslcError> {
+        let bollard::container::AttachContainerResults {
+            mut output,
+            mut input,
+        } = attached.0;
+        // The client's stdin, read on a thread of its own (a blocking
+        // descriptor) that also ends when the run does, whoever holds the
+        // other end of the client's stdin.
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
+        let (stop_r, stop_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+            .map_err(|e| WslcError::io("creating a pipe", e.into()))?;
+        if let Some(stdin) = stdin {
+            std::thread::Builder::new()
+                .name("wslc-stdin".into())
+                .spawn(move || pump_stdin(stdin, stop_r, tx))
+                .map_err(|e| WslcError::io("starting the stdin thread", e))?;
+        } else {
+            drop(tx);
+        }
+        self.rt.block_on(async {
+            use tokio::io::AsyncWriteExt;
+            let mut stdin_open = true;
+            loop {
+                tokio::select! {
+                    chunk = output.next() => match chunk {
+                        Some(Ok(bollard::container::LogOutput::StdErr { message })) => {
+                            let _ = stderr.write_all(&message);
+                        }
+                        Some(Ok(other)) => {
+                            let _ = stdout.write_all(&other.into_bytes());
+                        }
+                        Some(Err(_)) | None => break,
+                    },
+                    data = rx.recv(), if stdin_open => match data {
+                        Some(d) => {
+                            if input.write_all(&d).await.is_err() {
+                                stdin_open = false;
+                            }
+                        }
+                        None => {
+                            stdin_open = false;
+                            let _ = input.shutdown().await;
+                        }
+                    },
+                }
+            }
+        });
+        drop(stop_w);
+        Ok(())
+    }
+
+    /// Blocks until the engine goes away, calling `on_death` with the id of
+    /// each container that stops (the events stream's `die`).
+    pub fn watch_deaths(&self, mut on_death: impl FnMut(&str)) {
+        let filters: HashMap<String, Vec<String>> = [
+            ("type".to_string(), vec!["container".to_string()]),
+            ("event".to_string(), vec!["die".to_string()]),
+        ]
+        .into();
+        let options = bollard::query_parameters::EventsOptions {
+            filters: Some(filters),
+            ..Default::default()
+        };
+        self.rt.block_on(async {
+            let mut events = self.docker.events(Some(options));
+            while let Some(Ok(e)) = events.next().await {
+                if let Some(id) = e.actor.and_then(|a| a.id) {
+                    on_death(&id);
+                }
+            }
+        });
+    }
+}
+
+/// Copies `stdin` into `tx` until it ends, the receiver goes, or `stop`
+/// (the read end of a pipe) is closed on its other end.
+fn pump_stdin(mut stdin: File, stop: std::os::fd::OwnedFd, tx: tokio::sync::mpsc::Sender<Vec<u8>>) {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let mut fds = [
+            PollFd::new(stdin.as_fd(), PollFlags::POLLIN),
+            PollFd::new(stop.as_fd(), PollFlags::POLLIN),
+        ];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return,
+            Ok(_) => {}
+        }
+        if fds[1].any().unwrap_or(true) {
+            return;
+        }
+        match stdin.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                if tx.blocking_send(buf[..n].to_vec()).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// An attachment to a container's stdio ([`Engine::attach`]).
+pub struct Attached(bollard::container::AttachContainerResults);
+
+/// One line of `container ls`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerSummary {
+    pub id: String,
+    pub image: String,
+    pub command: String,
+    pub status: String,
+    pub name: String,
+    pub running: bool,
+}
+
+/// One image of `image ls`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageSummary {
+    pub id: String,
+    pub repo_tags: Vec<String>,
+    pub size: i64,
+}
+
 /// `repo[:tag]`, the tag `latest` when none is given. A `:` before the last
 /// `/` belongs to a registry's port, not a tag.
 fn split_reference(reference: &str) -> (&str, &str) {
@@ -287,28 +514,20 @@ fn split_reference(reference: &str) -> (&str, &str) {
 
 /// A file as a stream of 1 MiB chunks, read as the request goes.
 fn file_stream(
-    path: &Path,
-) -> Result<
-    impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static,
-    WslcError,
-> {
-    let file = std::fs::File::open(path)
-        .map_err(|e| WslcError::io(format!("opening {}", path.display()), e))?;
-    Ok(futures_util::stream::unfold(
-        Some(file),
-        |state| async move {
-            let mut file = state?;
-            let mut buf = vec![0u8; 1 << 20];
-            match file.read(&mut buf) {
-                Ok(0) => None,
-                Ok(n) => {
-                    buf.truncate(n);
-                    Some((Ok(Bytes::from(buf)), Some(file)))
-                }
-                Err(e) => Some((Err(e), None)),
+    file: File,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+    futures_util::stream::unfold(Some(file), |state| async move {
+        let mut file = state?;
+        let mut buf = vec![0u8; 1 << 20];
+        match file.read(&mut buf) {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok(Bytes::from(buf)), Some(file)))
             }
-        },
-    ))
+            Err(e) => Some((Err(e), None)),
+        }
+    })
 }
 
 #[cfg(test)]

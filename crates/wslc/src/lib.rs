@@ -30,8 +30,9 @@
 
 mod engine;
 mod error;
+pub mod schema;
 mod session_vm;
 
-pub use engine::{ContainerRun, Engine, EngineEvent, RunOutput};
+pub use engine::{Attached, ContainerRun, ContainerSummary, Engine, ImageSummary, RunOutput};
 pub use error::WslcError;
 pub use session_vm::{SessionVm, SessionVmConfig, ENGINE_DIR_IN_VM};

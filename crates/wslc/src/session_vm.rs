@@ -187,10 +187,14 @@ impl SessionVm {
         &self.storage
     }
 
-    /// Stops the engine (dockerd stops its containers and writes its state
-    /// within `grace`), then the VM, which takes every process and mount of
-    /// the session with it. Idempotent.
-    pub fn stop(&self, grace: Duration) {
+    /// The Engine API socket, as the host sees it.
+    pub fn engine_socket(&self) -> PathBuf {
+        self.storage.join("engine/docker.sock")
+    }
+
+    /// Stops the engine only: dockerd stops its containers and writes its
+    /// state within `grace`; the VM stays up (WslcVmStopping runs in it).
+    pub fn stop_engine(&self, grace: Duration) {
         if self.vm.is_running() && self.engine_process.try_wait().is_none() {
             let _ = self.engine_process.signal(libc::SIGTERM);
             if self.engine_process.wait_timeout(grace).is_none() {
@@ -200,6 +204,12 @@ impl SessionVm {
                 );
             }
         }
+    }
+
+    /// Stops the engine ([`SessionVm::stop_engine`]), then the VM, which
+    /// takes every process and mount of the session with it. Idempotent.
+    pub fn stop(&self, grace: Duration) {
+        self.stop_engine(grace);
         self.vm.stop();
     }
 

@@ -14,3 +14,4 @@ pub mod sign;
 pub mod trace;
 pub mod trust;
 pub mod verify;
+pub mod wslc;

@@ -1,0 +1,274 @@
+//! WSLC (SPEC §11) through the real binaries: a session VM with Debian's
+//! containerd and dockerd, a busybox image imported from the test rootfs,
+//! and a C plugin that sees every WSLC hook, out of process and in process.
+//! No registry, no network.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use wslp_e2e::*;
+
+fn log_lines(path: &Path) -> Vec<String> {
+    read_log(path).lines().map(String::from).collect()
+}
+
+/// Waits (up to 30 s) until the log has a line starting with `prefix`.
+fn wait_for(path: &Path, prefix: &str) -> Vec<String> {
+    let until = Instant::now() + Duration::from_secs(30);
+    loop {
+        let lines = log_lines(path);
+        if lines.iter().any(|l| l.starts_with(prefix)) {
+            return lines;
+        }
+        assert!(
+            Instant::now() < until,
+            "no '{prefix}' line in:\n{}",
+            lines.join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn hook_names(lines: &[String]) -> Vec<&str> {
+    lines
+        .iter()
+        .map(|l| l.split(' ').next().unwrap_or(""))
+        .collect()
+}
+
+/// Processes whose environment names this root: the service, the session
+/// VMs' inits and everything under them carry it.
+fn session_vm_processes(env: &Env) -> Vec<i32> {
+    let want = format!("WSLP_ROOT={}", env.root.display());
+    let mut pids = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
+        let cmd = String::from_utf8_lossy(&cmdline);
+        if (cmd.starts_with("dockerd") || cmd.contains("containerd"))
+            && std::fs::read(format!("/proc/{pid}/environ"))
+                .map(|e| String::from_utf8_lossy(&e).contains(&want))
+                .unwrap_or(false)
+        {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+#[test]
+fn every_hook_at_its_moment_across_a_vm_restart_in_and_out_of_process() {
+    for in_process in [false, true] {
+        let settings = format!(
+            "require_signatures = false\nwslc_idle_timeout_ms = 1500\n{}",
+            if in_process {
+                "in_process_plugins = [\"W\"]\n"
+            } else {
+                ""
+            }
+        );
+        let env = Env::with_settings(&settings);
+        let log = env.scratch().join("wslc.log");
+        let so = build_plugin(
+            "wslc",
+            &[&format!("LOG_PATH=\"{}\"", log.display())],
+            &env.scratch(),
+        );
+        env.add_plugin("W", &so);
+        let rootfs = rootfs_tarball();
+
+        let id = env.ok(&["image", "import", rootfs.to_str().unwrap(), "bb:1"]);
+        assert!(id.starts_with("sha256:"), "{id}");
+        assert!(env.ok(&["image", "ls"]).contains("bb "));
+        // A container's output and exit code are the command's.
+        let o = env.wslp(&[
+            "container",
+            "run",
+            "--rm",
+            "bb:1",
+            "/bin/sh",
+            "-c",
+            "echo out; echo err >&2; exit 3",
+        ]);
+        assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+        assert_eq!(stdout(&o), "out\n");
+        assert_eq!(stderr(&o), "err\n");
+        let o = env.wslp_input(
+            &["container", "run", "-i", "--rm", "bb:1", "/bin/cat"],
+            b"through stdin\n",
+        );
+        assert_eq!(stdout(&o), "through stdin\n", "{}", stderr(&o));
+        wait_for(&log, "ContainerStopping");
+
+        // ContainerStarted refuses a labelled container: §4's fatal text,
+        // the container stopped but kept.
+        let o = env.wslp(&[
+            "container",
+            "run",
+            "-d",
+            "--name",
+            "denied",
+            "--label",
+            "wslp.test/deny=true",
+            "bb:1",
+            "sleep",
+            "100",
+        ]);
+        assert!(!o.status.success());
+        assert_eq!(
+            stderr(&o),
+            "A fatal error was returned by plugin 'W'. Error message: 'container denied by policy'\n\
+             Error code: Wsl/Service/Container/Plugin/E_ACCESSDENIED\n"
+        );
+        let all = env.ok(&["container", "ls", "-a"]);
+        let denied = all
+            .lines()
+            .find(|l| l.ends_with("denied"))
+            .unwrap_or_else(|| panic!("{all}"));
+        assert!(denied.contains("Exited"), "{all}");
+        assert!(!env.ok(&["container", "ls"]).contains("denied"));
+        env.ok(&["container", "rm", "denied"]);
+        let deleted = env.ok(&["image", "rm", "bb:1"]);
+        assert!(deleted.contains(id.trim()), "{deleted}");
+
+        // Idle: the VM stops by itself, and the next operation starts it again.
+        wait_for(&log, "WslcVmStopping");
+        assert!(env.ok(&["session", "list"]).contains("Stopped"));
+        env.ok(&["image", "ls"]);
+        env.ok(&["session", "terminate", "wslc-cli-root"]);
+        let lines = log_lines(&log);
+        assert_eq!(
+            hook_names(&lines),
+            [
+                "OnSessionCreated",
+                "WslcVmStarted",
+                "ImageCreated",
+                "ContainerStarted",
+                "ContainerStopping",
+                "ContainerStarted",
+                "ContainerStopping",
+                "ContainerStarted",
+                "ContainerStopping",
+                "ImageDeleted",
+                "WslcVmStopping",
+                "WslcVmStarted",
+                "WslcVmStopping",
+                "OnSessionStopping",
+            ],
+            "in process: {in_process}\n{}",
+            lines.join("\n")
+        );
+        assert!(
+            lines[0].starts_with(
+                "OnSessionCreated id=1 name=wslc-cli-root pid=set token=NULL sid=NULL"
+            ),
+            "{}",
+            lines[0]
+        );
+        assert_eq!(lines[2], "ImageCreated session=1 tags=[\"bb:1\"]");
+        // The refused container (sleep 100) was running when the hook saw it.
+        assert!(lines[7].ends_with("running=true"), "{}", lines[7]);
+        assert!(lines[9].starts_with(&format!("ImageDeleted session=1 id={}", &id.trim()[..19])));
+        // Nothing of the session is left but its storage.
+        assert_eq!(session_vm_processes(&env), Vec::<i32>::new());
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        assert!(!mounts.contains(env.root.to_str().unwrap()), "{mounts}");
+        assert!(env.root.join("wslc/wslc-cli-root/engine/docker").is_dir());
+        env.ok(&["--shutdown"]);
+    }
+}
+
+#[test]
+fn a_refused_session_never_exists_and_gets_no_other_hook() {
+    let env = Env::new();
+    let log = env.scratch().join("wslc.log");
+    let so = build_plugin(
+        "wslc",
+        &[
+            &format!("LOG_PATH=\"{}\"", log.display()),
+            "DENY_SESSION=\"closed\"",
+        ],
+        &env.scratch(),
+    );
+    env.add_plugin("W", &so);
+    let o = env.wslp(&["image", "ls", "--session", "closed"]);
+    assert!(!o.status.success());
+    assert_eq!(
+        stderr(&o),
+        "A fatal error was returned by plugin 'W'. Error message: 'sessions with this name are not allowed'\n\
+         Error code: Wsl/Service/CreateSession/Plugin/E_ACCESSDENIED\n"
+    );
+    assert!(!env.ok(&["session", "list"]).contains("closed"));
+    let o = env.wslp(&["session", "terminate", "closed"]);
+    assert!(
+        stderr(&o).contains("WSLC_E_SESSION_NOT_FOUND"),
+        "{}",
+        stderr(&o)
+    );
+    env.ok(&["--shutdown"]);
+    assert_eq!(hook_names(&log_lines(&log)), ["OnSessionCreated"]);
+}
+
+#[test]
+fn a_crash_in_wslc_vm_started_is_only_logged_and_the_plugin_host_comes_back() {
+    let env = Env::new();
+    let log = env.scratch().join("wslc.log");
+    let so = build_plugin(
+        "wslc",
+        &[
+            &format!("LOG_PATH=\"{}\"", log.display()),
+            "CRASH_IN_VM_STARTED",
+        ],
+        &env.scratch(),
+    );
+    env.add_plugin("W", &so);
+    // The operation goes on: WslcVmStarted's errors are only logged.
+    env.ok(&["image", "ls"]);
+    env.ok(&["session", "terminate", "wslc-cli-root"]);
+    let names = hook_names(&log_lines(&log)).join(" ");
+    assert_eq!(
+        names,
+        "OnSessionCreated WslcVmStarted WslcVmStopping OnSessionStopping"
+    );
+    assert!(
+        env.service_log().contains("The plugin crashed (SIGSEGV)"),
+        "{}",
+        env.service_log()
+    );
+    env.ok(&["--shutdown"]);
+}
+
+#[test]
+fn sessions_belong_to_their_user() {
+    let env = Env::new();
+    env.open_to_users();
+    let user = test_user();
+    env.ok(&["session", "list"]);
+    env.ok(&["image", "ls", "--session", "roots"]);
+    let o = env
+        .cmd_as(&user)
+        .args(["image", "ls", "--session", "roots"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("E_ACCESSDENIED"), "{}", stderr(&o));
+    let o = env
+        .cmd_as(&user)
+        .args(["session", "terminate", "roots"])
+        .output()
+        .unwrap();
+    assert!(stderr(&o).contains("E_ACCESSDENIED"), "{}", stderr(&o));
+    // A user's list shows only their own sessions; root's, every one.
+    let o = env
+        .cmd_as(&user)
+        .args(["session", "list"])
+        .output()
+        .unwrap();
+    assert!(!stdout(&o).contains("roots"), "{}", stdout(&o));
+    assert!(env.ok(&["session", "list"]).contains("roots"));
+    env.ok(&["--shutdown"]);
+}
