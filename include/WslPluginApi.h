@@ -481,7 +481,8 @@ typedef HRESULT (*WSLPluginAPI_MountFolder)(WSLSessionId Session, LPCWSTR Window
 typedef HRESULT (*WSLPluginAPI_ExecuteBinary)(WSLSessionId Session, LPCSTR Path, LPCSTR* Arguments, SOCKET* Socket);
 
 /*
- * WSLC plugin hooks (SPEC 11). wslp does not raise them yet (issue 19).
+ * WSLC plugin hooks (SPEC 11): raised for sessions of `wslp container|image|session`,
+ * whose VM runs Debian's containerd and dockerd.
  */
 
 /* A WSLC session was created. Returning an error prevents the session creation. */
@@ -516,8 +517,8 @@ typedef HRESULT (*WSLPluginAPI_OnWslcVmStopping)(const struct WSLCSessionInforma
 
 /*
  * WSLC plugin API calls. They act on the VM currently backing the session and
- * never start one: without a running VM they fail with WSLC_E_VM_NOT_RUNNING.
- * wslp answers E_NOTIMPL for now (issue 19).
+ * never start one: an unknown session fails with WSLC_E_SESSION_NOT_FOUND, one
+ * without a running VM with WSLC_E_VM_NOT_RUNNING; a NULL argument is E_POINTER.
  */
 
 /* Mounts a host folder into the WSLC session VM at 'Mountpoint', created if missing. */

@@ -16,7 +16,7 @@ use wslp_e2e::*;
 // ---- §1 ABI ----------------------------------------------------------------
 
 #[test]
-fn s1_hooks_table_is_zeroed_api_table_full_and_wslc_calls_are_not_implemented() {
+fn s1_hooks_table_is_zeroed_api_table_full_and_wslc_calls_find_no_session_outside_one() {
     let env = Audit::new()
         .with_distros(&["D"])
         .with_plugin("C", "Wslc", &["WSLC_CALLS"]);
@@ -24,17 +24,19 @@ fn s1_hooks_table_is_zeroed_api_table_full_and_wslc_calls_are_not_implemented() 
     let l = env.log();
     assert!(l.contains("C wslc hooks-zeroed=1 size=112"), "{l}");
     assert!(l.contains("C wslc pointers-set=1"), "{l}");
-    for call in [
-        "MountFolder",
-        "UnmountFolder",
-        "CreateProcess",
-        "ProcessGetFd",
-        "ProcessGetExitEvent",
-        "ProcessGetExitCode",
+    // Session 1 does not exist (no WSLC session was created); a NULL
+    // process handle is E_POINTER (SPEC §11).
+    for (call, hr) in [
+        ("MountFolder", "0x8004060f"),
+        ("UnmountFolder", "0x8004060f"),
+        ("CreateProcess", "0x8004060f"),
+        ("ProcessGetFd", "0x80004003"),
+        ("ProcessGetExitEvent", "0x80004003"),
+        ("ProcessGetExitCode", "0x80004003"),
     ] {
         assert!(
-            l.contains(&format!("C wslc {call} hr=0x80004001")),
-            "WSLC{call} answers E_NOTIMPL: {l}"
+            l.contains(&format!("C wslc {call} hr={hr}")),
+            "WSLC{call} answers {hr}: {l}"
         );
     }
     assert!(l.contains("C wslc ReleaseProcess returned"), "{l}");

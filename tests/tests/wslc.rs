@@ -272,3 +272,81 @@ fn sessions_belong_to_their_user() {
     assert!(env.ok(&["session", "list"]).contains("roots"));
     env.ok(&["--shutdown"]);
 }
+
+/// Every WSLC call with its errors (SPEC §11), from the hooks of a C plugin
+/// in a plugin host and in the service: no VM yet in OnSessionCreated, a
+/// read-only mount and a process with its three sockets and exit event in
+/// WslcVmStarted, a call inside WslcVmStopping, and 137 for a process the
+/// VM's stop ended.
+#[test]
+fn every_wslc_call_with_its_errors_in_and_out_of_process() {
+    for in_process in [false, true] {
+        let env = Env::with_settings(&format!(
+            "require_signatures = false\n{}",
+            if in_process {
+                "in_process_plugins = [\"W\"]\n"
+            } else {
+                ""
+            }
+        ));
+        let share = env.scratch().join("share");
+        std::fs::create_dir_all(&share).unwrap();
+        std::fs::write(share.join("file"), "from the host\n").unwrap();
+        let log = env.scratch().join("wslc.log");
+        let so = build_plugin(
+            "wslc",
+            &[
+                &format!("LOG_PATH=\"{}\"", log.display()),
+                &format!("SHARE=\"{}\"", share.display()),
+            ],
+            &env.scratch(),
+        );
+        env.add_plugin("W", &so);
+        env.ok(&["image", "ls"]);
+        env.ok(&["session", "terminate", "wslc-cli-root"]);
+        let calls: Vec<String> = log_lines(&log)
+            .into_iter()
+            .filter_map(|l| l.strip_prefix("call ").map(String::from))
+            .collect();
+        assert_eq!(
+            calls,
+            [
+                "create_no_vm=0x80040610 errno=-1",
+                "mount_no_vm=0x80040610",
+                "mount_null=0x80004003",
+                "mount_bad_session=0x8004060f",
+                "mount_relative=0x80070057",
+                "mount_missing=0x80070003",
+                "mount_bad_point=0x80070057",
+                "mount=0x00000000",
+                "mount_again=0x800700b7",
+                "unmount_unknown=0x80070490",
+                "unmount_null=0x80004003",
+                "create_missing=0x80004005 errno=2",
+                "create_not_executable=0x80004005 errno=13",
+                "create_bad_session=0x8004060f errno=0",
+                "create_null=0x80004003",
+                "create=0x00000000 errno=-1",
+                "exitcode_running=0x8007139f code=-1",
+                "getfd3=0x80070057",
+                "getfd_again=0x8007139f",
+                "exitevent=0x00000000",
+                "wait_running=258",
+                "stdout=from the host|read-only|ro-after-remount|stdin=hello env=yes cwd=/ uid=0|",
+                "stderr=to-stderr|",
+                "wait=0",
+                "exitcode=0x00000000 code=5",
+                "unmount=0x00000000",
+                "unmount_again=0x80070490",
+                "create_sleeper=0x00000000",
+                "create_in_stopping=0x00000000",
+                "sleeper_wait=0",
+                "sleeper_exitcode=0x00000000 code=137",
+            ],
+            "in process: {in_process}"
+        );
+        // Nothing was written through the read-only mount.
+        assert!(!share.join("new").exists() && !share.join("new2").exists());
+        env.ok(&["--shutdown"]);
+    }
+}

@@ -15,7 +15,7 @@ use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
 use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
-use wslp_abi::hresult::{hresult_from_win32, win32, E_INVALIDARG, E_NOTIMPL, E_UNEXPECTED, S_OK};
+use wslp_abi::hresult::{hresult_from_win32, win32, E_INVALIDARG, E_UNEXPECTED, S_OK};
 use wslp_abi::{
     from_wide, to_wide, WSLCProcessFd, WSLCProcessHandle, WSLCSessionId, WSLCSessionInformation,
     WSLDistributionInformation, WSLPluginAPIV1, WSLPluginAPI_EntryPointV1, WSLPluginHooksV1,
@@ -27,6 +27,7 @@ use crate::api::{self, HookScope};
 use crate::instance::{
     DistroInfo, HookCall, HookOutcome, OfflineDistroInfo, PluginInstance, WslcSession,
 };
+use crate::wslc_api;
 
 /// The API table at the default version. Static so its address stays valid for as
 /// long as a plugin keeps the pointer (plugins store it in a global and use it from
@@ -179,51 +180,160 @@ unsafe extern "C" fn plugin_error(message: LPCWSTR) -> HRESULT {
     guarded(|| api::plugin_error(unsafe { wide(message) }))
 }
 
-// WSLC calls: wslp runs no WSLC sessions; every call answers E_NOTIMPL so that a
-// plugin built against the 2.9 header gets a defined answer instead of a NULL call.
-// The parameter types are spelled as the header's typedefs (WSLCPluginAPI_*), which
-// API_TABLE's field types pin down.
+// WSLC calls (SPEC §11). The parameter types are spelled as the header's
+// typedefs (WSLCPluginAPI_*), which API_TABLE's field types pin down. NULL
+// arguments are E_POINTER before anything else; the rest is wslc_api's.
 unsafe extern "C" fn wslc_mount_folder(
-    _session: WSLCSessionId,
-    _windows_path: LPCWSTR,
-    _mountpoint: LPCSTR,
-    _read_only: BOOL,
+    session: WSLCSessionId,
+    windows_path: LPCWSTR,
+    mountpoint: LPCSTR,
+    read_only: BOOL,
 ) -> HRESULT {
-    E_NOTIMPL
+    guarded(|| {
+        // SAFETY: a wide and a narrow NUL-terminated string (or NULL), per the header.
+        let (host, mp) = unsafe { (wide(windows_path), c_string(mountpoint)) };
+        match (host, mp) {
+            (Some(h), Some(m)) => wslc_api::mount_folder(session, &h, &m, read_only != 0),
+            _ => wslc_api::NULL_ARGUMENT,
+        }
+    })
 }
-unsafe extern "C" fn wslc_unmount_folder(_session: WSLCSessionId, _mountpoint: LPCSTR) -> HRESULT {
-    E_NOTIMPL
+
+unsafe extern "C" fn wslc_unmount_folder(session: WSLCSessionId, mountpoint: LPCSTR) -> HRESULT {
+    guarded(|| {
+        // SAFETY: a NUL-terminated string or NULL, per the header.
+        match unsafe { c_string(mountpoint) } {
+            Some(m) => wslc_api::unmount_folder(session, &m),
+            None => wslc_api::NULL_ARGUMENT,
+        }
+    })
 }
+
 unsafe extern "C" fn wslc_create_process(
-    _session: WSLCSessionId,
-    _executable: LPCSTR,
-    _arguments: *mut LPCSTR,
-    _env: *mut LPCSTR,
-    _process: *mut WSLCProcessHandle,
-    _errno: *mut c_int,
+    session: WSLCSessionId,
+    executable: LPCSTR,
+    arguments: *mut LPCSTR,
+    env: *mut LPCSTR,
+    process: *mut WSLCProcessHandle,
+    errno_out: *mut c_int,
 ) -> HRESULT {
-    E_NOTIMPL
+    guarded(|| {
+        let set_errno = |v: c_int| {
+            if !errno_out.is_null() {
+                // SAFETY: non-NULL; the plugin's out-parameter.
+                unsafe { *errno_out = v };
+            }
+        };
+        // WSL leaves 0 when the call fails before the session is found.
+        set_errno(0);
+        // SAFETY: a C string and NULL-terminated arrays (or NULL), per the header.
+        let (exe, mut argv, env) =
+            unsafe { (c_string(executable), c_argv(arguments), c_argv(env)) };
+        let Some(exe) = exe.filter(|_| !process.is_null()) else {
+            return wslc_api::NULL_ARGUMENT;
+        };
+        if argv.is_empty() {
+            argv.push(exe.clone());
+        }
+        match wslc_api::create_process(session, &exe, &argv, &env) {
+            Ok(p) => {
+                set_errno(-1);
+                let handle = Box::new(wslc_api::ProcessHandle::new(p));
+                // SAFETY: non-NULL (checked above); the plugin's out-parameter.
+                unsafe { *process = Box::into_raw(handle).cast() };
+                S_OK
+            }
+            Err((hr, errno)) => {
+                set_errno(errno);
+                hr
+            }
+        }
+    })
 }
+
+/// The handle a WSLCCreateProcess call wrote.
+///
+/// # Safety
+/// `process` is NULL or a handle from `wslc_create_process` not yet released.
+unsafe fn process_handle<'a>(process: WSLCProcessHandle) -> Option<&'a wslc_api::ProcessHandle> {
+    // SAFETY: the caller's contract: a live Box from wslc_create_process.
+    unsafe { process.cast::<wslc_api::ProcessHandle>().as_ref() }
+}
+
 unsafe extern "C" fn wslc_process_get_fd(
-    _process: WSLCProcessHandle,
-    _fd: WSLCProcessFd,
-    _handle: *mut HANDLE,
+    process: WSLCProcessHandle,
+    fd: WSLCProcessFd,
+    handle: *mut HANDLE,
 ) -> HRESULT {
-    E_NOTIMPL
+    guarded(|| {
+        // SAFETY: the header's contract for a WSLCProcessHandle.
+        let Some(p) = (unsafe { process_handle(process) }) else {
+            return wslc_api::NULL_ARGUMENT;
+        };
+        if handle.is_null() {
+            return wslc_api::NULL_ARGUMENT;
+        }
+        match p.take_fd(fd) {
+            Ok(owned) => {
+                // SAFETY: non-NULL (checked above); the caller owns the descriptor now.
+                unsafe { *handle = wslp_abi::handle_from_fd(owned.into_raw_fd()) };
+                S_OK
+            }
+            Err(hr) => hr,
+        }
+    })
 }
+
 unsafe extern "C" fn wslc_process_get_exit_event(
-    _process: WSLCProcessHandle,
-    _exit_event: *mut HANDLE,
+    process: WSLCProcessHandle,
+    exit_event: *mut HANDLE,
 ) -> HRESULT {
-    E_NOTIMPL
+    guarded(|| {
+        // SAFETY: the header's contract for a WSLCProcessHandle.
+        let Some(p) = (unsafe { process_handle(process) }) else {
+            return wslc_api::NULL_ARGUMENT;
+        };
+        if exit_event.is_null() {
+            return wslc_api::NULL_ARGUMENT;
+        }
+        match p.exit_event() {
+            Ok(owned) => {
+                // SAFETY: non-NULL (checked above); the caller owns the descriptor now.
+                unsafe { *exit_event = wslp_abi::handle_from_fd(owned.into_raw_fd()) };
+                S_OK
+            }
+            Err(hr) => hr,
+        }
+    })
 }
+
 unsafe extern "C" fn wslc_process_get_exit_code(
-    _process: WSLCProcessHandle,
-    _exit_code: *mut c_int,
+    process: WSLCProcessHandle,
+    exit_code: *mut c_int,
 ) -> HRESULT {
-    E_NOTIMPL
+    guarded(|| {
+        // SAFETY: the header's contract for a WSLCProcessHandle.
+        let Some(p) = (unsafe { process_handle(process) }) else {
+            return wslc_api::NULL_ARGUMENT;
+        };
+        if exit_code.is_null() {
+            return wslc_api::NULL_ARGUMENT;
+        }
+        let (hr, code) = p.exit_code();
+        // SAFETY: non-NULL (checked above); the plugin's out-parameter.
+        unsafe { *exit_code = code };
+        hr
+    })
 }
-unsafe extern "C" fn wslc_release_process(_process: WSLCProcessHandle) {}
+
+unsafe extern "C" fn wslc_release_process(process: WSLCProcessHandle) {
+    if process.is_null() {
+        return;
+    }
+    // SAFETY: a handle from wslc_create_process, released once (the header's contract).
+    let handle = unsafe { Box::from_raw(process.cast::<wslc_api::ProcessHandle>()) };
+    let _ = catch_unwind(AssertUnwindSafe(move || handle.release()));
+}
 
 /// `UserToken`/`UserSid`: non-NULL opaque handles of a uid. One leaked `u32` per
 /// distinct uid, so a handle stays valid for as long as a plugin keeps it.

@@ -34,6 +34,7 @@ mod sync;
 #[allow(unsafe_code)]
 mod sys;
 pub mod trace;
+pub mod wslc_api;
 
 pub use api::PluginServices;
 pub use instance::{
@@ -41,4 +42,5 @@ pub use instance::{
 };
 pub use manager::{HostConfig, PluginFailure, PluginManager};
 pub use out_of_process::forward_log;
+pub use wslc_api::{set_wslc_services, WslcProcess, WslcServices};
 pub use wslp_abi::GUID;

@@ -36,6 +36,7 @@ use crate::instance::{HookCall, HookOutcome, PluginInstance};
 use crate::protocol::{self, Dec, Enc, ProtoError};
 use crate::sys;
 use crate::trace::{self, PLUGIN_HOST_CRASHED, PLUGIN_HOST_TIMED_OUT};
+use crate::wslc_api;
 use wslp_ipc::frame::FrameError;
 
 /// What the plugin host loads: the registry path (signatures off), or the verified
@@ -655,7 +656,7 @@ fn serve_api(sock: &OwnedFd, name: &str) {
                 }
             }
         }
-        let (hr, fd) = match serve_one(&buf, name) {
+        let (hr, fds, tail) = match serve_one(&buf, name) {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(plugin = name, error = %e, "malformed API call from the plugin host; no more API calls from it");
@@ -663,9 +664,10 @@ fn serve_api(sock: &OwnedFd, name: &str) {
                 return;
             }
         };
-        let reply = Enc::new(protocol::T_API_DONE).i32(hr).finish();
-        // `fd` (the plugin's socket) is closed here once sent: the plugin owns its copy.
-        if protocol::send(sock.as_fd(), &reply, fd.as_ref().map(|f| f.as_fd())).is_err() {
+        let reply = Enc::new(protocol::T_API_DONE).i32(hr).raw(&tail).finish();
+        // `fds` (the plugin's sockets) are closed here once sent: the plugin owns its copies.
+        let borrowed: Vec<_> = fds.iter().map(|f| f.as_fd()).collect();
+        if protocol::send_fds(sock.as_fd(), &reply, &borrowed).is_err() {
             return;
         }
     }
@@ -673,10 +675,13 @@ fn serve_api(sock: &OwnedFd, name: &str) {
 
 /// One API call of the plugin host's, served; traced here when its frame says
 /// someone traces the plugin (`name`).
-pub(crate) fn serve_one(frame: &[u8], name: &str) -> Result<(i32, Option<OwnedFd>), ProtoError> {
+pub(crate) fn serve_one(
+    frame: &[u8],
+    name: &str,
+) -> Result<(i32, Vec<OwnedFd>, Vec<u8>), ProtoError> {
     let socket = |r: Result<OwnedFd, i32>| match r {
-        Ok(fd) => (S_OK, Some(fd)),
-        Err(hr) => (hr, None),
+        Ok(fd) => (S_OK, vec![fd], Vec::new()),
+        Err(hr) => (hr, Vec::new(), Vec::new()),
     };
     let traced = |call: &str, args, hr| {
         if let Some(t) = args {
@@ -698,7 +703,7 @@ pub(crate) fn serve_one(frame: &[u8], name: &str) -> Result<(i32, Option<OwnedFd
             });
             let hr = api::serve_mount_folder(session, host, vm, ro, mount_name);
             traced("MountFolder", t, hr);
-            (hr, None)
+            (hr, Vec::new(), Vec::new())
         }
         protocol::T_EXEC => {
             let session = d.u32()?;
@@ -727,6 +732,64 @@ pub(crate) fn serve_one(frame: &[u8], name: &str) -> Result<(i32, Option<OwnedFd
             traced("ExecuteBinaryInDistribution", t, api::result_hr(&r));
             socket(r)
         }
-        _ => (E_UNEXPECTED, None),
+        protocol::T_WSLC_MOUNT => {
+            let session = d.u32()?;
+            let host = d.str()?;
+            let mp = d.str()?;
+            let ro = d.bool()?;
+            let t = d.bool()?.then(|| {
+                let args = wslc_api::mount_args(session, &host, &mp, ro);
+                (trace::Started::now(), args)
+            });
+            let hr = wslc_api::serve_mount_folder(session, &host, &mp, ro);
+            traced("WSLCMountFolder", t, hr);
+            (hr, Vec::new(), Vec::new())
+        }
+        protocol::T_WSLC_UNMOUNT => {
+            let session = d.u32()?;
+            let mp = d.str()?;
+            let t = d
+                .bool()?
+                .then(|| (trace::Started::now(), wslc_api::unmount_args(session, &mp)));
+            let hr = wslc_api::serve_unmount_folder(session, &mp);
+            traced("WSLCUnmountFolder", t, hr);
+            (hr, Vec::new(), Vec::new())
+        }
+        protocol::T_WSLC_CREATE => {
+            let session = d.u32()?;
+            let exe = d.str()?;
+            let argv = d.strs()?;
+            let env = d.strs()?;
+            let t = d.bool()?.then(|| {
+                let args = wslc_api::create_args(session, &exe, &argv, &env);
+                (trace::Started::now(), args)
+            });
+            match wslc_api::serve_create_process(session, &exe, &argv, &env) {
+                Ok(p) => {
+                    traced("WSLCCreateProcess", t, S_OK);
+                    let [a, b, c] = p.stdio;
+                    let tail = Enc::new(0).i32(-1).u64(p.token).finish();
+                    (S_OK, vec![a, b, c, p.exit_event], tail[1..].to_vec())
+                }
+                Err((hr, errno)) => {
+                    traced("WSLCCreateProcess", t, hr);
+                    let tail = Enc::new(0).i32(errno).u64(0).finish();
+                    (hr, Vec::new(), tail[1..].to_vec())
+                }
+            }
+        }
+        protocol::T_WSLC_EXIT_CODE => {
+            let token = d.u64()?;
+            let tail = match wslc_api::serve_exit_code(token) {
+                Some(code) => Enc::new(0).u8(1).i32(code).finish(),
+                None => Enc::new(0).u8(0).i32(-1).finish(),
+            };
+            (S_OK, Vec::new(), tail[1..].to_vec())
+        }
+        protocol::T_WSLC_RELEASE => {
+            wslc_api::serve_release(d.u64()?);
+            (S_OK, Vec::new(), Vec::new())
+        }
+        _ => (E_UNEXPECTED, Vec::new(), Vec::new()),
     })
 }

@@ -78,6 +78,7 @@ fn run(service_pid: i32) -> Result<(), String> {
         sock: Mutex::new((api_sock, Vec::new())),
     });
     api::set_forwarder(Box::new(remote.clone()));
+    crate::wslc_api::set_forwarder(Box::new(remote.clone()));
     crate::trace::set_remote(
         trace_flag,
         Box::new(move |event| remote.notify(protocol::encode_trace(&event))),
@@ -213,6 +214,24 @@ struct RemoteApi {
 }
 
 impl RemoteApi {
+    /// One call: the HRESULT, the reply's tail after it, the descriptors.
+    fn call_full(&self, frame: Vec<u8>) -> Result<(i32, Vec<u8>, Vec<OwnedFd>), i32> {
+        if frame.len() > MAX_FRAME {
+            return Err(E_INVALIDARG);
+        }
+        let mut guard = crate::sync::lock(&self.sock);
+        let (sock, buf) = &mut *guard;
+        protocol::send(sock.as_fd(), &frame, None).map_err(|_| RPC_E_DISCONNECTED)?;
+        let fds = protocol::recv_soon_fds(sock.as_fd(), buf).map_err(|_| RPC_E_DISCONNECTED)?;
+        match buf.split_first() {
+            Some((&protocol::T_API_DONE, rest)) if rest.len() >= 4 => {
+                let hr = i32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]);
+                Ok((hr, rest[4..].to_vec(), fds))
+            }
+            _ => Err(E_UNEXPECTED),
+        }
+    }
+
     fn call(&self, frame: Vec<u8>) -> Result<Option<OwnedFd>, i32> {
         if frame.len() > MAX_FRAME {
             return Err(E_INVALIDARG);
@@ -239,6 +258,80 @@ impl RemoteApi {
     /// A `Trace` frame, returning once the service has published it.
     fn notify(&self, frame: Vec<u8>) {
         let _ = self.call(frame);
+    }
+}
+
+impl crate::wslc_api::WslcForwarder for Arc<RemoteApi> {
+    fn mount_folder(
+        &self,
+        session: u32,
+        host: &str,
+        mountpoint: &str,
+        ro: bool,
+        traced: bool,
+    ) -> i32 {
+        let frame = Enc::new(protocol::T_WSLC_MOUNT)
+            .u32(session)
+            .str(host)
+            .str(mountpoint)
+            .u8(ro as u8)
+            .u8(traced as u8)
+            .finish();
+        self.call_full(frame).map_or_else(|hr| hr, |(hr, _, _)| hr)
+    }
+
+    fn unmount_folder(&self, session: u32, mountpoint: &str, traced: bool) -> i32 {
+        let frame = Enc::new(protocol::T_WSLC_UNMOUNT)
+            .u32(session)
+            .str(mountpoint)
+            .u8(traced as u8)
+            .finish();
+        self.call_full(frame).map_or_else(|hr| hr, |(hr, _, _)| hr)
+    }
+
+    fn create_process(
+        &self,
+        session: u32,
+        executable: &str,
+        argv: &[String],
+        env: &[String],
+        traced: bool,
+    ) -> Result<crate::wslc_api::WslcProcess, (i32, i32)> {
+        let frame = Enc::new(protocol::T_WSLC_CREATE)
+            .u32(session)
+            .str(executable)
+            .strs(argv)
+            .strs(env)
+            .u8(traced as u8)
+            .finish();
+        let (hr, tail, fds) = self.call_full(frame).map_err(|hr| (hr, 0))?;
+        let mut d = Dec::body(&tail);
+        let errno = d.i32().map_err(|_| (E_UNEXPECTED, 0))?;
+        let token = d.u64().map_err(|_| (E_UNEXPECTED, errno))?;
+        if hr < 0 {
+            return Err((hr, errno));
+        }
+        let [stdin, stdout, stderr, exit_event] =
+            <[OwnedFd; 4]>::try_from(fds).map_err(|_| (E_UNEXPECTED, errno))?;
+        Ok(crate::wslc_api::WslcProcess {
+            token,
+            stdio: [stdin, stdout, stderr],
+            exit_event,
+        })
+    }
+
+    fn exit_code(&self, token: u64) -> Option<i32> {
+        let frame = Enc::new(protocol::T_WSLC_EXIT_CODE).u64(token).finish();
+        let (_, tail, _) = self.call_full(frame).ok()?;
+        let mut d = Dec::body(&tail);
+        match (d.u8().ok()?, d.i32().ok()?) {
+            (1, code) => Some(code),
+            _ => None,
+        }
+    }
+
+    fn release(&self, token: u64) {
+        let _ = self.call_full(Enc::new(protocol::T_WSLC_RELEASE).u64(token).finish());
     }
 }
 

@@ -54,8 +54,8 @@ pub(crate) fn decode_trace(body: &[u8]) -> R<wslp_ipc::trace::TraceEvent> {
 /// clear message instead of misreading frames. 2: `Load` carries the API version.
 /// 3: stream sockets and `wslp-ipc`'s length-prefixed frames instead of
 /// `SOCK_SEQPACKET` packets. 4: `Trace` frames, the trace flag on fd 5, the
-/// hooks set in `LoadDone`. 5: the WSLC hooks.
-pub(crate) const PROTOCOL_VERSION: u32 = 5;
+/// hooks set in `LoadDone`. 5: the WSLC hooks. 6: the WSLC calls.
+pub(crate) const PROTOCOL_VERSION: u32 = 6;
 
 /// The largest frame either side sends or accepts. An API call bigger than this
 /// (a huge argv) is refused with `E_INVALIDARG`.
@@ -106,6 +106,15 @@ pub(crate) const T_API_DONE: u8 = 13;
 /// Either way the event is out before the call returns to the plugin, so the
 /// trace keeps the plugin's order and a hook's calls come before its reply.
 pub(crate) const T_TRACE: u8 = 14;
+/// The WSLC calls (SPEC §11). `WslcCreate`'s reply carries, after the
+/// HRESULT, `*Errno` (i32) and the process's token (u64), with four
+/// descriptors on success: stdin, stdout, stderr, the exit event.
+/// `WslcExitCode`'s carries whether it exited (u8) and the code (i32).
+pub(crate) const T_WSLC_MOUNT: u8 = 15;
+pub(crate) const T_WSLC_UNMOUNT: u8 = 16;
+pub(crate) const T_WSLC_CREATE: u8 = 17;
+pub(crate) const T_WSLC_EXIT_CODE: u8 = 18;
+pub(crate) const T_WSLC_RELEASE: u8 = 19;
 
 /// Builds one frame.
 pub(crate) struct Enc(Vec<u8>);
@@ -145,6 +154,11 @@ impl Enc {
     pub(crate) fn strs(self, v: &[String]) -> Self {
         v.iter().fold(self.u32(v.len() as u32), |e, s| e.str(s))
     }
+    /// Bytes already encoded (a reply's tail).
+    pub(crate) fn raw(mut self, v: &[u8]) -> Self {
+        self.0.extend_from_slice(v);
+        self
+    }
     pub(crate) fn guid(self, g: &GUID) -> Self {
         let mut e = self
             .u32(g.Data1)
@@ -178,6 +192,10 @@ impl<'a> Dec<'a> {
             Some((tag, rest)) => Ok((*tag, Dec(rest))),
             None => Err(ProtoError::Malformed("empty frame")),
         }
+    }
+    /// A decoder of bytes with no tag (a reply's tail).
+    pub(crate) fn body(bytes: &'a [u8]) -> Dec<'a> {
+        Dec(bytes)
     }
     fn take(&mut self, n: usize) -> R<&'a [u8]> {
         if self.0.len() < n {
@@ -252,15 +270,21 @@ impl<'a> Dec<'a> {
 /// What either side accepts in one frame: one descriptor at most.
 const LIMITS: Limits = Limits {
     max_len: MAX_FRAME,
-    max_fds: 1,
+    // WSLCCreateProcess's reply: three stdio sockets and an exit event.
+    max_fds: 4,
 };
 
 /// Sends one frame, with `fd` beside it when given. Never raises SIGPIPE.
 pub(crate) fn send(sock: BorrowedFd<'_>, frame: &[u8], fd: Option<BorrowedFd<'_>>) -> R<()> {
+    send_fds(sock, frame, fd.as_slice())
+}
+
+/// [`send`] with several descriptors.
+pub(crate) fn send_fds(sock: BorrowedFd<'_>, frame: &[u8], fds: &[BorrowedFd<'_>]) -> R<()> {
     if frame.len() > MAX_FRAME {
         return Err(ProtoError::TooLarge);
     }
-    Ok(wslp_ipc::frame::send(sock, frame, fd.as_slice())?)
+    Ok(wslp_ipc::frame::send(sock, frame, fds)?)
 }
 
 /// Receives one frame into `buf` (resized to the frame) and the descriptor sent
@@ -297,14 +321,19 @@ pub(crate) const SPIN: Duration = Duration::from_micros(50);
 /// sleeping (yielding to any runnable thread) keeps this CPU from going idle, and
 /// waking an idle CPU costs tens of microseconds in a VM; then it sleeps in `recv`.
 pub(crate) fn recv_soon(sock: BorrowedFd<'_>, buf: &mut Vec<u8>) -> R<Option<OwnedFd>> {
+    Ok(recv_soon_fds(sock, buf)?.into_iter().next())
+}
+
+/// [`recv_soon`] keeping every descriptor that came.
+pub(crate) fn recv_soon_fds(sock: BorrowedFd<'_>, buf: &mut Vec<u8>) -> R<Vec<OwnedFd>> {
     let until = Instant::now() + SPIN;
     while Instant::now() < until {
-        if let Some(fd) = try_recv(sock, buf, None)? {
-            return Ok(fd);
+        if let Some(fds) = wslp_ipc::frame::try_recv(sock, buf, LIMITS, None)? {
+            return Ok(fds);
         }
         std::thread::yield_now();
     }
-    recv(sock, buf)
+    Ok(wslp_ipc::frame::recv(sock, buf, LIMITS, None)?)
 }
 
 const HOOK_VM_STARTED: u8 = 1;

@@ -192,8 +192,10 @@ fn api_calls_reach_the_services_with_wsl_error_codes() {
     );
 }
 
+/// Outside a WSLC session (no service serves them here) the calls find no
+/// session; a NULL process handle is E_POINTER (SPEC §11).
 #[test]
-fn wslc_calls_return_e_notimpl() {
+fn wslc_calls_without_a_session_find_none() {
     let root = Root::new();
     let so = root.plugin("Rec", "recorder.c", "rec.so", "tag r\nOnVMStarted wslc\n");
     let m = root.manager();
@@ -201,7 +203,7 @@ fn wslc_calls_return_e_notimpl() {
     m.on_vm_started(&s, 0).unwrap();
     assert_eq!(
         grep(&plugin_log(&so), " wslc "),
-        ["r OnVMStarted wslc mount=0x80004001 unmount=0x80004001 create=0x80004001 getfd=0x80004001 exitevent=0x80004001 exitcode=0x80004001"]
+        ["r OnVMStarted wslc mount=0x8004060f unmount=0x8004060f create=0x8004060f getfd=0x80004003 exitevent=0x80004003 exitcode=0x80004003"]
     );
 }
 
@@ -595,7 +597,8 @@ fn cpp_plugin_written_the_windows_way_builds_and_runs() {
 
 /// A WSLC plugin written as Microsoft's test plugin calls the API (released
 /// WSLCMountFolder signature, OnWslcVm* typedefs, CloseHandle/WaitForSingleObject)
-/// builds against the header and loads; its WSLC calls get E_NOTIMPL for now.
+/// builds against the header and loads; outside a session its calls find none
+/// (WSLC_E_SESSION_NOT_FOUND), and a NULL process handle is E_POINTER.
 #[test]
 fn wslc_plugin_written_as_microsofts_builds_loads_and_calls() {
     let root = Root::new();
@@ -604,9 +607,9 @@ fn wslc_plugin_written_as_microsofts_builds_loads_and_calls() {
     let s = m.open_session(0, HostServices::new());
     assert_eq!(
         m.on_vm_started(&s, 0).unwrap_err().to_string(),
-        "A fatal error was returned by plugin 'Wslc'. Error message: 'WSLC calls: create=0x80004001 \
-         getfd(999)=0x80004001 exitcode=0x80004001 mount-rw=0x80004001 mount-ro=0x80004001 \
-         unmount=0x80004001 relative=0x80004001'\n\
+        "A fatal error was returned by plugin 'Wslc'. Error message: 'WSLC calls: create=0x8004060f \
+         getfd(999)=0x80004003 exitcode=0x80004003 mount-rw=0x8004060f mount-ro=0x8004060f \
+         unmount=0x8004060f relative=0x8004060f'\n\
          Error code: Wsl/Service/CreateInstance/CreateVm/Plugin/E_ABORT"
     );
 }

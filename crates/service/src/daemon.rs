@@ -177,6 +177,8 @@ pub fn run(paths: Paths, opts: DaemonOptions) -> Result<bool, DaemonError> {
     let backend = Box::new(wslp_vm::NamespaceBackend);
     let instance =
         Arc::new(Instance::new(paths.clone(), settings, backend).map_err(DaemonError::Instance)?);
+    // Plugins' WSLC calls go to this instance's sessions.
+    wslp_host::set_wslc_services(Arc::new(crate::wslc::Api::new(&instance)));
     {
         // systemctl stop and kill send SIGTERM: stop distributions and the VM
         // with their stop hooks (SPEC §4: they still work during a service

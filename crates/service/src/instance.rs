@@ -799,6 +799,7 @@ fn run_boot_command(vm: &dyn Vm, r: &Running, command: &str) {
         let null = std::fs::File::open("/dev/null").map_err(|e| e.to_string())?;
         r.distro
             .spawn(wslp_vm::ProcessSpec {
+                program: None,
                 argv: vec!["/bin/sh".into(), "-c".into(), command.into()],
                 env: crate::server::base_env("root", "/root", "/bin/sh", None, None),
                 cwd: None,

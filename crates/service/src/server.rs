@@ -237,6 +237,7 @@ fn dispatch(
             tell(&stderr, &notices);
             let vm = vm?;
             let spec = ProcessSpec {
+                program: None,
                 argv: vec!["/bin/sh".into()],
                 env: base_env("root", "/root", "/bin/sh", term, None),
                 cwd: Some(PathBuf::from("/")),
@@ -539,6 +540,7 @@ fn run_command(
     let mut env = base_env(&user.name, &user.home, &user.shell, run.term, run.lang);
     env.push(("WSL_DISTRO_NAME".into(), record.name.clone()));
     let spec = ProcessSpec {
+        program: None,
         argv,
         env,
         cwd: Some(cwd),

@@ -47,6 +47,12 @@ pub struct SessionState {
     storage: PathBuf,
     /// The running VM; its mutex is the session's lifecycle lock.
     vm: Mutex<Option<Arc<SessionVm>>>,
+    /// The VM the WSLC calls act on: set before WslcVmStarted, cleared after
+    /// WslcVmStopping, so both hooks may call (without the lifecycle lock).
+    calls_vm: std::sync::RwLock<Option<Arc<SessionVm>>>,
+    /// False while OnSessionCreated runs (the calls see the session, without
+    /// a VM); a refused session is removed.
+    ready: AtomicBool,
     /// Operations in progress: the VM is not idle while any is.
     in_flight: AtomicUsize,
     idle_since: Mutex<Option<Instant>>,
@@ -55,6 +61,9 @@ pub struct SessionState {
     /// Containers whose ContainerStarted has not returned yet, and whether
     /// each died meanwhile: its ContainerStopping waits for it.
     starting: Mutex<HashMap<String, bool>>,
+    /// Mount points WSLCMountFolder made in the VM that runs (a VM run's
+    /// mounts go with it).
+    mounts: Mutex<std::collections::HashSet<String>>,
 }
 
 /// Counts an operation in a session until dropped.
@@ -81,7 +90,8 @@ impl Sessions {
         sync::lock(&self.by_name).get(name).cloned()
     }
 
-    /// The session with this id, for the WSLC API calls.
+    /// The session with this id, for the WSLC API calls (also while
+    /// OnSessionCreated runs).
     pub fn by_id(&self, id: u32) -> Option<Arc<SessionState>> {
         self.all()
             .into_iter()
@@ -92,7 +102,9 @@ impl Sessions {
 impl SessionState {
     /// The running VM, if any; never starts one (for the WSLC API calls).
     pub fn running_vm(&self) -> Option<Arc<SessionVm>> {
-        sync::lock(&self.vm).clone().filter(|v| v.is_running())
+        sync::read(&self.calls_vm)
+            .clone()
+            .filter(|v| v.is_running())
     }
 }
 
@@ -148,7 +160,7 @@ fn open_session(
                 "E_ACCESSDENIED",
             ));
         }
-        return Ok(s);
+        return wait_ready(s);
     }
     if inst.shutting_down.load(Ordering::SeqCst) {
         return Err(Failure::service(
@@ -158,32 +170,53 @@ fn open_session(
     }
     let storage = inst.paths.root.join("wslc").join(&name);
     claim_storage(&storage, peer.uid)?;
-    let mut map = sync::lock(&sessions.by_name);
-    // Another client may have created it meanwhile.
-    if let Some(s) = map.get(&name) {
-        return Ok(s.clone());
-    }
-    let info = WslcSession {
-        id: sessions.last_id.fetch_add(1, Ordering::SeqCst) + 1,
-        name: name.clone(),
-        application_pid: peer.pid.max(0) as u32,
+    let s = {
+        let mut map = sync::lock(&sessions.by_name);
+        // Another client may have created it meanwhile.
+        if let Some(s) = map.get(&name) {
+            let s = s.clone();
+            drop(map);
+            return wait_ready(s);
+        }
+        let s = Arc::new(SessionState {
+            info: WslcSession {
+                id: sessions.last_id.fetch_add(1, Ordering::SeqCst) + 1,
+                name: name.clone(),
+                application_pid: peer.pid.max(0) as u32,
+            },
+            owner: peer.uid,
+            storage,
+            vm: Mutex::new(None),
+            calls_vm: std::sync::RwLock::new(None),
+            ready: AtomicBool::new(false),
+            in_flight: AtomicUsize::new(0),
+            idle_since: Mutex::new(None),
+            terminated: AtomicBool::new(false),
+            starting: Mutex::new(HashMap::new()),
+            mounts: Mutex::new(Default::default()),
+        });
+        map.insert(name.clone(), s.clone());
+        s
     };
     // A plugin may refuse the session: then it never existed (no later hook).
-    if let Err(f) = inst.plugins.on_session_created(&info) {
+    if let Err(f) = inst.plugins.on_session_created(&s.info) {
+        s.terminated.store(true, Ordering::SeqCst);
+        sync::lock(&sessions.by_name).remove(&name);
         return Err(Failure::text(f.text));
     }
-    info!(session = info.id, name = %name, uid = peer.uid, "wslc session created");
-    let s = Arc::new(SessionState {
-        info,
-        owner: peer.uid,
-        storage,
-        vm: Mutex::new(None),
-        in_flight: AtomicUsize::new(0),
-        idle_since: Mutex::new(None),
-        terminated: AtomicBool::new(false),
-        starting: Mutex::new(HashMap::new()),
-    });
-    map.insert(name, s.clone());
+    s.ready.store(true, Ordering::SeqCst);
+    info!(session = s.info.id, name = %name, uid = peer.uid, "wslc session created");
+    Ok(s)
+}
+
+/// A session another client is creating: once OnSessionCreated accepted it.
+fn wait_ready(s: Arc<SessionState>) -> Result<Arc<SessionState>, Failure> {
+    while !s.ready.load(Ordering::SeqCst) {
+        if s.terminated.load(Ordering::SeqCst) {
+            return Err(session_not_found(&s.info.name));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
     Ok(s)
 }
 
@@ -257,10 +290,13 @@ fn ensure_vm(inst: &Arc<Instance>, s: &Arc<SessionState>) -> Result<Arc<SessionV
         "wslc session vm started, engine ready"
     );
     *slot = Some(vm.clone());
+    *sync::write(&s.calls_vm) = Some(vm.clone());
     *sync::lock(&s.idle_since) = None;
     watch_deaths(inst, s, &vm);
-    drop(slot);
+    // Under the lifecycle lock: an idle stop cannot come between the start
+    // and its WslcVmStarted, and WslcVmStopping always follows it.
     inst.plugins.on_wslc_vm_started(&s.info);
+    drop(slot);
     Ok(vm)
 }
 
@@ -304,17 +340,21 @@ fn stop_vm_locked(inst: &Instance, s: &SessionState, slot: &mut Option<Arc<Sessi
         vm.stop_engine(ENGINE_STOP_GRACE);
         inst.plugins.on_wslc_vm_stopping(&s.info);
     }
+    *sync::write(&s.calls_vm) = None;
     vm.stop(ENGINE_STOP_GRACE);
+    sync::lock(&s.mounts).clear();
     info!(session = s.info.id, "wslc session vm stopped");
 }
 
 /// Ends a session: its VM stops, OnSessionStopping, and it is forgotten.
 fn terminate(inst: &Instance, s: &SessionState) {
     let mut slot = sync::lock(&s.vm);
-    if s.terminated.swap(true, Ordering::SeqCst) {
+    if s.terminated.load(Ordering::SeqCst) {
         return;
     }
+    // WslcVmStopping may still call into the session; then it is gone.
     stop_vm_locked(inst, s, &mut slot);
+    s.terminated.store(true, Ordering::SeqCst);
     drop(slot);
     inst.plugins.on_session_stopping(&s.info);
     sync::lock(&inst.wslc.by_name).remove(&s.info.name);
@@ -716,6 +756,206 @@ fn human_size(bytes: i64) -> String {
 
 fn pretty(v: &serde_json::Value) -> String {
     format!("{}\n", serde_json::to_string_pretty(v).unwrap_or_default())
+}
+
+/// The WSLC calls of plugins (SPEC §11), served from the sessions: they act
+/// on a session's running VM and never start one.
+pub struct Api {
+    inst: std::sync::Weak<Instance>,
+    next_token: std::sync::atomic::AtomicU64,
+    /// Processes not released yet: 128 + the signal when one ended them
+    /// (137 when the VM went away).
+    processes: Mutex<HashMap<u64, Arc<wslp_vm::Process>>>,
+}
+
+impl Api {
+    pub fn new(inst: &Arc<Instance>) -> Api {
+        Api {
+            inst: Arc::downgrade(inst),
+            next_token: std::sync::atomic::AtomicU64::new(1),
+            processes: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The session, then its VM: WSLC_E_SESSION_NOT_FOUND, then WSLC_E_VM_NOT_RUNNING.
+    fn session_vm(&self, id: u32) -> Result<(Arc<SessionState>, Arc<SessionVm>), i32> {
+        use wslp_abi::hresult::{WSLC_E_SESSION_NOT_FOUND, WSLC_E_VM_NOT_RUNNING};
+        let inst = self.inst.upgrade().ok_or(WSLC_E_SESSION_NOT_FOUND)?;
+        let s = inst.wslc.by_id(id).ok_or(WSLC_E_SESSION_NOT_FOUND)?;
+        let vm = s.running_vm().ok_or(WSLC_E_VM_NOT_RUNNING)?;
+        Ok((s, vm))
+    }
+}
+
+impl wslp_host::WslcServices for Api {
+    fn mount_folder(
+        &self,
+        session: u32,
+        host_path: &str,
+        mountpoint: &str,
+        read_only: bool,
+    ) -> i32 {
+        use wslp_abi::hresult::{hresult_from_win32, win32, E_INVALIDARG, S_OK};
+        let (s, vm) = match self.session_vm(session) {
+            Ok(x) => x,
+            Err(hr) => return hr,
+        };
+        if !host_path.starts_with('/') {
+            return E_INVALIDARG;
+        }
+        if !std::path::Path::new(host_path).is_dir() {
+            return hresult_from_win32(win32::ERROR_PATH_NOT_FOUND);
+        }
+        if !mountpoint.starts_with('/') {
+            return E_INVALIDARG;
+        }
+        let mut mounts = sync::lock(&s.mounts);
+        if mounts.contains(mountpoint) {
+            return hresult_from_win32(win32::ERROR_ALREADY_EXISTS);
+        }
+        match vm
+            .vm()
+            .mount_folder(std::path::Path::new(host_path), mountpoint, read_only)
+        {
+            Ok(()) => {
+                mounts.insert(mountpoint.to_string());
+                S_OK
+            }
+            Err(e) => e.hresult(),
+        }
+    }
+
+    fn unmount_folder(&self, session: u32, mountpoint: &str) -> i32 {
+        use wslp_abi::hresult::{hresult_from_win32, win32, E_FAIL, S_OK};
+        let (s, vm) = match self.session_vm(session) {
+            Ok(x) => x,
+            Err(hr) => return hr,
+        };
+        let mut mounts = sync::lock(&s.mounts);
+        if !mounts.contains(mountpoint) {
+            return hresult_from_win32(win32::ERROR_NOT_FOUND);
+        }
+        // umount(8) in the VM's root namespaces; one already undone there
+        // ("not mounted") is fine.
+        let script = "umount -l -- \"$1\" 2>/dev/null || ! grep -q \" $1 \" /proc/self/mountinfo";
+        let argv = ["/bin/sh", "-c", script, "sh", mountpoint].map(String::from);
+        let code = run_in_vm(&vm, &argv);
+        if code != Some(0) {
+            warn!(mountpoint, ?code, "WSLCUnmountFolder: umount failed");
+            return E_FAIL;
+        }
+        mounts.remove(mountpoint);
+        S_OK
+    }
+
+    fn create_process(
+        &self,
+        session: u32,
+        executable: &str,
+        argv: &[String],
+        env: &[String],
+    ) -> Result<wslp_host::WslcProcess, (i32, i32)> {
+        use wslp_abi::hresult::{E_FAIL, WSLC_E_SESSION_NOT_FOUND};
+        // *Errno: 0 when the session was not found, -1 from then on.
+        let (_, vm) = self.session_vm(session).map_err(|hr| {
+            (
+                hr,
+                if hr == WSLC_E_SESSION_NOT_FOUND {
+                    0
+                } else {
+                    -1
+                },
+            )
+        })?;
+        let pair = || {
+            std::os::unix::net::UnixStream::pair()
+                .map(|(a, b)| (OwnedFd::from(a), OwnedFd::from(b)))
+                .map_err(|_| (E_FAIL, -1))
+        };
+        let (in_ours, in_theirs) = pair()?;
+        let (out_ours, out_theirs) = pair()?;
+        let (err_ours, err_theirs) = pair()?;
+        let spec = wslp_vm::ProcessSpec {
+            program: Some(executable.to_string()),
+            argv: argv.to_vec(),
+            env: env
+                .iter()
+                .map(|kv| match kv.split_once('=') {
+                    Some((k, v)) => (k.to_string(), v.to_string()),
+                    None => (kv.clone(), String::new()),
+                })
+                .collect(),
+            cwd: None,
+            uid: 0,
+            gid: 0,
+            groups: vec![],
+            stdin: in_theirs,
+            stdout: out_theirs,
+            stderr: err_theirs,
+            controlling_tty: false,
+            rlimits: Vec::new(),
+            no_new_privs: false,
+        };
+        let process = vm.vm().spawn(spec).map_err(|e| match &e {
+            wslp_vm::VmError::Exec { cause, .. } => (E_FAIL, cause.raw_os_error().unwrap_or(-1)),
+            _ => (e.hresult(), -1),
+        })?;
+        let exit_event = process.exit_event().map_err(|e| (e.hresult(), -1))?;
+        let token = self.next_token.fetch_add(1, Ordering::SeqCst);
+        // The VM's watcher reaps it; kept until the plugin releases it.
+        sync::lock(&self.processes).insert(token, Arc::new(process));
+        Ok(wslp_host::WslcProcess {
+            token,
+            stdio: [in_ours, out_ours, err_ours],
+            exit_event,
+        })
+    }
+
+    fn exit_code(&self, token: u64) -> Option<i32> {
+        let p = sync::lock(&self.processes).get(&token).cloned()?;
+        if let Some(code) = p.try_wait() {
+            return Some(code);
+        }
+        // Its exit event may already say it exited while the reaper has not
+        // run yet: then its status is moments away, and the plugin that saw
+        // the event must get it.
+        let exited = p.exit_event().ok().is_some_and(|fd| {
+            use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+            use std::os::fd::AsFd;
+            let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+            matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
+        });
+        if exited {
+            p.wait().ok()
+        } else {
+            None
+        }
+    }
+
+    fn release(&self, token: u64) {
+        sync::lock(&self.processes).remove(&token);
+    }
+}
+
+/// Runs a short command as root in the VM's root namespaces; its exit code.
+fn run_in_vm(vm: &SessionVm, argv: &[String]) -> Option<i32> {
+    let null = || std::fs::File::open("/dev/null").ok().map(OwnedFd::from);
+    let spec = wslp_vm::ProcessSpec {
+        program: None,
+        argv: argv.to_vec(),
+        env: vec![("PATH".into(), wslp_vm::DEFAULT_PATH.into())],
+        cwd: None,
+        uid: 0,
+        gid: 0,
+        groups: vec![],
+        stdin: null()?,
+        stdout: null()?,
+        stderr: vm.vm().log_writer().ok()?,
+        controlling_tty: false,
+        rlimits: Vec::new(),
+        no_new_privs: false,
+    };
+    vm.vm().spawn(spec).ok()?.wait().ok()
 }
 
 #[cfg(test)]

@@ -496,6 +496,7 @@ fn capture(
         .map_err(io("cannot open /dev/null"))?
         .into();
     let spec = ProcessSpec {
+        program: None,
         argv: argv.iter().map(|s| s.to_string()).collect(),
         env: wslp_service::server::base_env("root", "/root", "/bin/sh", None, None),
         cwd: Some(PathBuf::from("/")),

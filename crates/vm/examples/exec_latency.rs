@@ -47,6 +47,7 @@ fn main() {
         };
         let p = vm
             .spawn(ProcessSpec {
+                program: None,
                 argv: argv.clone(),
                 env: vec![],
                 cwd: None,

@@ -251,11 +251,14 @@ impl Target<'_> {
     }
 
     fn spawn(&self, spec: ProcessSpec) -> Result<Process, VmError> {
-        let program = spec
-            .argv
-            .first()
-            .ok_or_else(|| VmError::InvalidArgument("argv is empty".into()))?
-            .clone();
+        let program = match &spec.program {
+            Some(p) => p.clone(),
+            None => spec
+                .argv
+                .first()
+                .ok_or_else(|| VmError::InvalidArgument("argv is empty".into()))?
+                .clone(),
+        };
         let cwd = match &spec.cwd {
             Some(p) => p
                 .to_str()

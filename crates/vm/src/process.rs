@@ -21,6 +21,9 @@ pub struct ProcessSpec {
     /// `argv[0]` is the program; without a `/` it is looked up in the `PATH` of
     /// `env` (or the default `PATH` when `env` has none), inside the VM or distribution.
     pub argv: Vec<String>,
+    /// The program to run when it is not `argv[0]` (execvpe's `file`, looked
+    /// up the same way).
+    pub program: Option<String>,
     /// The complete environment.
     pub env: Vec<(String, String)>,
     /// Working directory inside the VM or distribution (default `/`); it is an
@@ -324,6 +327,14 @@ impl Process {
         } else {
             None
         }
+    }
+
+    /// A new descriptor of the process (a pidfd) that polls readable once it
+    /// has exited, for a caller that waits on events: WSLC's exit event.
+    pub fn exit_event(&self) -> Result<OwnedFd, VmError> {
+        self.pidfd
+            .try_clone()
+            .map_err(|e| VmError::io(format!("duplicating the pidfd of process {}", self.pid), e))
     }
 
     /// Sends a signal (the pidfd makes this safe against pid reuse).

@@ -126,6 +126,7 @@ impl SessionVm {
             .map_err(|e| WslcError::io("opening /dev/null", e))?
             .into();
         let process = vm.spawn(ProcessSpec {
+            program: None,
             argv: vec!["/bin/sh".into(), "-c".into(), LAUNCHER.into()],
             env: vec![("PATH".into(), DEFAULT_PATH.into())],
             cwd: None,

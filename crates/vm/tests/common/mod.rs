@@ -37,6 +37,7 @@ pub fn spec(argv: &[&str]) -> (ProcessSpec, File, File) {
     let (err_r, err_w) = pipe();
     let null = std::fs::File::open("/dev/null").unwrap();
     let spec = ProcessSpec {
+        program: None,
         argv: strings(argv),
         env: default_env(),
         cwd: None,
