@@ -59,6 +59,12 @@ impl Api {
         Api { version, table }
     }
 
+    /// The host's WSLC calls, when its version has them.
+    #[cfg(unix)]
+    pub(crate) fn raw_wslc(&self) -> Option<crate::ffi::host::RawWslc> {
+        self.table.wslc
+    }
+
     /// The WSL API version the host implements (`Api->Version`).
     pub fn version(&self) -> Version {
         self.version

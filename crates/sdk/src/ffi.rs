@@ -137,6 +137,11 @@ pub unsafe fn entry_point<E: Exported>(
                     .write(Some(on_distribution_unregistered::<E>));
             }
         }
+        #[cfg(unix)]
+        // SAFETY: as above; the host's version says the WSLC tail is there.
+        unsafe {
+            wslc_hooks::install::<E>(hooks, api.version())
+        };
         Ok(())
     };
     let result = catch_unwind(AssertUnwindSafe(run)).unwrap_or_else(|p| Err(panicked(p)));
@@ -272,3 +277,134 @@ distribution_hook!(
     "OnDistributionUnregistered",
     false
 );
+
+/// The WSLC hooks (WSL 2.9.0, the VM ones 2.9.5), Linux only.
+#[cfg(unix)]
+mod wslc_hooks {
+    use super::{run_hook, Exported};
+    use crate::ffi::host::narrow;
+    use crate::sys::{WSLPluginHooksV1, HRESULT, LPCSTR};
+    use crate::version::Version;
+    use crate::wslc::{Container, Image, WslcSession};
+    use crate::Plugin;
+    use std::ptr::addr_of_mut;
+    use wslp_abi::hresult::E_INVALIDARG;
+    use wslp_abi::types::WSLCSessionInformation;
+
+    /// # Safety
+    /// `hooks` is the host's writable table of at least `version`'s size.
+    pub(super) unsafe fn install<E: Exported>(hooks: *mut WSLPluginHooksV1, version: Version) {
+        if version >= Version::WSLC_API {
+            // SAFETY: the caller's contract: these fields are there.
+            unsafe {
+                addr_of_mut!((*hooks).OnSessionCreated).write(Some(session_created::<E>));
+                addr_of_mut!((*hooks).OnSessionStopping).write(Some(session_stopping::<E>));
+                addr_of_mut!((*hooks).ContainerStarted).write(Some(container_started::<E>));
+                addr_of_mut!((*hooks).ContainerStopping).write(Some(container_stopping::<E>));
+                addr_of_mut!((*hooks).ImageCreated).write(Some(image_created::<E>));
+                addr_of_mut!((*hooks).ImageDeleted).write(Some(image_deleted::<E>));
+            }
+        }
+        if version >= Version::WSLC_VM_HOOKS {
+            // SAFETY: as above.
+            unsafe {
+                addr_of_mut!((*hooks).WslcVmStarted).write(Some(vm_started::<E>));
+                addr_of_mut!((*hooks).WslcVmStopping).write(Some(vm_stopping::<E>));
+            }
+        }
+    }
+
+    /// A hook with only the session.
+    macro_rules! session_hook {
+        ($fn:ident, $method:ident, $name:literal, $fatal:literal) => {
+            unsafe extern "C" fn $fn<E: Exported>(s: *const WSLCSessionInformation) -> HRESULT {
+                // SAFETY: NULL or the host's struct, valid during the call.
+                let Some(s) = (unsafe { s.as_ref() }) else {
+                    return E_INVALIDARG;
+                };
+                let session = WslcSession::from_raw(s);
+                run_hook::<E>($name, $fatal, |p| p.$method(&session))
+            }
+        };
+    }
+
+    session_hook!(
+        session_created,
+        on_session_created,
+        "OnSessionCreated",
+        true
+    );
+    session_hook!(
+        session_stopping,
+        on_session_stopping,
+        "OnSessionStopping",
+        false
+    );
+    session_hook!(vm_started, on_wslc_vm_started, "WslcVmStarted", false);
+    session_hook!(vm_stopping, on_wslc_vm_stopping, "WslcVmStopping", false);
+
+    /// The session and the hook's string, both valid during the call.
+    ///
+    /// # Safety
+    /// What the host passes to a WSLC hook.
+    unsafe fn args<'a>(
+        s: *const WSLCSessionInformation,
+        text: LPCSTR,
+    ) -> Option<(WslcSession<'a>, &'a str)> {
+        // SAFETY: the caller's contract.
+        let s = unsafe { s.as_ref() }?;
+        // SAFETY: the caller's contract.
+        let text = unsafe { narrow(text) }?;
+        Some((WslcSession::from_raw(s), text))
+    }
+
+    unsafe extern "C" fn container_started<E: Exported>(
+        s: *const WSLCSessionInformation,
+        inspect: LPCSTR,
+    ) -> HRESULT {
+        // SAFETY: what the host passes.
+        let Some((session, json)) = (unsafe { args(s, inspect) }) else {
+            return E_INVALIDARG;
+        };
+        run_hook::<E>("ContainerStarted", true, |p| {
+            p.on_container_started(&session, &Container::parse(json)?)
+        })
+    }
+
+    unsafe extern "C" fn container_stopping<E: Exported>(
+        s: *const WSLCSessionInformation,
+        id: LPCSTR,
+    ) -> HRESULT {
+        // SAFETY: what the host passes.
+        let Some((session, id)) = (unsafe { args(s, id) }) else {
+            return E_INVALIDARG;
+        };
+        run_hook::<E>("ContainerStopping", false, |p| {
+            p.on_container_stopping(&session, id)
+        })
+    }
+
+    unsafe extern "C" fn image_created<E: Exported>(
+        s: *const WSLCSessionInformation,
+        inspect: LPCSTR,
+    ) -> HRESULT {
+        // SAFETY: what the host passes.
+        let Some((session, json)) = (unsafe { args(s, inspect) }) else {
+            return E_INVALIDARG;
+        };
+        run_hook::<E>("ImageCreated", false, |p| {
+            p.on_image_created(&session, &Image::parse(json)?)
+        })
+    }
+
+    unsafe extern "C" fn image_deleted<E: Exported>(
+        s: *const WSLCSessionInformation,
+        id: LPCSTR,
+    ) -> HRESULT {
+        // SAFETY: what the host passes.
+        let Some((session, id)) = (unsafe { args(s, id) }) else {
+            return E_INVALIDARG;
+        };
+        run_hook::<E>("ImageDeleted", false, |p| p.on_image_deleted(&session, id))
+    }
+}

@@ -69,6 +69,8 @@ pub mod sys;
 pub mod version;
 pub mod views;
 pub mod wide;
+#[cfg(unix)]
+pub mod wslc;
 
 pub use api::{Api, SessionId};
 pub use error::{Error, Result};
@@ -152,6 +154,73 @@ pub trait Plugin: Sized + Send + Sync + 'static {
         distribution: &OfflineDistribution<'_>,
     ) -> Result<()> {
         let _ = (session, distribution);
+        Ok(())
+    }
+
+    /// OnSessionCreated (WSLC, SPEC §11): an error refuses the session, with
+    /// its message shown as in [`on_vm_started`](Self::on_vm_started).
+    #[cfg(unix)]
+    fn on_session_created(&self, session: &wslc::WslcSession<'_>) -> Result<()> {
+        let _ = session;
+        Ok(())
+    }
+
+    /// OnSessionStopping: errors are only logged.
+    #[cfg(unix)]
+    fn on_session_stopping(&self, session: &wslc::WslcSession<'_>) -> Result<()> {
+        let _ = session;
+        Ok(())
+    }
+
+    /// ContainerStarted: an error stops the container and fails the command
+    /// that started it, with its message.
+    #[cfg(unix)]
+    fn on_container_started(
+        &self,
+        session: &wslc::WslcSession<'_>,
+        container: &wslc::Container,
+    ) -> Result<()> {
+        let _ = (session, container);
+        Ok(())
+    }
+
+    /// ContainerStopping: a running container stopped. Errors are only logged.
+    #[cfg(unix)]
+    fn on_container_stopping(
+        &self,
+        session: &wslc::WslcSession<'_>,
+        container_id: &str,
+    ) -> Result<()> {
+        let _ = (session, container_id);
+        Ok(())
+    }
+
+    /// ImageCreated: after `image import`, once per image `image load` loaded.
+    #[cfg(unix)]
+    fn on_image_created(&self, session: &wslc::WslcSession<'_>, image: &wslc::Image) -> Result<()> {
+        let _ = (session, image);
+        Ok(())
+    }
+
+    /// ImageDeleted: once per image id `image rm` deleted.
+    #[cfg(unix)]
+    fn on_image_deleted(&self, session: &wslc::WslcSession<'_>, image_id: &str) -> Result<()> {
+        let _ = (session, image_id);
+        Ok(())
+    }
+
+    /// WslcVmStarted (WSL 2.9.5): each start of the session's VM, its engine
+    /// ready; the WSLC calls work here. Errors are only logged.
+    #[cfg(unix)]
+    fn on_wslc_vm_started(&self, session: &wslc::WslcSession<'_>) -> Result<()> {
+        let _ = session;
+        Ok(())
+    }
+
+    /// WslcVmStopping (WSL 2.9.5): before the VM goes; the calls still work.
+    #[cfg(unix)]
+    fn on_wslc_vm_stopping(&self, session: &wslc::WslcSession<'_>) -> Result<()> {
+        let _ = session;
         Ok(())
     }
 }

@@ -33,6 +33,10 @@ impl Version {
     pub const DISTRIBUTION_API: Version = Version::new(2, 1, 2);
     /// WSL 2.4.4 added `Flavor` and `Version` to the distribution information.
     pub const FLAVOR: Version = Version::new(2, 4, 4);
+    /// WSL 2.9.0 added WSLC: its session, container and image hooks and its calls.
+    pub const WSLC_API: Version = Version::new(2, 9, 0);
+    /// WSL 2.9.5 added the WslcVmStarted and WslcVmStopping hooks.
+    pub const WSLC_VM_HOOKS: Version = Version::new(2, 9, 5);
 
     /// A version from its three parts.
     pub const fn new(major: u32, minor: u32, revision: u32) -> Self {

@@ -109,7 +109,7 @@ impl SessionState {
 }
 
 /// `wslc-cli-<user>`: the session of commands without `--session`.
-fn default_session_name(uid: u32) -> String {
+pub fn default_session_name(uid: u32) -> String {
     let user = nix::unistd::User::from_uid(uid.into())
         .ok()
         .flatten()
@@ -425,30 +425,10 @@ pub fn serve(
     };
     match req {
         WslcRequest::SessionList => out(session_list(inst, peer)),
-        WslcRequest::SessionTerminate { name } => {
-            let s = inst
-                .wslc
-                .find(&name)
-                .ok_or_else(|| session_not_found(&name))?;
-            if s.owner != peer.uid && peer.uid != 0 {
-                return Err(Failure::service(
-                    format!("The session '{name}' belongs to another user."),
-                    "E_ACCESSDENIED",
-                ));
-            }
-            terminate(inst, &s);
-            Ok(())
-        }
+        WslcRequest::SessionTerminate { name } => terminate_session(inst, peer, &name),
         WslcRequest::ImageImport { session, reference } => {
-            let file = one_file(fds)?;
-            with_engine(inst, peer, session, |s, vm| {
-                let id = vm
-                    .engine()
-                    .import_image_from(file, &reference)
-                    .map_err(engine_failure)?;
-                image_created(inst, s, vm, &id);
-                out(format!("{id}\n"))
-            })
+            let id = import_image(inst, peer, session, one_file(fds)?, &reference)?;
+            out(format!("{id}\n"))
         }
         WslcRequest::ImageLoad { session } => {
             let file = one_file(fds)?;
@@ -574,7 +554,7 @@ pub fn serve(
             interactive,
             labels,
         } => {
-            let [stdin, stdout, stderr] = <[OwnedFd; 3]>::try_from(fds).map_err(|v| {
+            let stdio = <[OwnedFd; 3]>::try_from(fds).map_err(|v| {
                 Failure::service(
                     format!(
                         "container run needs the client's 3 standard descriptors, got {}",
@@ -583,53 +563,120 @@ pub fn serve(
                     "E_INVALIDARG",
                 )
             })?;
-            with_engine(inst, peer, session, |s, vm| {
-                let run = ContainerRun {
-                    image,
-                    cmd: command,
-                    name,
-                    labels: labels.into_iter().collect(),
-                    interactive: interactive && !detach,
-                    ..Default::default()
-                };
-                let e = vm.engine();
-                let id = e.create_container(&run).map_err(engine_failure)?;
-                if detach {
-                    container_started(inst, s, vm, &id, || {
-                        e.start_container(&id).map_err(engine_failure)
-                    })?;
-                    return out(format!("{id}\n"));
-                }
-                let result = (|| {
-                    let attached = e.attach(&id, run.interactive).map_err(engine_failure)?;
-                    container_started(inst, s, vm, &id, || {
-                        e.start_container(&id).map_err(engine_failure)
-                    })?;
-                    e.pump(
-                        attached,
-                        run.interactive.then(|| File::from(stdin)),
-                        File::from(stdout),
-                        File::from(stderr),
-                    )
-                    .map_err(engine_failure)?;
-                    e.wait_container(&id).map_err(engine_failure)
-                })();
-                if remove {
-                    if let Err(e) = e.remove_container(&id, true) {
-                        warn!(container = %id, error = %e, "cannot remove the container after its run");
-                    }
-                }
-                let code = result?;
-                conn.send(&ServerMessage::Exited { code: code as i32 })
+            let run = ContainerRun {
+                image,
+                cmd: command,
+                name,
+                labels: labels.into_iter().collect(),
+                interactive: interactive && !detach,
+                ..Default::default()
+            };
+            match run_container(inst, peer, session, run, detach, remove, stdio)? {
+                Ran::Detached(id) => out(format!("{id}\n")),
+                Ran::Exited(code) => conn
+                    .send(&ServerMessage::Exited { code: code as i32 })
                     .map_err(|e| {
                         Failure::service(
                             format!("lost the connection to the client: {e}"),
                             "E_FAIL",
                         )
-                    })
-            })
+                    }),
+            }
         }
     }
+}
+
+/// `image import`: a rootfs tarball becomes an image (ImageCreated); its id.
+pub fn import_image(
+    inst: &Arc<Instance>,
+    peer: Peer,
+    session: Option<String>,
+    file: File,
+    reference: &str,
+) -> Result<String, Failure> {
+    let mut id = String::new();
+    with_engine(inst, peer, session, |s, vm| {
+        id = vm
+            .engine()
+            .import_image_from(file, reference)
+            .map_err(engine_failure)?;
+        image_created(inst, s, vm, &id);
+        Ok(())
+    })?;
+    Ok(id)
+}
+
+/// How a `container run` ended.
+pub enum Ran {
+    /// `-d`: started, with this id.
+    Detached(String),
+    /// Ran to its end with this exit code (its output went to the stdio given).
+    Exited(i64),
+}
+
+/// `container run`: create, ContainerStarted (a refusal stops it), then
+/// either leave it running (`detach`) or pass its stdio through `stdio`
+/// until it exits (removing it after when `remove`).
+pub fn run_container(
+    inst: &Arc<Instance>,
+    peer: Peer,
+    session: Option<String>,
+    run: ContainerRun,
+    detach: bool,
+    remove: bool,
+    stdio: [OwnedFd; 3],
+) -> Result<Ran, Failure> {
+    let [stdin, stdout, stderr] = stdio;
+    let mut ran = None;
+    with_engine(inst, peer, session, |s, vm| {
+        let e = vm.engine();
+        let id = e.create_container(&run).map_err(engine_failure)?;
+        if detach {
+            container_started(inst, s, vm, &id, || {
+                e.start_container(&id).map_err(engine_failure)
+            })?;
+            ran = Some(Ran::Detached(id));
+            return Ok(());
+        }
+        let result = (|| {
+            let attached = e.attach(&id, run.interactive).map_err(engine_failure)?;
+            container_started(inst, s, vm, &id, || {
+                e.start_container(&id).map_err(engine_failure)
+            })?;
+            e.pump(
+                attached,
+                run.interactive.then(|| File::from(stdin)),
+                File::from(stdout),
+                File::from(stderr),
+            )
+            .map_err(engine_failure)?;
+            e.wait_container(&id).map_err(engine_failure)
+        })();
+        if remove {
+            if let Err(e) = e.remove_container(&id, true) {
+                warn!(container = %id, error = %e, "cannot remove the container after its run");
+            }
+        }
+        ran = Some(Ran::Exited(result?));
+        Ok(())
+    })?;
+    ran.ok_or_else(|| Failure::service("the container run ended without a result", "E_UNEXPECTED"))
+}
+
+/// `session terminate NAME`: the owner's or root's.
+pub fn terminate_session(inst: &Instance, peer: Peer, name: &str) -> Result<(), Failure> {
+    let s = inst
+        .wslc
+        .find(name)
+        .ok_or_else(|| session_not_found(name))?;
+    if s.owner != peer.uid && peer.uid != 0 {
+        return Err(Failure::service(
+            format!("The session '{name}' belongs to another user."),
+            "E_ACCESSDENIED",
+        ));
+    }
+    terminate(inst, &s);
+    Ok(())
 }
 
 fn session_not_found(name: &str) -> Failure {

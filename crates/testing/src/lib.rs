@@ -225,7 +225,7 @@ pub struct TestHostBuilder {
 /// A wslp instance in a temporary root. Dropping it stops the VM (with the stop
 /// hooks) and removes the root.
 pub struct TestHost {
-    instance: Instance,
+    instance: std::sync::Arc<Instance>,
     tmp: tempfile::TempDir,
     notices: std::sync::Mutex<Vec<String>>,
 }
@@ -336,7 +336,13 @@ impl TestHostBuilder {
         }
         let paths = Paths::new(&root);
         let settings = wslp_config::Settings::load(&root)?;
-        let instance = Instance::new(paths, settings, Box::new(wslp_vm::NamespaceBackend))?;
+        let instance = std::sync::Arc::new(Instance::new(
+            paths,
+            settings,
+            Box::new(wslp_vm::NamespaceBackend),
+        )?);
+        // Plugins' WSLC calls go to this host's sessions.
+        wslp_host::set_wslc_services(std::sync::Arc::new(wslp_service::wslc::Api::new(&instance)));
         for name in imported {
             let record = instance.store.get(&name)?;
             instance.prepare_storage(&record)?;
@@ -473,6 +479,88 @@ impl TestHost {
         wslp_host::trace::subscribe(&names)
     }
 
+    /// The caller as a client of this host's service.
+    fn peer() -> wslp_ipc::conn::Peer {
+        wslp_ipc::conn::Peer {
+            pid: std::process::id() as i32,
+            uid: nix::unistd::geteuid().as_raw(),
+            gid: nix::unistd::getegid().as_raw(),
+        }
+    }
+
+    /// `wslp image import TARBALL REFERENCE` in the default WSLC session
+    /// (created, and its VM with the container engine started, on first
+    /// use): OnSessionCreated, WslcVmStarted, ImageCreated. The image's id.
+    pub fn wslc_import_image(
+        &self,
+        tarball: impl AsRef<Path>,
+        reference: &str,
+    ) -> Result<String, Error> {
+        let t = tarball.as_ref();
+        let file = File::open(t).map_err(io(t.display()))?;
+        wslp_service::wslc::import_image(&self.instance, Self::peer(), None, file, reference)
+            .map_err(Error::from)
+    }
+
+    /// `wslp container run --rm IMAGE ARGV…` with these labels in the default
+    /// WSLC session: ContainerStarted (an error is exactly what `wslp`
+    /// prints, and the container is stopped), then its output and exit code.
+    pub fn wslc_run(
+        &self,
+        image: &str,
+        argv: &[&str],
+        labels: &[(&str, &str)],
+    ) -> Result<Output, Error> {
+        let (out_r, out_w) = nix::unistd::pipe().map_err(io("cannot make a pipe"))?;
+        let (err_r, err_w) = nix::unistd::pipe().map_err(io("cannot make a pipe"))?;
+        let stdin: OwnedFd = File::open("/dev/null")
+            .map_err(io("cannot open /dev/null"))?
+            .into();
+        let read_all = |fd: OwnedFd| {
+            std::thread::spawn(move || {
+                let mut v = Vec::new();
+                let _ = File::from(fd).read_to_end(&mut v);
+                v
+            })
+        };
+        let (o, e) = (read_all(out_r), read_all(err_r));
+        let run = wslp_wslc::ContainerRun {
+            image: image.to_string(),
+            cmd: argv.iter().map(|a| a.to_string()).collect(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..Default::default()
+        };
+        let ran = wslp_service::wslc::run_container(
+            &self.instance,
+            Self::peer(),
+            None,
+            run,
+            false,
+            true,
+            [stdin, out_w, err_w],
+        );
+        let (stdout, stderr) = (o.join().unwrap_or_default(), e.join().unwrap_or_default());
+        match ran.map_err(Error::from)? {
+            wslp_service::wslc::Ran::Exited(code) => Ok(Output {
+                code: code as i32,
+                stdout,
+                stderr,
+            }),
+            wslp_service::wslc::Ran::Detached(_) => unreachable!("not detached"),
+        }
+    }
+
+    /// Ends the default WSLC session: its VM stops (WslcVmStopping), then
+    /// OnSessionStopping.
+    pub fn wslc_terminate(&self) -> Result<(), Error> {
+        let peer = Self::peer();
+        let name = wslp_service::wslc::default_session_name(peer.uid);
+        wslp_service::wslc::terminate_session(&self.instance, peer, &name).map_err(Error::from)
+    }
+
     /// The VM log: stderr of processes started with ExecuteBinary.
     pub fn vm_log(&self) -> String {
         std::fs::read_to_string(self.instance.paths.vm_log()).unwrap_or_default()
@@ -482,6 +570,7 @@ impl TestHost {
 impl Drop for TestHost {
     fn drop(&mut self) {
         self.instance.shutting_down.store(true, Ordering::SeqCst);
+        wslp_service::wslc::terminate_all(&self.instance);
         self.instance.stop_vm();
     }
 }

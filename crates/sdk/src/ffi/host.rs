@@ -24,6 +24,9 @@ pub(crate) struct RawApi {
     pub(crate) execute_binary: WSLPluginAPI_ExecuteBinary,
     pub(crate) plugin_error: WSLPluginAPI_PluginError,
     pub(crate) execute_binary_in_distribution: WSLPluginAPI_ExecuteBinaryInDistribution,
+    /// The WSLC calls, from WSL 2.9.0 on.
+    #[cfg(unix)]
+    pub(crate) wslc: Option<RawWslc>,
 }
 
 impl Api {
@@ -52,6 +55,9 @@ impl Api {
         } else {
             None
         };
+        #[cfg(unix)]
+        // SAFETY: the host's version says the WSLC tail is there.
+        let wslc = (version >= Version::WSLC_API).then(|| unsafe { RawWslc::read(raw) });
         Api::new(
             version,
             RawApi {
@@ -59,6 +65,8 @@ impl Api {
                 execute_binary,
                 plugin_error,
                 execute_binary_in_distribution,
+                #[cfg(unix)]
+                wslc,
             },
         )
     }
@@ -341,4 +349,189 @@ mod tests {
         assert_eq!(d.package_family_name(), None);
         assert_eq!(d.id(), Uuid::nil());
     }
+}
+
+/// The WSLC calls of the host's table (WSL 2.9.0 and later; Linux only in
+/// this SDK), copied like [`RawApi`].
+#[cfg(unix)]
+#[derive(Clone, Copy)]
+pub(crate) struct RawWslc {
+    mount_folder: wslp_abi::types::WSLCPluginAPI_MountFolder,
+    unmount_folder: wslp_abi::types::WSLCPluginAPI_UnmountFolder,
+    create_process: wslp_abi::types::WSLCPluginAPI_CreateProcess,
+    get_fd: wslp_abi::types::WSLCPluginAPI_ProcessGetFd,
+    get_exit_event: wslp_abi::types::WSLCPluginAPI_ProcessGetExitEvent,
+    get_exit_code: wslp_abi::types::WSLCPluginAPI_ProcessGetExitCode,
+    release: wslp_abi::types::WSLCPluginAPI_ReleaseProcess,
+}
+
+/// A `WSLCProcessHandle` with the calls that act on it; released on drop.
+#[cfg(unix)]
+pub(crate) struct RawProcess {
+    handle: wslp_abi::types::WSLCProcessHandle,
+    api: RawWslc,
+}
+
+// SAFETY: the handle is an opaque token the host's calls accept from any
+// thread (SPEC §11: WSLC calls on any thread, any time); nothing here reads
+// through it.
+#[cfg(unix)]
+unsafe impl Send for RawProcess {}
+// SAFETY: as above; every call through `&self` is one host call.
+#[cfg(unix)]
+unsafe impl Sync for RawProcess {}
+
+#[cfg(unix)]
+impl RawWslc {
+    /// Reads the WSLC tail of the host's table.
+    ///
+    /// # Safety
+    /// `raw` as for [`Api::from_raw`], from a host whose version has the tail.
+    pub(crate) unsafe fn read(raw: *const WSLPluginAPIV1) -> RawWslc {
+        // SAFETY: the caller's contract: the fields are there.
+        unsafe {
+            RawWslc {
+                mount_folder: addr_of!((*raw).WSLCMountFolder).read(),
+                unmount_folder: addr_of!((*raw).WSLCUnmountFolder).read(),
+                create_process: addr_of!((*raw).WSLCCreateProcess).read(),
+                get_fd: addr_of!((*raw).WSLCProcessGetFd).read(),
+                get_exit_event: addr_of!((*raw).WSLCProcessGetExitEvent).read(),
+                get_exit_code: addr_of!((*raw).WSLCProcessGetExitCode).read(),
+                release: addr_of!((*raw).WSLCReleaseProcess).read(),
+            }
+        }
+    }
+
+    pub(crate) fn mount_folder(
+        &self,
+        session: u32,
+        host_path: &[WCHAR],
+        mountpoint: &CStr,
+        read_only: bool,
+    ) -> Option<HRESULT> {
+        let f = self.mount_folder?;
+        // SAFETY: NUL-terminated strings that outlive the call; the host's call.
+        Some(unsafe {
+            f(
+                session,
+                terminated(host_path),
+                mountpoint.as_ptr(),
+                i32::from(read_only),
+            )
+        })
+    }
+
+    pub(crate) fn unmount_folder(&self, session: u32, mountpoint: &CStr) -> Option<HRESULT> {
+        let f = self.unmount_folder?;
+        // SAFETY: a NUL-terminated string that outlives the call; the host's call.
+        Some(unsafe { f(session, mountpoint.as_ptr()) })
+    }
+
+    /// `WSLCCreateProcess`: the HRESULT, `*Errno`, and the process on success.
+    pub(crate) fn create_process(
+        &self,
+        session: u32,
+        executable: &CStr,
+        argv: &[CString],
+        env: &[CString],
+    ) -> Option<(HRESULT, i32, Option<RawProcess>)> {
+        let f = self.create_process?;
+        let mut argv = pointers(argv);
+        let mut env = pointers(env);
+        let mut handle: wslp_abi::types::WSLCProcessHandle = std::ptr::null_mut();
+        let mut errno: i32 = 0;
+        // SAFETY: NUL-terminated strings and NULL-terminated arrays that
+        // outlive the call; out-pointers to locals; the host's call.
+        let hr = unsafe {
+            f(
+                session,
+                executable.as_ptr(),
+                argv.as_mut_ptr(),
+                env.as_mut_ptr(),
+                &mut handle,
+                &mut errno,
+            )
+        };
+        let process = (hr >= 0 && !handle.is_null()).then_some(RawProcess { handle, api: *self });
+        Some((hr, errno, process))
+    }
+}
+
+#[cfg(unix)]
+impl RawProcess {
+    /// `WSLCProcessGetFd`: the descriptor, now the caller's.
+    pub(crate) fn take_fd(&self, fd: u32) -> Result<std::os::fd::OwnedFd, HRESULT> {
+        use std::os::fd::FromRawFd;
+        let f = self.api.get_fd.ok_or(hresult::E_NOTIMPL)?;
+        let mut h: sys::HANDLE = std::ptr::null_mut();
+        // SAFETY: a live handle and an out-pointer to a local; the host's call.
+        let hr = unsafe { f(self.handle, fd, &mut h) };
+        let raw = wslp_abi::handle_fd(h);
+        if hr < 0 || raw <= 0 {
+            return Err(if hr < 0 { hr } else { hresult::E_UNEXPECTED });
+        }
+        // SAFETY: the host hands the descriptor over (SPEC §11: the caller owns it).
+        Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(raw) })
+    }
+
+    /// `WSLCProcessGetExitEvent`: a descriptor that polls readable once it exited.
+    pub(crate) fn exit_event(&self) -> Result<std::os::fd::OwnedFd, HRESULT> {
+        use std::os::fd::FromRawFd;
+        let f = self.api.get_exit_event.ok_or(hresult::E_NOTIMPL)?;
+        let mut h: sys::HANDLE = std::ptr::null_mut();
+        // SAFETY: a live handle and an out-pointer to a local; the host's call.
+        let hr = unsafe { f(self.handle, &mut h) };
+        let raw = wslp_abi::handle_fd(h);
+        if hr < 0 || raw <= 0 {
+            return Err(if hr < 0 { hr } else { hresult::E_UNEXPECTED });
+        }
+        // SAFETY: a new descriptor each call, the caller's (SPEC §11).
+        Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(raw) })
+    }
+
+    /// `WSLCProcessGetExitCode`: the HRESULT and `*Code`.
+    pub(crate) fn exit_code(&self) -> (HRESULT, i32) {
+        let Some(f) = self.api.get_exit_code else {
+            return (hresult::E_NOTIMPL, -1);
+        };
+        let mut code = -1;
+        // SAFETY: a live handle and an out-pointer to a local; the host's call.
+        let hr = unsafe { f(self.handle, &mut code) };
+        (hr, code)
+    }
+}
+
+#[cfg(unix)]
+impl Drop for RawProcess {
+    fn drop(&mut self) {
+        if let Some(f) = self.api.release {
+            // SAFETY: the handle from WSLCCreateProcess, released once, here.
+            unsafe { f(self.handle) };
+        }
+    }
+}
+
+/// A `WSLCSessionInformation` the host passes to a WSLC hook.
+#[cfg(unix)]
+pub(crate) struct RawWslcSession<'a> {
+    pub(crate) raw: &'a wslp_abi::types::WSLCSessionInformation,
+}
+
+#[cfg(unix)]
+impl RawWslcSession<'_> {
+    pub(crate) fn name(&self) -> Option<String> {
+        // SAFETY: `DisplayName` is NULL or a NUL-terminated wide string the
+        // host keeps valid during the hook.
+        unsafe { string(self.raw.DisplayName) }
+    }
+}
+
+/// A UTF-8 string the host passes to a WSLC hook (JSON or an id).
+///
+/// # Safety
+/// `p` is NULL or NUL-terminated, valid during the hook.
+#[cfg(unix)]
+pub(crate) unsafe fn narrow<'a>(p: LPCSTR) -> Option<&'a str> {
+    // SAFETY: the caller's contract.
+    (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) }.to_str().ok())?
 }
