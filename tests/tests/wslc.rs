@@ -29,6 +29,24 @@ fn wait_for(path: &Path, prefix: &str) -> Vec<String> {
     }
 }
 
+/// Waits (up to 30 s) until the log has `n` lines starting with `prefix`:
+/// ContainerStopping comes from the engine's events, after the command.
+fn wait_count(path: &Path, prefix: &str, n: usize) {
+    let until = Instant::now() + Duration::from_secs(30);
+    loop {
+        let lines = log_lines(path);
+        if lines.iter().filter(|l| l.starts_with(prefix)).count() >= n {
+            return;
+        }
+        assert!(
+            Instant::now() < until,
+            "fewer than {n} '{prefix}' lines in:\n{}",
+            lines.join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn hook_names(lines: &[String]) -> Vec<&str> {
     lines
         .iter()
@@ -102,7 +120,37 @@ fn every_hook_at_its_moment_across_a_vm_restart_in_and_out_of_process() {
             b"through stdin\n",
         );
         assert_eq!(stdout(&o), "through stdin\n", "{}", stderr(&o));
-        wait_for(&log, "ContainerStopping");
+        wait_count(&log, "ContainerStopping", 2);
+        // A detached container, a command run in it, its kill.
+        let svc = env.ok(&[
+            "container",
+            "run",
+            "-d",
+            "--name",
+            "svc",
+            "bb:1",
+            "sleep",
+            "100",
+        ]);
+        assert_eq!(svc.trim().len(), 64, "{svc}");
+        let o = env.wslp(&[
+            "container",
+            "exec",
+            "svc",
+            "sh",
+            "-c",
+            "echo in-exec; exit 4",
+        ]);
+        assert_eq!(
+            (o.status.code(), stdout(&o).as_str()),
+            (Some(4), "in-exec\n"),
+            "{}",
+            stderr(&o)
+        );
+        assert!(env.ok(&["container", "ls"]).contains(" svc"));
+        env.ok(&["container", "kill", "svc"]);
+        wait_count(&log, "ContainerStopping", 3);
+        env.ok(&["container", "rm", "svc"]);
 
         // ContainerStarted refuses a labelled container: §4's fatal text,
         // the container stopped but kept.
@@ -131,9 +179,26 @@ fn every_hook_at_its_moment_across_a_vm_restart_in_and_out_of_process() {
             .unwrap_or_else(|| panic!("{all}"));
         assert!(denied.contains("Exited"), "{all}");
         assert!(!env.ok(&["container", "ls"]).contains("denied"));
+        wait_count(&log, "ContainerStopping", 4);
         env.ok(&["container", "rm", "denied"]);
+        // `image load` of a `docker save` archive made by Docker's own CLI
+        // from the session's engine: one ImageCreated per image.
+        let saved = env.scratch().join("bb.tar");
+        let socket = env.root.join("wslc/wslc-cli-root/engine/docker.sock");
+        let st = std::process::Command::new("docker")
+            .args(["-H", &format!("unix://{}", socket.display()), "save", "-o"])
+            .arg(&saved)
+            .arg("bb:1")
+            .status()
+            .unwrap();
+        assert!(st.success());
         let deleted = env.ok(&["image", "rm", "bb:1"]);
         assert!(deleted.contains(id.trim()), "{deleted}");
+        assert_eq!(
+            env.ok(&["image", "load", "-i", saved.to_str().unwrap()]),
+            format!("Loaded image ID: {}\n", id.trim())
+        );
+        env.ok(&["image", "rm", "bb:1"]);
 
         // Idle: the VM stops by itself, and the next operation starts it again.
         wait_for(&log, "WslcVmStopping");
@@ -153,6 +218,10 @@ fn every_hook_at_its_moment_across_a_vm_restart_in_and_out_of_process() {
                 "ContainerStopping",
                 "ContainerStarted",
                 "ContainerStopping",
+                "ContainerStarted",
+                "ContainerStopping",
+                "ImageDeleted",
+                "ImageCreated",
                 "ImageDeleted",
                 "WslcVmStopping",
                 "WslcVmStarted",
@@ -170,9 +239,11 @@ fn every_hook_at_its_moment_across_a_vm_restart_in_and_out_of_process() {
             lines[0]
         );
         assert_eq!(lines[2], "ImageCreated session=1 tags=[\"bb:1\"]");
-        // The refused container (sleep 100) was running when the hook saw it.
+        // The long-lived containers were running when the hook saw them.
         assert!(lines[7].ends_with("running=true"), "{}", lines[7]);
-        assert!(lines[9].starts_with(&format!("ImageDeleted session=1 id={}", &id.trim()[..19])));
+        assert!(lines[9].ends_with("running=true"), "{}", lines[9]);
+        assert!(lines[11].starts_with(&format!("ImageDeleted session=1 id={}", &id.trim()[..19])));
+        assert_eq!(lines[12], "ImageCreated session=1 tags=[\"bb:1\"]");
         // Nothing of the session is left but its storage.
         assert_eq!(session_vm_processes(&env), Vec::<i32>::new());
         let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();

@@ -124,6 +124,13 @@ pub enum WslcRequest {
         session: Option<String>,
         all: bool,
     },
+    /// `container exec`: carries 3 fds, as `ContainerRun` without `detach`.
+    ContainerExec {
+        session: Option<String>,
+        name: String,
+        command: Vec<String>,
+        interactive: bool,
+    },
     /// start, stop, kill, rm, inspect, logs of one container.
     Container {
         session: Option<String>,

@@ -478,6 +478,40 @@ pub fn serve(
             let v = vm.engine().inspect_image(&name).map_err(engine_failure)?;
             out(pretty(&schema::image(&v)))
         }),
+        WslcRequest::ContainerExec {
+            session,
+            name,
+            command,
+            interactive,
+        } => {
+            let [stdin, stdout, stderr] = <[OwnedFd; 3]>::try_from(fds).map_err(|v| {
+                Failure::service(
+                    format!(
+                        "container exec needs the client's 3 standard descriptors, got {}",
+                        v.len()
+                    ),
+                    "E_INVALIDARG",
+                )
+            })?;
+            let mut code = 0;
+            with_engine(inst, peer, session, |_, vm| {
+                code = vm
+                    .engine()
+                    .exec(
+                        &name,
+                        &command,
+                        interactive.then(|| File::from(stdin)),
+                        File::from(stdout),
+                        File::from(stderr),
+                    )
+                    .map_err(engine_failure)?;
+                Ok(())
+            })?;
+            conn.send(&ServerMessage::Exited { code: code as i32 })
+                .map_err(|e| {
+                    Failure::service(format!("lost the connection to the client: {e}"), "E_FAIL")
+                })
+        }
         WslcRequest::ContainerList { session, all } => with_engine(inst, peer, session, |_, vm| {
             let list = vm.engine().list_containers(all).map_err(engine_failure)?;
             let mut text = format!(

@@ -364,9 +364,13 @@ impl Engine {
             stdin,
             ..Default::default()
         };
-        Ok(Attached(self.rt.block_on(
-            self.docker.attach_container(id, Some(options)),
-        )?))
+        let a = self
+            .rt
+            .block_on(self.docker.attach_container(id, Some(options)))?;
+        Ok(Attached {
+            output: a.output,
+            input: a.input,
+        })
     }
 
     /// Passes a started container's output to `stdout`/`stderr` as it comes,
@@ -378,10 +382,10 @@ impl Engine {
         mut stdout: File,
         mut stderr: File,
     ) -> Result<(), WslcError> {
-        let bollard::container::AttachContainerResults {
+        let Attached {
             mut output,
             mut input,
-        } = attached.0;
+        } = attached;
         // The client's stdin, read on a thread of its own (a blocking
         // descriptor) that also ends when the run does, whoever holds the
         // other end of the client's stdin.
@@ -426,6 +430,35 @@ impl Engine {
         });
         drop(stop_w);
         Ok(())
+    }
+
+    /// `docker exec`: runs `cmd` in a running container with its output (and
+    /// `stdin` when given) passed through; its exit code.
+    pub fn exec(
+        &self,
+        id: &str,
+        cmd: &[String],
+        stdin: Option<File>,
+        stdout: File,
+        stderr: File,
+    ) -> Result<i64, WslcError> {
+        let config = bollard::models::ExecConfig {
+            attach_stdin: Some(stdin.is_some()),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            cmd: Some(cmd.to_vec()),
+            ..Default::default()
+        };
+        let created = self.rt.block_on(self.docker.create_exec(id, config))?;
+        let started = self
+            .rt
+            .block_on(self.docker.start_exec(&created.id, None))?;
+        let bollard::exec::StartExecResults::Attached { output, input } = started else {
+            return Err(WslcError::Engine("the engine detached the exec".into()));
+        };
+        self.pump(Attached { output, input }, stdin, stdout, stderr)?;
+        let inspect = self.rt.block_on(self.docker.inspect_exec(&created.id))?;
+        Ok(inspect.exit_code.unwrap_or(-1))
     }
 
     /// Blocks until the engine goes away, calling `on_death` with the id of
@@ -481,8 +514,17 @@ fn pump_stdin(mut stdin: File, stop: std::os::fd::OwnedFd, tx: tokio::sync::mpsc
     }
 }
 
-/// An attachment to a container's stdio ([`Engine::attach`]).
-pub struct Attached(bollard::container::AttachContainerResults);
+/// An attachment to a container's (or an exec's) stdio ([`Engine::attach`]).
+pub struct Attached {
+    output: std::pin::Pin<
+        Box<
+            dyn futures_util::Stream<
+                    Item = Result<bollard::container::LogOutput, bollard::errors::Error>,
+                > + Send,
+        >,
+    >,
+    input: std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>,
+}
 
 /// One line of `container ls`.
 #[derive(Debug, Clone, PartialEq, Eq)]

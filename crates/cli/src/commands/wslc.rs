@@ -44,6 +44,15 @@ pub enum ContainerCmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         command: Vec<String>,
     },
+    /// Run a command in a running container: `wslp container exec web cat /etc/hostname`.
+    Exec {
+        /// Pass this command's stdin to it.
+        #[arg(short = 'i', long)]
+        interactive: bool,
+        container: String,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        command: Vec<String>,
+    },
     /// Start a stopped container.
     Start { container: String },
     /// Stop a running container (SIGTERM, SIGKILL after 10 s).
@@ -148,6 +157,16 @@ pub fn container(a: ContainerArgs) -> i32 {
                 labels: parsed,
             })
         }
+        ContainerCmd::Exec {
+            interactive,
+            container,
+            command,
+        } => run(WslcRequest::ContainerExec {
+            session,
+            name: container,
+            command,
+            interactive,
+        }),
         ContainerCmd::Start { container } => one(ContainerAction::Start, container),
         ContainerCmd::Stop { container } => one(ContainerAction::Stop, container),
         ContainerCmd::Kill { container } => one(ContainerAction::Kill, container),
@@ -158,8 +177,8 @@ pub fn container(a: ContainerArgs) -> i32 {
     }
 }
 
-/// `container run`: the client's stdin, stdout and stderr go to the
-/// service, which passes the container's stdio through them.
+/// `container run` and `exec`: the client's stdin, stdout and stderr go to
+/// the service, which passes the container's stdio through them.
 fn run(req: WslcRequest) -> i32 {
     let (stdin, stdout, stderr) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
     let fds = [stdin.as_fd(), stdout.as_fd(), stderr.as_fd()];
