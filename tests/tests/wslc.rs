@@ -421,3 +421,71 @@ fn every_wslc_call_with_its_errors_in_and_out_of_process() {
         env.ok(&["--shutdown"]);
     }
 }
+
+/// Containers still running when their session ends get ContainerStopping
+/// before WslcVmStopping, once each, and the next service run finds them
+/// stopped.
+#[test]
+fn running_containers_stop_with_their_session() {
+    let env = Env::new();
+    let log = env.scratch().join("wslc.log");
+    let so = build_plugin(
+        "wslc",
+        &[&format!("LOG_PATH=\"{}\"", log.display())],
+        &env.scratch(),
+    );
+    env.add_plugin("W", &so);
+    env.ok(&[
+        "image",
+        "import",
+        rootfs_tarball().to_str().unwrap(),
+        "bb:1",
+    ]);
+    env.ok(&[
+        "container",
+        "run",
+        "-d",
+        "--name",
+        "first",
+        "bb:1",
+        "sleep",
+        "100",
+    ]);
+    env.ok(&[
+        "container",
+        "run",
+        "-d",
+        "--name",
+        "second",
+        "bb:1",
+        "sleep",
+        "100",
+    ]);
+    env.ok(&["--shutdown"]);
+    let lines = log_lines(&log);
+    assert_eq!(
+        hook_names(&lines),
+        [
+            "OnSessionCreated",
+            "WslcVmStarted",
+            "ImageCreated",
+            "ContainerStarted",
+            "ContainerStarted",
+            "ContainerStopping",
+            "ContainerStopping",
+            "WslcVmStopping",
+            "OnSessionStopping",
+        ],
+        "{}",
+        lines.join("\n")
+    );
+    assert_eq!(session_vm_processes(&env), Vec::<i32>::new());
+    let all = env.ok(&["container", "ls", "-a"]);
+    assert_eq!(
+        all.lines().filter(|l| l.contains("Exited")).count(),
+        2,
+        "{all}"
+    );
+    assert_eq!(env.ok(&["container", "ls"]).lines().count(), 1);
+    env.ok(&["--shutdown"]);
+}

@@ -23,6 +23,8 @@ sudo wslp --install --from-file tiny.wsl --name Tiny  install a .wsl file, runni
 wslp plugin check /opt/demo/libdemo.so                would this plugin load and run here?\n  \
 sudo wslp plugin add Demo /opt/demo/libdemo.so        register a plugin (after `wslp --shutdown`)\n  \
 sudo wslp plugin trace Demo                           every hook and API call of Demo, live\n  \
+wslp image import rootfs.tar.gz bb:1                  a WSLC image from a rootfs tarball (your session)\n  \
+wslp container run --rm bb:1 echo hi                  a container in the session's VM, its output and exit code\n  \
 wslp --status                                         default distribution, VM, plugins",
     disable_version_flag = true,
     args_conflicts_with_subcommands = true

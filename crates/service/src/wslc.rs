@@ -337,13 +337,44 @@ fn watch_deaths(inst: &Arc<Instance>, s: &Arc<SessionState>, vm: &Arc<SessionVm>
 fn stop_vm_locked(inst: &Instance, s: &SessionState, slot: &mut Option<Arc<SessionVm>>) {
     let Some(vm) = slot.take() else { return };
     if vm.is_running() {
+        stop_containers(inst, s, &vm);
         vm.stop_engine(ENGINE_STOP_GRACE);
         inst.plugins.on_wslc_vm_stopping(&s.info);
     }
     *sync::write(&s.calls_vm) = None;
     vm.stop(ENGINE_STOP_GRACE);
+    sync::lock(&s.starting).clear();
     sync::lock(&s.mounts).clear();
     info!(session = s.info.id, "wslc session vm stopped");
+}
+
+/// The containers still running when their VM stops: stopped through the
+/// engine, each with its ContainerStopping before WslcVmStopping (the
+/// events watcher, told they are ours, leaves them alone).
+fn stop_containers(inst: &Instance, s: &SessionState, vm: &SessionVm) {
+    let running: Vec<String> = match vm.engine().list_containers(false) {
+        Ok(l) => l.into_iter().map(|c| c.id).collect(),
+        Err(e) => {
+            warn!(session = s.info.id, error = %e, "cannot list the running containers before the VM stops");
+            return;
+        }
+    };
+    {
+        let mut starting = sync::lock(&s.starting);
+        for id in &running {
+            starting.insert(id.clone(), false);
+        }
+    }
+    for id in &running {
+        if let Err(e) = vm.engine().stop_container(id, 1) {
+            warn!(container = %id, error = %e, "cannot stop the container before the VM stops");
+        }
+    }
+    // They stay marked until the VM is gone: a `die` event that comes late
+    // must not raise a second ContainerStopping.
+    for id in &running {
+        inst.plugins.on_container_stopping(&s.info, id);
+    }
 }
 
 /// Ends a session: its VM stops, OnSessionStopping, and it is forgotten.
