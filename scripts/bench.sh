@@ -4,6 +4,7 @@
 # target/wslp-bench/results.json and target/wslp-bench/results.png.
 #   sudo scripts/bench.sh            # the full run, a few minutes on 2 cores
 #   sudo scripts/bench.sh --quick    # fewer iterations, a smoke run
+#   sudo scripts/bench.sh --only wslc   # only the WSLC rows (issue 19)
 #   sudo scripts/bench.sh --baseline REV   # also: warm and cold runs of this
 #       build against release binaries of git revision REV, built side by side
 #       (docs/benchmarks.md: what the user namespace adds, against 4cc4707)
@@ -18,7 +19,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 # The peers and what the suite itself needs, installed when missing.
-pkgs=(bubblewrap crun hyperfine util-linux coreutils busybox-static gcc tar xz-utils zstd fonts-dejavu-core)
+pkgs=(bubblewrap crun hyperfine util-linux coreutils busybox-static gcc tar xz-utils zstd fonts-dejavu-core docker.io containerd runc)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -10,6 +10,11 @@
  * socket to EOF; it writes one line per sample to BENCH_OUT:
  *   exec <ns>
  *   thr <bytes> <ns>
+ *
+ * With -DWSLC_OUT='"path"' its WslcVmStarted measures WSLC_N
+ * WSLCCreateProcess("/bin/true") calls, each from the call through EOF on its
+ * stdout and its exit event to its exit code and release, one line each:
+ *   wslc <ns>
  */
 #include <WslPluginApi.h>
 #include <errno.h>
@@ -103,6 +108,59 @@ static HRESULT OnVMStarted(const struct WSLSessionInformation* s, const struct W
 }
 #endif
 
+#ifdef WSLC_OUT
+#include <unistd.h>
+#ifndef WSLC_N
+#define WSLC_N 200
+#endif
+
+static long long wslc_now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+static HRESULT WslcVmStarted(const struct WSLCSessionInformation* s)
+{
+    FILE* out = fopen(WSLC_OUT, "w");
+    if (!out)
+        return E_FAIL;
+    LPCSTR argv[] = {"/bin/true", NULL};
+    char buf[4096];
+    HRESULT hr = S_OK;
+    for (int i = 0; i < WSLC_N + WSLC_N / 10 && SUCCEEDED(hr); i++) {
+        long long t0 = wslc_now_ns();
+        WSLCProcessHandle p = NULL;
+        HANDLE stdout_h = NULL, ev = NULL;
+        int err = 0, code = -1;
+        hr = g_api->WSLCCreateProcess(s->SessionId, "/bin/true", argv, NULL, &p, &err);
+        if (SUCCEEDED(hr))
+            hr = g_api->WSLCProcessGetFd(p, WSLCProcessFdStdout, &stdout_h);
+        if (SUCCEEDED(hr)) {
+            while (read(WSLP_HANDLE_FD(stdout_h), buf, sizeof buf) > 0) {
+            }
+            CloseHandle(stdout_h);
+            hr = g_api->WSLCProcessGetExitEvent(p, &ev);
+        }
+        if (SUCCEEDED(hr)) {
+            WaitForSingleObject(ev, INFINITE);
+            CloseHandle(ev);
+            hr = g_api->WSLCProcessGetExitCode(p, &code);
+        }
+        g_api->WSLCReleaseProcess(p);
+        long long t1 = wslc_now_ns();
+        if (SUCCEEDED(hr) && code != 0)
+            hr = E_FAIL;
+        if (i >= WSLC_N / 10)
+            fprintf(out, "wslc %lld\n", t1 - t0);
+    }
+    if (fclose(out) != 0 && SUCCEEDED(hr))
+        hr = E_FAIL;
+    return hr;
+}
+#endif
+
 static HRESULT OnVMStopping(const struct WSLSessionInformation* s)
 {
     (void)s;
@@ -131,5 +189,8 @@ EXTERN_C __declspec(dllexport) HRESULT WSLPluginAPIV1_EntryPoint(const struct WS
     hooks->OnVMStopping = OnVMStopping;
     hooks->OnDistributionStarted = OnDistributionStarted;
     hooks->OnDistributionStopping = OnDistributionStopping;
+#ifdef WSLC_OUT
+    hooks->WslcVmStarted = WslcVmStarted;
+#endif
     return S_OK;
 }

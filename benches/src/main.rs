@@ -16,6 +16,7 @@ mod network;
 mod rootless;
 mod setup;
 mod suites;
+mod wslc;
 
 use anyhow::{Context, Result};
 use std::path::PathBuf;
@@ -43,7 +44,9 @@ fn main() {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: wslp-bench [--quick] [--out DIR] [--baseline DIR] [--static DIR]");
+    eprintln!(
+        "usage: wslp-bench [--quick] [--out DIR] [--baseline DIR] [--static DIR] [--only wslc]"
+    );
     std::process::exit(64);
 }
 
@@ -53,6 +56,7 @@ fn run(args: &[String]) -> Result<bool> {
     let mut out: Option<PathBuf> = None;
     let mut baseline: Option<PathBuf> = None;
     let mut static_dir: Option<PathBuf> = None;
+    let mut only: Option<String> = None;
     let mut a = args.iter();
     while let Some(arg) = a.next() {
         match arg.as_str() {
@@ -60,6 +64,7 @@ fn run(args: &[String]) -> Result<bool> {
             "--out" => out = Some(a.next().unwrap_or_else(|| usage()).into()),
             "--baseline" => baseline = Some(a.next().unwrap_or_else(|| usage()).into()),
             "--static" => static_dir = Some(a.next().unwrap_or_else(|| usage()).into()),
+            "--only" => only = Some(a.next().unwrap_or_else(|| usage()).clone()),
             _ => usage(),
         }
     }
@@ -86,6 +91,15 @@ fn run(args: &[String]) -> Result<bool> {
     {
         step("setting up a wslp root (service, VM, distribution, one plugin)");
         let cli = setup::CliRoot::new(&env, "cli-root", &env.plain_plugin)?;
+        if only.as_deref() == Some("wslc") {
+            step("WSLC: session VM cold start, container run against docker, WSLC calls against ExecuteBinary");
+            wslc::wslc(&env, &cli, it, &mut rep)?;
+            step("wslp --shutdown");
+            return finish(rep, t0, &out);
+        }
+        if let Some(o) = &only {
+            anyhow::bail!("--only knows one suite, wslc, not '{o}'");
+        }
         step("warm runs against bwrap, unshare, crun and a plain spawn");
         let bwrap = suites::warm(&env, &cli, it, &mut rep)?;
         step("cold starts");
@@ -115,10 +129,17 @@ fn run(args: &[String]) -> Result<bool> {
         distros::distros(&env, it, &mut rep)?;
         step("per-user instance against the system instance");
         rootless::rootless(&env, &cli, it, &mut rep)?;
+        step("WSLC: session VM cold start, container run against docker, WSLC calls against ExecuteBinary");
+        wslc::wslc(&env, &cli, it, &mut rep)?;
         step("idle memory");
         suites::idle_rss(&cli, &mut rep)?;
         step("wslp --shutdown");
     }
+    finish(rep, t0, &out)
+}
+
+/// Prints the table, writes results.json and the chart; true when a goal was missed.
+fn finish(mut rep: Report, t0: Instant, out: &std::path::Path) -> Result<bool> {
     rep.wall_seconds = t0.elapsed().as_secs_f64();
 
     println!("{}", rep.table());

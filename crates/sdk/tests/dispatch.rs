@@ -185,8 +185,10 @@ fn start(name: &str) -> i32 {
     unsafe { hooks().OnDistributionStarted.unwrap()(&s, &info) }
 }
 
+/// At 2.9.5 every hook is there, the WSLC ones included (older hosts: see
+/// the version tests).
 #[test]
-fn entry_point_fills_every_v1_hook_and_no_wslc_hook() {
+fn entry_point_fills_every_hook_of_a_2_9_5_host() {
     let h = hooks();
     assert!(h.OnVMStarted.is_some());
     assert!(h.OnVMStopping.is_some());
@@ -194,8 +196,14 @@ fn entry_point_fills_every_v1_hook_and_no_wslc_hook() {
     assert!(h.OnDistributionStopping.is_some());
     assert!(h.OnDistributionRegistered.is_some());
     assert!(h.OnDistributionUnregistered.is_some());
-    assert!(h.OnSessionCreated.is_none());
-    assert!(h.WslcVmStopping.is_none());
+    assert!(h.OnSessionCreated.is_some());
+    assert!(h.OnSessionStopping.is_some());
+    assert!(h.ContainerStarted.is_some());
+    assert!(h.ContainerStopping.is_some());
+    assert!(h.ImageCreated.is_some());
+    assert!(h.ImageDeleted.is_some());
+    assert!(h.WslcVmStarted.is_some());
+    assert!(h.WslcVmStopping.is_some());
 }
 
 #[test]
