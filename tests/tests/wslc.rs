@@ -489,3 +489,55 @@ fn running_containers_stop_with_their_session() {
     assert_eq!(env.ok(&["container", "ls"]).lines().count(), 1);
     env.ok(&["--shutdown"]);
 }
+
+/// The session VM has the instance's networking (nat here, a subnet of its
+/// own): a container reaches a server the test runs on the host at the
+/// session VM's gateway, and the VM's resolv.conf is wslp's.
+#[test]
+fn containers_reach_the_host_through_the_session_vms_nat() {
+    use std::io::BufRead;
+    let env = Env::new();
+    env.ok(&[
+        "image",
+        "import",
+        rootfs_tarball().to_str().unwrap(),
+        "bb:1",
+    ]);
+    let routes = env.ok(&["container", "run", "--rm", "bb:1", "ip", "route"]);
+    let gateway: std::net::Ipv4Addr = routes
+        .lines()
+        .find_map(|l| l.strip_prefix("default via "))
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no default route in the session VM:\n{routes}"))
+        .parse()
+        .unwrap();
+    let listener = std::net::TcpListener::bind((gateway, 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (conn, _) = listener.accept().unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(conn).read_line(&mut line).unwrap();
+        line
+    });
+    let o = env.wslp(&[
+        "container",
+        "run",
+        "--rm",
+        "bb:1",
+        "sh",
+        "-c",
+        &format!("echo from-container | nc -w 10 {gateway} {port}"),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(server.join().unwrap(), "from-container\n");
+    let resolv = env.ok(&[
+        "container",
+        "run",
+        "--rm",
+        "bb:1",
+        "cat",
+        "/etc/resolv.conf",
+    ]);
+    assert!(resolv.contains("nameserver"), "{resolv}");
+    env.ok(&["--shutdown"]);
+}

@@ -61,6 +61,9 @@ pub struct SessionState {
     /// Containers whose ContainerStarted has not returned yet, and whether
     /// each died meanwhile: its ContainerStopping waits for it.
     starting: Mutex<HashMap<String, bool>>,
+    /// The network of the VM that runs: the instance's networking_mode,
+    /// with a subnet of its own.
+    network: Mutex<Option<wslp_net::Network>>,
     /// Mount points WSLCMountFolder made in the VM that runs (a VM run's
     /// mounts go with it).
     mounts: Mutex<std::collections::HashSet<String>>,
@@ -193,6 +196,7 @@ fn open_session(
             idle_since: Mutex::new(None),
             terminated: AtomicBool::new(false),
             starting: Mutex::new(HashMap::new()),
+            network: Mutex::new(None),
             mounts: Mutex::new(Default::default()),
         });
         map.insert(name.clone(), s.clone());
@@ -273,7 +277,15 @@ fn ensure_vm(inst: &Arc<Instance>, s: &Arc<SessionState>) -> Result<Arc<SessionV
     let mut cfg = SessionVmConfig::new(&s.storage, &s.info.name);
     cfg.vm.user_namespace = ids.user_namespace.clone();
     cfg.vm.tmpfs_size = Some(inst.settings.tmpfs_size.clone());
+    // The instance's networking_mode (SPEC §9), with the session's own
+    // subnet and host interface (named from its storage path); no
+    // localhost forwarding, which is the utility VM's.
+    let mut net = wslp_net::NetConfig::new(&inst.settings, &s.storage, s.storage.join("vm"));
+    net.nat_subnet = None;
+    net.localhost_forwarding = false;
+    cfg.vm.host_network = net.shares_host_network();
     let started = Instant::now();
+    let starting = wslp_net::prepare(&net);
     let vm = SessionVm::start(inst.backend(), &cfg).map_err(|e| {
         Failure::service(
             format!(
@@ -283,6 +295,17 @@ fn ensure_vm(inst: &Arc<Instance>, s: &Arc<SessionState>) -> Result<Arc<SessionV
             "WSLC/E_FAIL",
         )
     })?;
+    let network = starting.attach(vm.vm().init_pid());
+    if let Some(w) = network.warning() {
+        warn!(session = s.info.id, "{w}");
+    }
+    let vm_root = std::path::Path::new("/proc")
+        .join(vm.vm().init_pid().to_string())
+        .join("root");
+    for e in network.write_files(&vm_root, &s.info.name, wslp_net::Generate::default()) {
+        warn!(session = s.info.id, error = %e, "cannot write the session VM's network files");
+    }
+    *sync::lock(&s.network) = Some(network);
     let vm = Arc::new(vm);
     info!(
         session = s.info.id,
@@ -343,6 +366,9 @@ fn stop_vm_locked(inst: &Instance, s: &SessionState, slot: &mut Option<Arc<Sessi
     }
     *sync::write(&s.calls_vm) = None;
     vm.stop(ENGINE_STOP_GRACE);
+    if let Some(mut n) = sync::lock(&s.network).take() {
+        n.stop();
+    }
     sync::lock(&s.starting).clear();
     sync::lock(&s.mounts).clear();
     info!(session = s.info.id, "wslc session vm stopped");
