@@ -644,3 +644,38 @@ fn code_blocks(text: &str) -> Vec<(String, String)> {
     }
     out
 }
+
+/// WSLC in a per-user instance: the session VM and its engine run in the
+/// user's own namespaces, no process with host euid 0, and nothing is left
+/// after the shutdown.
+#[test]
+fn a_user_s_wslc_session_runs_containers_without_host_root() {
+    let u = UserInstance::new(test_user());
+    let t = tarball_for(&u);
+    let id = u.ok(&["image", "import", t.to_str().unwrap(), "bb:1"]);
+    assert!(id.starts_with("sha256:"), "{id}");
+    let o = u.wslp(&[
+        "container",
+        "run",
+        "--rm",
+        "bb:1",
+        "sh",
+        "-c",
+        "echo in-a-user-container; exit 6",
+    ]);
+    assert_eq!(o.status.code(), Some(6), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "in-a-user-container\n");
+    u.ok(&[
+        "container",
+        "run",
+        "-d",
+        "--name",
+        "bg",
+        "bb:1",
+        "sleep",
+        "100",
+    ]);
+    assert_no_host_root(&u);
+    assert!(u.ok(&["session", "list"]).contains("Running"));
+    shutdown_leaves_nothing(&u);
+}

@@ -400,7 +400,7 @@ impl HostProcess {
             Err(e) => return Err(Lost::Broken(e.to_string())),
         }
         let deadline = timeout.map(|t| Instant::now() + t);
-        // Most hooks answer within microseconds: see `protocol::recv_soon`.
+        // Most hooks answer within microseconds: see `protocol::recv_soon_fds`.
         let spin_until = Instant::now() + protocol::SPIN;
         loop {
             match protocol::try_recv(self.control.as_fd(), &mut self.buf, deadline) {

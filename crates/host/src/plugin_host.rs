@@ -221,6 +221,7 @@ impl RemoteApi {
         }
         let mut guard = crate::sync::lock(&self.sock);
         let (sock, buf) = &mut *guard;
+        // A service that went away answers as a closed session would.
         protocol::send(sock.as_fd(), &frame, None).map_err(|_| RPC_E_DISCONNECTED)?;
         let fds = protocol::recv_soon_fds(sock.as_fd(), buf).map_err(|_| RPC_E_DISCONNECTED)?;
         match buf.split_first() {
@@ -232,23 +233,13 @@ impl RemoteApi {
         }
     }
 
+    /// One call whose failure is its HRESULT; the descriptor it returned, if any.
     fn call(&self, frame: Vec<u8>) -> Result<Option<OwnedFd>, i32> {
-        if frame.len() > MAX_FRAME {
-            return Err(E_INVALIDARG);
-        }
-        let mut guard = crate::sync::lock(&self.sock);
-        let (sock, buf) = &mut *guard;
-        // A service that went away answers as a closed session would.
-        protocol::send(sock.as_fd(), &frame, None).map_err(|_| RPC_E_DISCONNECTED)?;
-        let fd = protocol::recv_soon(sock.as_fd(), buf).map_err(|_| RPC_E_DISCONNECTED)?;
-        let hr = match Dec::new(buf) {
-            Ok((protocol::T_API_DONE, mut d)) => d.i32().map_err(|_| E_UNEXPECTED)?,
-            _ => return Err(E_UNEXPECTED),
-        };
+        let (hr, _, fds) = self.call_full(frame)?;
         if hr < 0 {
             return Err(hr);
         }
-        Ok(fd)
+        Ok(fds.into_iter().next())
     }
 
     fn socket(&self, frame: Vec<u8>) -> Result<OwnedFd, i32> {

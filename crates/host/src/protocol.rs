@@ -314,17 +314,13 @@ pub(crate) fn try_recv(
     Ok(fds.map(|fds| fds.into_iter().next()))
 }
 
-/// How long [`recv_soon`] keeps its CPU busy before sleeping.
+/// How long [`recv_soon_fds`] keeps its CPU busy before sleeping.
 pub(crate) const SPIN: Duration = Duration::from_micros(50);
 
-/// [`recv`] of a reply expected within microseconds. Waiting that long without
-/// sleeping (yielding to any runnable thread) keeps this CPU from going idle, and
-/// waking an idle CPU costs tens of microseconds in a VM; then it sleeps in `recv`.
-pub(crate) fn recv_soon(sock: BorrowedFd<'_>, buf: &mut Vec<u8>) -> R<Option<OwnedFd>> {
-    Ok(recv_soon_fds(sock, buf)?.into_iter().next())
-}
-
-/// [`recv_soon`] keeping every descriptor that came.
+/// [`recv`] of a reply expected within microseconds, with every descriptor
+/// that came. Waiting that long without sleeping (yielding to any runnable
+/// thread) keeps this CPU from going idle, and waking an idle CPU costs tens
+/// of microseconds in a VM; then it sleeps in `recv`.
 pub(crate) fn recv_soon_fds(sock: BorrowedFd<'_>, buf: &mut Vec<u8>) -> R<Vec<OwnedFd>> {
     let until = Instant::now() + SPIN;
     while Instant::now() < until {

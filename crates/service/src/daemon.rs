@@ -178,6 +178,7 @@ pub fn run(paths: Paths, opts: DaemonOptions) -> Result<bool, DaemonError> {
     let instance =
         Arc::new(Instance::new(paths.clone(), settings, backend).map_err(DaemonError::Instance)?);
     // Plugins' WSLC calls go to this instance's sessions.
+    #[cfg(feature = "wslc")]
     wslp_host::set_wslc_services(Arc::new(crate::wslc::Api::new(&instance)));
     {
         // systemctl stop and kill send SIGTERM: stop distributions and the VM

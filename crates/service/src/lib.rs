@@ -25,4 +25,8 @@ mod sync;
 mod sys;
 pub mod tracer;
 pub mod wake;
+#[cfg(feature = "wslc")]
+pub mod wslc;
+#[cfg(not(feature = "wslc"))]
+#[path = "wslc_off.rs"]
 pub mod wslc;

@@ -157,13 +157,7 @@ fn open_session(
     validate_name(&name)?;
     let sessions = &inst.wslc;
     if let Some(s) = sessions.find(&name) {
-        if s.owner != peer.uid && peer.uid != 0 {
-            return Err(Failure::service(
-                format!("The session '{name}' belongs to another user."),
-                "E_ACCESSDENIED",
-            ));
-        }
-        return wait_ready(s);
+        return usable(s, peer);
     }
     if inst.shutting_down.load(Ordering::SeqCst) {
         return Err(Failure::service(
@@ -172,15 +166,17 @@ fn open_session(
         ));
     }
     let storage = inst.paths.root.join("wslc").join(&name);
-    claim_storage(&storage, peer.uid)?;
     let s = {
         let mut map = sync::lock(&sessions.by_name);
         // Another client may have created it meanwhile.
         if let Some(s) = map.get(&name) {
             let s = s.clone();
             drop(map);
-            return wait_ready(s);
+            return usable(s, peer);
         }
+        // Under the registry lock: two users racing for a new name do not
+        // both find its storage unclaimed.
+        claim_storage(&storage, peer.uid)?;
         let s = Arc::new(SessionState {
             info: WslcSession {
                 id: sessions.last_id.fetch_add(1, Ordering::SeqCst) + 1,
@@ -211,6 +207,17 @@ fn open_session(
     s.ready.store(true, Ordering::SeqCst);
     info!(session = s.info.id, name = %name, uid = peer.uid, "wslc session created");
     Ok(s)
+}
+
+/// An existing session, for its owner or root, once it is ready.
+fn usable(s: Arc<SessionState>, peer: Peer) -> Result<Arc<SessionState>, Failure> {
+    if s.owner != peer.uid && peer.uid != 0 {
+        return Err(Failure::service(
+            format!("The session '{}' belongs to another user.", s.info.name),
+            "E_ACCESSDENIED",
+        ));
+    }
+    wait_ready(s)
 }
 
 /// A session another client is creating: once OnSessionCreated accepted it.

@@ -342,6 +342,7 @@ impl TestHostBuilder {
             Box::new(wslp_vm::NamespaceBackend),
         )?);
         // Plugins' WSLC calls go to this host's sessions.
+        #[cfg(feature = "wslc")]
         wslp_host::set_wslc_services(std::sync::Arc::new(wslp_service::wslc::Api::new(&instance)));
         for name in imported {
             let record = instance.store.get(&name)?;
@@ -479,6 +480,7 @@ impl TestHost {
         wslp_host::trace::subscribe(&names)
     }
 
+    #[cfg(feature = "wslc")]
     /// The caller as a client of this host's service.
     fn peer() -> wslp_ipc::conn::Peer {
         wslp_ipc::conn::Peer {
@@ -488,6 +490,7 @@ impl TestHost {
         }
     }
 
+    #[cfg(feature = "wslc")]
     /// `wslp image import TARBALL REFERENCE` in the default WSLC session
     /// (created, and its VM with the container engine started, on first
     /// use): OnSessionCreated, WslcVmStarted, ImageCreated. The image's id.
@@ -502,6 +505,7 @@ impl TestHost {
             .map_err(Error::from)
     }
 
+    #[cfg(feature = "wslc")]
     /// `wslp container run --rm IMAGE ARGV…` with these labels in the default
     /// WSLC session: ContainerStarted (an error is exactly what `wslp`
     /// prints, and the container is stopped), then its output and exit code.
@@ -516,13 +520,6 @@ impl TestHost {
         let stdin: OwnedFd = File::open("/dev/null")
             .map_err(io("cannot open /dev/null"))?
             .into();
-        let read_all = |fd: OwnedFd| {
-            std::thread::spawn(move || {
-                let mut v = Vec::new();
-                let _ = File::from(fd).read_to_end(&mut v);
-                v
-            })
-        };
         let (o, e) = (read_all(out_r), read_all(err_r));
         let run = wslp_wslc::ContainerRun {
             image: image.to_string(),
@@ -553,6 +550,7 @@ impl TestHost {
         }
     }
 
+    #[cfg(feature = "wslc")]
     /// Ends the default WSLC session: its VM stops (WslcVmStopping), then
     /// OnSessionStopping.
     pub fn wslc_terminate(&self) -> Result<(), Error> {
@@ -573,6 +571,15 @@ impl Drop for TestHost {
         wslp_service::wslc::terminate_all(&self.instance);
         self.instance.stop_vm();
     }
+}
+
+/// Everything `fd` gives until EOF, read on a thread of its own.
+fn read_all(fd: OwnedFd) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = File::from(fd).read_to_end(&mut v);
+        v
+    })
 }
 
 fn capture(
@@ -600,13 +607,6 @@ fn capture(
         no_new_privs: false,
     };
     let process = spawn(spec)?;
-    let read_all = |fd: OwnedFd| {
-        std::thread::spawn(move || {
-            let mut v = Vec::new();
-            let _ = File::from(fd).read_to_end(&mut v);
-            v
-        })
-    };
     let (o, e) = (read_all(out_r), read_all(err_r));
     let code = process.wait()?;
     Ok(Output {

@@ -186,9 +186,19 @@ fn run(req: WslcRequest) -> i32 {
         Ok(c) => c,
         Err(code) => return code,
     };
+    answers(&conn, None)
+}
+
+/// The service's answers to a WSLC request: text, then the command's exit
+/// code or a failure. `progress` is cleared at the first answer.
+fn answers(conn: &wslp_ipc::conn::Conn, progress: Option<&indicatif::ProgressBar>) -> i32 {
     let mut exit = None;
     loop {
-        match conn.recv::<ServerMessage>() {
+        let msg = conn.recv::<ServerMessage>();
+        if let Some(bar) = progress {
+            bar.finish_and_clear();
+        }
+        match msg {
             Ok((ServerMessage::Exited { code }, _)) => exit = Some(code),
             Ok((ServerMessage::Stdout(s), _)) => print!("{s}"),
             Ok((ServerMessage::Stderr(s), _)) => eprint!("{s}"),
@@ -253,26 +263,7 @@ fn with_file(path: &std::path::Path, req: WslcRequest) -> i32 {
         Err(code) => return code,
     };
     drop(file);
-    loop {
-        let msg = conn.recv::<ServerMessage>();
-        if let Some(bar) = &progress {
-            bar.finish_and_clear();
-        }
-        match msg {
-            Ok((ServerMessage::Stdout(s), _)) => print!("{s}"),
-            Ok((ServerMessage::Stderr(s), _)) => eprint!("{s}"),
-            Ok((ServerMessage::Done, _)) => return 0,
-            Ok((ServerMessage::Failed { text, exit_code }, _)) => return fail(&text, exit_code),
-            Ok(_) => {}
-            Err(e) => {
-                return fail_code(
-                    &format!("Lost the connection to the wslp service: {e}"),
-                    "Service/RPC_E_DISCONNECTED",
-                    1,
-                )
-            }
-        }
-    }
+    answers(&conn, progress.as_ref())
 }
 
 pub fn session(a: SessionArgs) -> i32 {
