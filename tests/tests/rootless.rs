@@ -596,10 +596,15 @@ fn the_readme_plugin_crate_and_the_examples_pass_cargo_test_without_root() {
         .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap()).join(".cargo"));
     std::os::unix::fs::symlink(&registry, cargo_home.join("registry")).unwrap();
     let user = u.user;
+    // How this run builds (CI's clean-build settings), for the user's builds too.
+    let build_env: String = ["CARGO_INCREMENTAL", "CARGO_PROFILE_DEV_DEBUG"]
+        .iter()
+        .filter_map(|k| std::env::var(k).ok().map(|v| format!("{k}={v} ")))
+        .collect();
     let script = format!(
         "mount --bind {sysroot} {toolchain} && mount --bind -o ro {reg} {registry} && \
          exec setpriv --reuid={uid} --regid={gid} --init-groups env -i HOME={home} CARGO_HOME={cargo_home} \
-           CARGO_TARGET_DIR={target} PATH={toolchain}/bin:{bins}:/usr/bin:/bin sh -c \
+           {build_env}CARGO_TARGET_DIR={target} PATH={toolchain}/bin:{bins}:/usr/bin:/bin sh -c \
            'cd {krate} && cargo test --offline 2>&1 && \
             cd {examples}/sample && cargo test --offline --locked --test in_vm 2>&1 && \
             cd {examples}/shared-folder && cargo test --offline --locked --test in_vm 2>&1'",
