@@ -47,6 +47,19 @@ fn wait_count(path: &Path, prefix: &str, n: usize) {
     }
 }
 
+/// Builds `tests/plugins/wslc.c` with `defines`, registers it as `W` (the
+/// service restarts to load it); the path of its log.
+fn wslc_plugin(env: &Env, defines: &[&str]) -> std::path::PathBuf {
+    let log = env.scratch().join("wslc.log");
+    let log_path = format!("LOG_PATH=\"{}\"", log.display());
+    let all: Vec<&str> = std::iter::once(log_path.as_str())
+        .chain(defines.iter().copied())
+        .collect();
+    let so = build_plugin("wslc", &all, &env.scratch());
+    env.add_plugin("W", &so);
+    log
+}
+
 fn hook_names(lines: &[String]) -> Vec<&str> {
     lines
         .iter()
@@ -90,13 +103,7 @@ fn every_hook_at_its_moment_across_a_vm_restart_in_and_out_of_process() {
             }
         );
         let env = Env::with_settings(&settings);
-        let log = env.scratch().join("wslc.log");
-        let so = build_plugin(
-            "wslc",
-            &[&format!("LOG_PATH=\"{}\"", log.display())],
-            &env.scratch(),
-        );
-        env.add_plugin("W", &so);
+        let log = wslc_plugin(&env, &[]);
         let rootfs = rootfs_tarball();
 
         let id = env.ok(&["image", "import", rootfs.to_str().unwrap(), "bb:1"]);
@@ -256,16 +263,7 @@ fn every_hook_at_its_moment_across_a_vm_restart_in_and_out_of_process() {
 #[test]
 fn a_refused_session_never_exists_and_gets_no_other_hook() {
     let env = Env::new();
-    let log = env.scratch().join("wslc.log");
-    let so = build_plugin(
-        "wslc",
-        &[
-            &format!("LOG_PATH=\"{}\"", log.display()),
-            "DENY_SESSION=\"closed\"",
-        ],
-        &env.scratch(),
-    );
-    env.add_plugin("W", &so);
+    let log = wslc_plugin(&env, &["DENY_SESSION=\"closed\""]);
     let o = env.wslp(&["image", "ls", "--session", "closed"]);
     assert!(!o.status.success());
     assert_eq!(
@@ -287,16 +285,7 @@ fn a_refused_session_never_exists_and_gets_no_other_hook() {
 #[test]
 fn a_crash_in_wslc_vm_started_is_only_logged_and_the_plugin_host_comes_back() {
     let env = Env::new();
-    let log = env.scratch().join("wslc.log");
-    let so = build_plugin(
-        "wslc",
-        &[
-            &format!("LOG_PATH=\"{}\"", log.display()),
-            "CRASH_IN_VM_STARTED",
-        ],
-        &env.scratch(),
-    );
-    env.add_plugin("W", &so);
+    let log = wslc_plugin(&env, &["CRASH_IN_VM_STARTED"]);
     // The operation goes on: WslcVmStarted's errors are only logged.
     env.ok(&["image", "ls"]);
     env.ok(&["session", "terminate", "wslc-cli-root"]);
@@ -363,16 +352,7 @@ fn every_wslc_call_with_its_errors_in_and_out_of_process() {
         let share = env.scratch().join("share");
         std::fs::create_dir_all(&share).unwrap();
         std::fs::write(share.join("file"), "from the host\n").unwrap();
-        let log = env.scratch().join("wslc.log");
-        let so = build_plugin(
-            "wslc",
-            &[
-                &format!("LOG_PATH=\"{}\"", log.display()),
-                &format!("SHARE=\"{}\"", share.display()),
-            ],
-            &env.scratch(),
-        );
-        env.add_plugin("W", &so);
+        let log = wslc_plugin(&env, &[&format!("SHARE=\"{}\"", share.display())]);
         env.ok(&["image", "ls"]);
         env.ok(&["session", "terminate", "wslc-cli-root"]);
         let calls: Vec<String> = log_lines(&log)
@@ -428,13 +408,7 @@ fn every_wslc_call_with_its_errors_in_and_out_of_process() {
 #[test]
 fn running_containers_stop_with_their_session() {
     let env = Env::new();
-    let log = env.scratch().join("wslc.log");
-    let so = build_plugin(
-        "wslc",
-        &[&format!("LOG_PATH=\"{}\"", log.display())],
-        &env.scratch(),
-    );
-    env.add_plugin("W", &so);
+    let log = wslc_plugin(&env, &[]);
     env.ok(&[
         "image",
         "import",
