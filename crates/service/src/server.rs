@@ -326,11 +326,11 @@ fn dispatch(
     }
 }
 
-fn io_failure(e: ProtocolError) -> Failure {
+pub(crate) fn io_failure(e: ProtocolError) -> Failure {
     Failure::service(format!("lost the connection to the client: {e}"), "E_FAIL")
 }
 
-fn three_fds(fds: Vec<OwnedFd>) -> Result<[OwnedFd; 3], Failure> {
+pub(crate) fn three_fds(fds: Vec<OwnedFd>) -> Result<[OwnedFd; 3], Failure> {
     <[OwnedFd; 3]>::try_from(fds).map_err(|v| {
         Failure::service(
             format!(

@@ -10,7 +10,6 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::Write;
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
@@ -25,6 +24,7 @@ use wslp_wslc::{schema, ContainerRun, SessionVm, SessionVmConfig, WslcError};
 
 use crate::failure::Failure;
 use crate::instance::Instance;
+use crate::server::{io_failure, three_fds};
 use crate::sync;
 
 /// How long dockerd gets to stop its containers when a session VM stops.
@@ -211,13 +211,19 @@ fn open_session(
 
 /// An existing session, for its owner or root, once it is ready.
 fn usable(s: Arc<SessionState>, peer: Peer) -> Result<Arc<SessionState>, Failure> {
+    check_owner(&s, peer)?;
+    wait_ready(s)
+}
+
+/// Sessions belong to their creator; root may use any.
+fn check_owner(s: &SessionState, peer: Peer) -> Result<(), Failure> {
     if s.owner != peer.uid && peer.uid != 0 {
         return Err(Failure::service(
             format!("The session '{}' belongs to another user.", s.info.name),
             "E_ACCESSDENIED",
         ));
     }
-    wait_ready(s)
+    Ok(())
 }
 
 /// A session another client is creating: once OnSessionCreated accepted it.
@@ -257,11 +263,7 @@ fn claim_storage(storage: &std::path::Path, uid: u32) -> Result<(), Failure> {
             Ok(())
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let tmp = storage.join(format!(".{OWNER_FILE}.tmp"));
-            let mut f = File::create(&tmp).map_err(|e| io("write the owner of", e))?;
-            f.write_all(format!("{uid}\n").as_bytes())
-                .and_then(|_| f.sync_all())
-                .and_then(|_| std::fs::rename(&tmp, &owner_file))
+            wslp_config::write_atomic(&owner_file, format!("{uid}\n").as_bytes())
                 .map_err(|e| io("write the owner of", e))
         }
         Err(e) => Err(io("read the owner of", e)),
@@ -482,11 +484,7 @@ pub fn serve(
     req: WslcRequest,
     fds: Vec<OwnedFd>,
 ) -> Result<(), Failure> {
-    let out = |text: String| {
-        conn.send(&ServerMessage::Stdout(text)).map_err(|e| {
-            Failure::service(format!("lost the connection to the client: {e}"), "E_FAIL")
-        })
-    };
+    let out = |text: String| conn.send(&ServerMessage::Stdout(text)).map_err(io_failure);
     match req {
         WslcRequest::SessionList => out(session_list(inst, peer)),
         WslcRequest::SessionTerminate { name } => terminate_session(inst, peer, &name),
@@ -548,15 +546,7 @@ pub fn serve(
             command,
             interactive,
         } => {
-            let [stdin, stdout, stderr] = <[OwnedFd; 3]>::try_from(fds).map_err(|v| {
-                Failure::service(
-                    format!(
-                        "container exec needs the client's 3 standard descriptors, got {}",
-                        v.len()
-                    ),
-                    "E_INVALIDARG",
-                )
-            })?;
+            let [stdin, stdout, stderr] = three_fds(fds)?;
             let mut code = 0;
             with_engine(inst, peer, session, |_, vm| {
                 code = vm
@@ -572,9 +562,7 @@ pub fn serve(
                 Ok(())
             })?;
             conn.send(&ServerMessage::Exited { code: code as i32 })
-                .map_err(|e| {
-                    Failure::service(format!("lost the connection to the client: {e}"), "E_FAIL")
-                })
+                .map_err(io_failure)
         }
         WslcRequest::ContainerList { session, all } => with_engine(inst, peer, session, |_, vm| {
             let list = vm.engine().list_containers(all).map_err(engine_failure)?;
@@ -631,12 +619,7 @@ pub fn serve(
                         conn.send(&ServerMessage::Stderr(
                             String::from_utf8_lossy(&er).into_owned(),
                         ))
-                        .map_err(|e| {
-                            Failure::service(
-                                format!("lost the connection to the client: {e}"),
-                                "E_FAIL",
-                            )
-                        })?;
+                        .map_err(io_failure)?;
                     }
                     Ok(())
                 }
@@ -652,15 +635,7 @@ pub fn serve(
             interactive,
             labels,
         } => {
-            let stdio = <[OwnedFd; 3]>::try_from(fds).map_err(|v| {
-                Failure::service(
-                    format!(
-                        "container run needs the client's 3 standard descriptors, got {}",
-                        v.len()
-                    ),
-                    "E_INVALIDARG",
-                )
-            })?;
+            let stdio = three_fds(fds)?;
             let run = ContainerRun {
                 image,
                 cmd: command,
@@ -673,12 +648,7 @@ pub fn serve(
                 Ran::Detached(id) => out(format!("{id}\n")),
                 Ran::Exited(code) => conn
                     .send(&ServerMessage::Exited { code: code as i32 })
-                    .map_err(|e| {
-                        Failure::service(
-                            format!("lost the connection to the client: {e}"),
-                            "E_FAIL",
-                        )
-                    }),
+                    .map_err(io_failure),
             }
         }
     }
@@ -767,12 +737,7 @@ pub fn terminate_session(inst: &Instance, peer: Peer, name: &str) -> Result<(), 
         .wslc
         .find(name)
         .ok_or_else(|| session_not_found(name))?;
-    if s.owner != peer.uid && peer.uid != 0 {
-        return Err(Failure::service(
-            format!("The session '{name}' belongs to another user."),
-            "E_ACCESSDENIED",
-        ));
-    }
+    check_owner(&s, peer)?;
     terminate(inst, &s);
     Ok(())
 }
